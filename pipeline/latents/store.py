@@ -1,0 +1,95 @@
+"""Latent store: scaled latents in a few parquet shards per split.
+
+Layout: ``<dir>/<split>-<shard:05d>.parquet``. Each row holds one flattened float32 latent
+(``latent``, a fixed-size list) beside its metadata columns (``id``, ``label``, ``severity`` …).
+The file metadata records the latent shape (C, H, W), the VAE's scaling factor and any extra
+facts (scheduler, timestep) so a reader can reshape and decode without a side file. Any parquet
+engine (pandas, Ray Data, DuckDB) can read the shards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_META_KEY = b"latent_lab.latents"
+
+
+@dataclass
+class LatentSet:
+    """Latents (N, C, H, W float32), their row metadata, and the store's file metadata."""
+
+    latents: np.ndarray
+    meta: pd.DataFrame
+    scaling_factor: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.latents.shape[1:])
+
+    def flat(self) -> np.ndarray:
+        return self.latents.reshape(len(self.latents), -1)
+
+
+def write_latent_split(
+    directory: str | Path,
+    split: str,
+    latents: np.ndarray,
+    meta: pd.DataFrame,
+    *,
+    scaling_factor: float,
+    info: dict | None = None,
+    rows_per_shard: int = 4096,
+) -> list[Path]:
+    """Write ``latents`` (N, C, H, W) and ``meta`` (N rows) as the shards of ``split``."""
+    if latents.ndim != 4:
+        raise ValueError(f"latents must be (N, C, H, W), got shape {latents.shape}")
+    if len(latents) != len(meta):
+        raise ValueError(f"split {split!r}: {len(latents)} latents but {len(meta)} metadata rows")
+    n, c, h, w = latents.shape
+    flat = np.ascontiguousarray(latents, dtype=np.float32).reshape(n, c * h * w)
+    file_meta = {
+        _META_KEY: json.dumps(
+            {"shape": [c, h, w], "scaling_factor": float(scaling_factor), "split": split, **(info or {})}
+        ).encode()
+    }
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    meta = meta.reset_index(drop=True)
+    paths = []
+    for shard, start in enumerate(range(0, max(n, 1), rows_per_shard)):
+        stop = min(start + rows_per_shard, n)
+        values = pa.array(flat[start:stop].ravel(), type=pa.float32())
+        column = pa.FixedSizeListArray.from_arrays(values, c * h * w)
+        table = pa.Table.from_pandas(meta.iloc[start:stop], preserve_index=False).append_column("latent", column)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **file_meta})
+        path = Path(directory) / f"{split}-{shard:05d}.parquet"
+        pq.write_table(table, path)
+        paths.append(path)
+    return paths
+
+
+def read_latent_split(directory: str | Path, split: str) -> LatentSet:
+    """Read every shard of ``split`` back into (N, C, H, W) latents and a metadata frame."""
+    paths = sorted(Path(directory).glob(f"{split}-*.parquet"))
+    if not paths:
+        raise FileNotFoundError(f"no latent shards for split {split!r} in {directory} (expected {split}-00000.parquet)")
+    tables = [pq.read_table(p) for p in paths]
+    infos = [json.loads(t.schema.metadata[_META_KEY]) for t in tables]
+    for path, other in zip(paths[1:], infos[1:]):
+        if other["shape"] != infos[0]["shape"] or other["scaling_factor"] != infos[0]["scaling_factor"]:
+            raise ValueError(f"{path}: latent shape/scaling factor differ from {paths[0]}")
+    info = infos[0]
+    table = pa.concat_tables(tables)
+    c, h, w = info["shape"]
+    column = table.column("latent").combine_chunks()
+    latents = column.values.to_numpy(zero_copy_only=False).reshape(len(table), c, h, w)
+    meta = table.drop(["latent"]).to_pandas()
+    extra = {k: v for k, v in info.items() if k not in ("shape", "scaling_factor", "split")}
+    return LatentSet(latents=latents, meta=meta, scaling_factor=info["scaling_factor"], info=extra)

@@ -1,0 +1,183 @@
+"""Build, train and load diffusers VAEs, and move images to scaled latents and back.
+
+Latents are always *scaled* (``z = raw * scaling_factor``), as Stable Diffusion's U-Net sees
+them; the factor is read from the model's config, never hard-coded. For a VAE trained here
+the factor is computed from the training latents (1 / std) and written into its config.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, AutoencoderTiny
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+VAE_KINDS = {"kl": AutoencoderKL, "tiny": AutoencoderTiny}
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) → float32 (N, 3, H, W) in [-1, 1], the range diffusers VAEs expect."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def tensor_to_images(x: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) in [-1, 1] → uint8 (N, H, W, 3), clipped."""
+    x = ((x.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5).round()
+    return x.permute(0, 2, 3, 1).to(torch.uint8).numpy()
+
+
+def build_vae(
+    *,
+    block_out_channels: list[int],
+    latent_channels: int = 4,
+    layers_per_block: int = 1,
+    norm_num_groups: int = 16,
+    sample_size: int = 32,
+    mid_block_add_attention: bool = False,
+) -> AutoencoderKL:
+    """A small randomly initialised ``AutoencoderKL``; each extra block halves the latent side."""
+    n = len(block_out_channels)
+    return AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=tuple(block_out_channels),
+        layers_per_block=layers_per_block,
+        latent_channels=latent_channels,
+        norm_num_groups=norm_num_groups,
+        sample_size=sample_size,
+        mid_block_add_attention=mid_block_add_attention,
+        scaling_factor=1.0,
+    )
+
+
+def load_vae(path_or_id: str, kind: str = "kl", *, subfolder: str | None = None, dtype=torch.float32):
+    """Load a pretrained VAE (hub id or local directory) with ``from_pretrained``."""
+    if kind not in VAE_KINDS:
+        raise ValueError(f"vae kind must be one of {sorted(VAE_KINDS)}, got {kind!r}")
+    kwargs = {"torch_dtype": dtype}
+    if subfolder:
+        kwargs["subfolder"] = subfolder
+    return VAE_KINDS[kind].from_pretrained(path_or_id, **kwargs)
+
+
+def load_saved_vae(directory: str | Path, device: torch.device | str = "cpu"):
+    """Load a VAE written by ``save_pretrained``; its class is read from ``config.json``."""
+    config_path = Path(directory) / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} not found: run the vae stage first")
+    name = json.loads(config_path.read_text()).get("_class_name")
+    classes = {cls.__name__: cls for cls in VAE_KINDS.values()}
+    if name not in classes:
+        raise ValueError(f"{config_path}: _class_name {name!r} is not one of {sorted(classes)}")
+    return classes[name].from_pretrained(directory).to(device).eval()
+
+
+def _batches(n: int, batch_size: int) -> Iterator[slice]:
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    losses: list[float]  # mean reconstruction MSE per logging window
+    log_every: int
+
+
+def train_vae(
+    vae: AutoencoderKL,
+    images: torch.Tensor,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    kl_weight: float,
+    seed: int,
+    device: torch.device,
+    log_every: int = 25,
+) -> TrainResult:
+    """Train ``vae`` on ``images`` ((N, 3, H, W) in [-1, 1]) with MSE + ``kl_weight`` · KL.
+
+    A fixed number of steps (not a time budget) keeps the run deterministic for a seed. Random
+    horizontal flips are the only augmentation. The learning rate decays with a cosine schedule.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    vae.to(device).train()
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
+    losses, window = [], []
+    n = images.shape[0]
+    for step in tqdm(range(steps), desc="train vae", unit="step", mininterval=2.0):
+        idx = torch.randint(0, n, (batch_size,), generator=gen)
+        x = images[idx]
+        flip = torch.rand(batch_size, generator=gen) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x).to(device)
+        posterior = vae.encode(x).latent_dist
+        z = posterior.sample(generator=None if device.type != "cpu" else gen)
+        recon = vae.decode(z).sample
+        mse = torch.nn.functional.mse_loss(recon, x)
+        loss = mse + kl_weight * posterior.kl().mean() / x[0].numel()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        window.append(mse.item())
+        if len(window) == log_every or step == steps - 1:
+            losses.append(float(np.mean(window)))
+            window = []
+    vae.eval()
+    return TrainResult(steps=steps, losses=losses, log_every=log_every)
+
+
+def _raw_latents(vae, x: torch.Tensor, sample: bool, generator: torch.Generator | None) -> torch.Tensor:
+    if isinstance(vae, AutoencoderTiny):
+        return vae.encode(x).latents
+    dist = vae.encode(x).latent_dist
+    return dist.sample(generator=generator) if sample else dist.mode()
+
+
+@torch.no_grad()
+def encode_images(
+    vae,
+    images: torch.Tensor,
+    *,
+    batch_size: int = 64,
+    sample: bool = False,
+    generator: torch.Generator | None = None,
+    scaling_factor: float | None = None,
+    desc: str = "encode",
+) -> torch.Tensor:
+    """Scaled latents of ``images`` ((N, 3, H, W) in [-1, 1]); ``latent_dist.mode()`` unless ``sample``."""
+    sf = vae.config.scaling_factor if scaling_factor is None else scaling_factor
+    device, dtype = vae.device, vae.dtype
+    out = []
+    for sl in tqdm(list(_batches(images.shape[0], batch_size)), desc=desc, unit="batch", mininterval=2.0):
+        x = images[sl].to(device=device, dtype=dtype)
+        out.append((_raw_latents(vae, x, sample, generator) * sf).float().cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def decode_latents(vae, latents: torch.Tensor, *, batch_size: int = 64, desc: str = "decode") -> torch.Tensor:
+    """Images in [-1, 1] from scaled latents (divides by the config's scaling factor first)."""
+    sf = vae.config.scaling_factor
+    device, dtype = vae.device, vae.dtype
+    out = []
+    for sl in tqdm(list(_batches(latents.shape[0], batch_size)), desc=desc, unit="batch", mininterval=2.0):
+        z = latents[sl].to(device=device, dtype=dtype) / sf
+        out.append(vae.decode(z).sample.float().cpu())
+    return torch.cat(out)
+
+
+def fit_scaling_factor(vae, images: torch.Tensor, batch_size: int = 64) -> float:
+    """1 / std of the unscaled latent means of ``images``: scaled latents get unit variance."""
+    raw = encode_images(vae, images, batch_size=batch_size, scaling_factor=1.0, desc="scaling factor")
+    return float(1.0 / raw.std())

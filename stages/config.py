@@ -1,0 +1,171 @@
+"""The params.yaml schema: one pydantic model per section, every key required and typed.
+
+``params.yaml`` is the single place defaults live (DVC tracks it), so no field here has a
+default: a missing, unknown, mistyped or out-of-range key stops a stage before any work,
+with an error that names the key. pydantic does this validation (types, ranges, unknown
+keys, a readable path to the bad key) better than hand-written checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.augment import METHODS
+from pipeline.data.artifacts import ARTIFACT_KINDS
+from pipeline.data.shapes import CLASS_NAMES
+from pipeline.latents.noising import SCHEDULERS
+from pipeline.models.classifiers import CLASSIFIERS
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Base(Section):
+    seed: Annotated[int, Field(ge=0)]
+    device: Literal["auto", "cpu", "cuda"]
+
+
+class Data(Section):
+    source: Literal["shapes"]
+    size: Annotated[int, Field(ge=16, le=512)]
+    n_images: Annotated[int, Field(ge=20)]
+    class_weights: list[Annotated[float, Field(gt=0)]]
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    n_artifact: Annotated[int, Field(ge=12)]
+    artifact_kinds: list[Literal[ARTIFACT_KINDS]]
+    artifact_test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    texture_prob: Fraction
+    distractor_prob: Fraction
+    rows_per_shard: PositiveInt
+
+    @field_validator("class_weights")
+    @classmethod
+    def _n_classes(cls, v):
+        if not 2 <= len(v) <= len(CLASS_NAMES):
+            raise ValueError(f"needs 2..{len(CLASS_NAMES)} weights (one per class of {list(CLASS_NAMES)}), got {len(v)}")
+        return v
+
+    @field_validator("artifact_kinds")
+    @classmethod
+    def _kinds(cls, v):
+        if not v or len(set(v)) != len(v):
+            raise ValueError("must list at least one artifact kind, each once")
+        return v
+
+
+class Vae(Section):
+    source: Literal["train", "pretrained"]
+    id: str
+    kind: Literal["kl", "tiny"]
+    subfolder: str
+    block_out_channels: list[PositiveInt]
+    layers_per_block: PositiveInt
+    norm_num_groups: PositiveInt
+    steps: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0.0, lt=1.0)]
+    kl_weight: Annotated[float, Field(ge=0.0)]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.source == "pretrained" and not self.id:
+            raise ValueError("vae.id (hub id or local directory) is required when vae.source is 'pretrained'")
+        if self.source == "train":
+            if self.kind != "kl":
+                raise ValueError("vae.source 'train' trains an AutoencoderKL: set vae.kind to 'kl'")
+            if not 1 <= len(self.block_out_channels) <= 4:
+                raise ValueError("block_out_channels needs 1..4 entries")
+            bad = [c for c in self.block_out_channels if c % self.norm_num_groups]
+            if bad:
+                raise ValueError(f"block_out_channels {bad} are not multiples of norm_num_groups={self.norm_num_groups}")
+        return self
+
+
+class Encode(Section):
+    batch_size: PositiveInt
+    sample: bool
+    grid_size: Annotated[int, Field(ge=1, le=64)]
+
+
+class Noise(Section):
+    schedulers: list[Literal[tuple(SCHEDULERS)]]
+    t_fracs: list[Fraction]
+    num_inference_steps: Annotated[int, Field(ge=2, le=1000)]
+
+    @field_validator("schedulers", "t_fracs")
+    @classmethod
+    def _unique_nonempty(cls, v):
+        if not v or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list without repeats")
+        return v
+
+
+class Augment(Section):
+    method: Literal[METHODS]
+    sampling_strategy: Literal["auto", "minority", "not majority", "all"]
+    gaussian_sigma: Annotated[float, Field(gt=0.0, le=10.0)]
+    smote_k_neighbors: PositiveInt
+    replicates: Annotated[int, Field(ge=1, le=20)]
+    fid_components: Annotated[int, Field(ge=2)]
+    gallery_size: Annotated[int, Field(ge=1, le=256)]
+
+
+class Classify(Section):
+    models: list[Literal[tuple(CLASSIFIERS)]]
+    logreg_C: Annotated[float, Field(gt=0.0)]
+    rf_trees: PositiveInt
+    knn_neighbors: PositiveInt
+
+    @field_validator("models")
+    @classmethod
+    def _unique(cls, v):
+        if not v or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list without repeats")
+        return v
+
+
+class Score(Section):
+    ridge_alpha: Annotated[float, Field(gt=0.0)]
+
+
+class Params(Section):
+    base: Base
+    data: Data
+    vae: Vae
+    encode: Encode
+    noise: Noise
+    augment: Augment
+    classify: Classify
+    score: Score
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or fails validation; the message names each bad key."""
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate the whole params file (every stage fails fast on any bad key)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found (run from the project root)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "<top level>"
+            got = "" if err["type"] == "missing" else f" (got {err['input']!r})"
+            lines.append(f"  {key}: {err['msg']}{got}")
+        raise ParamsError(f"{path}: invalid params:\n" + "\n".join(lines)) from None

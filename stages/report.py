@@ -1,0 +1,140 @@
+"""report: one self-contained HTML page (reports/index.html) with every table and figure.
+
+Reads the metrics and figures the other stages wrote under ``reports/`` and puts baselines
+beside every result, with a sentence per section computed from the numbers. Figures are
+embedded as data URIs: no scripts, fonts or CDN links, so it renders offline. Reads no params.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.io import atomic_file, read_json
+from pipeline.report.html import Section, render_html
+from pipeline.report.summaries import (
+    augmentation_sentence, classification_sentence, reconstruction_sentence, scorer_sentence,
+)
+from stages.common import parse_args
+
+log = logging.getLogger("stages.report")
+
+
+def _fmt(ms: dict) -> str:
+    return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
+
+
+def data_section(r: Path) -> Section:
+    m = read_json(r / "prepare/metrics.json")
+    classes = [k for k in m["train"] if k not in ("n", "severity")]
+    counts = pd.DataFrame([{"split": s, "n": v["n"], **{c: v[c] for c in classes}} for s, v in m.items()])
+    sev = pd.DataFrame([{"split": s, **v["severity"]} for s, v in m.items() if "severity" in v])
+    train = m["train"]
+    ratio = max(train[c] for c in classes) / min(train[c] for c in classes)
+    return Section(
+        "Data",
+        f"{train['n']} training and {m['test']['n']} test images over {len(classes)} classes, imbalanced "
+        f"{ratio:.1f}:1 (largest to smallest class); the artifact set spreads severities 0–5 evenly.",
+        tables=[("Images per split and class", counts), ("Artifact set: images per severity", sev)],
+    )
+
+
+def vae_section(r: Path) -> Section:
+    m, v = read_json(r / "encode/metrics.json"), read_json(r / "vae/metrics.json")
+    overall = pd.DataFrame([
+        {"images": "VAE reconstruction (test)", **m["test"]},
+        {"images": "baseline: mean training image (test)", **m["baseline_mean_image_test"]},
+        *({"images": f"VAE reconstruction ({s})", **x} for s, x in m["per_split"].items() if s != "test"),
+    ])
+    per_class = pd.DataFrame([{"class": k, **x} for k, x in m["per_class_test"].items()])
+    facts = pd.DataFrame([{"source": v["source"], "scaling factor": v["scaling_factor"],
+                           "encoder params": v["encoder_params"], "decoder params": v["decoder_params"],
+                           "latent shape": "×".join(map(str, m["latent_shape"])), "training steps": v.get("steps", "–")}])
+    figures = [("Test originals (rows 1, 3) above their reconstructions (rows 2, 4)", r / "encode/recon_grid.png")]
+    if (r / "vae/loss.png").exists():
+        figures.append(("VAE training loss", r / "vae/loss.png"))
+    return Section("VAE reconstruction", reconstruction_sentence(m),
+                   tables=[("Model", facts), ("Reconstruction quality", overall), ("Per class (test)", per_class)],
+                   figures=figures)
+
+
+def noise_section(r: Path) -> Section:
+    levels = read_json(r / "noise/levels.json")
+    rows = [{"scheduler": s, "t_frac": f, **v} for s, per in levels.items() for f, v in per.items()]
+    return Section(
+        "Forward noising",
+        "Each scheduler noises the same clean latents with the same seeded ε at the inference timestep nearest "
+        "to t_frac·999. DDPM, DDIM and DPM-Solver share ᾱ_t; Euler works in sigma space, so its latents are "
+        "far larger early in the run (see latent_std).",
+        tables=[("Noise levels", pd.DataFrame(rows))],
+    )
+
+
+def augment_section(r: Path) -> Section:
+    m = read_json(r / "augment/metrics.json")
+    counts = pd.DataFrame({"class": list(m["counts_before"]), "train (real)": list(m["counts_before"].values()),
+                           "after augmentation": list(m["counts_after"].values())})
+    fid = [{"latents": "real train (baseline)", "Fréchet distance to real test": m["fd_real_train_vs_test"]}]
+    if "fd_synthetic_vs_test" in m:
+        fid.append({"latents": f"synthetic ({m['method']})", "Fréchet distance to real test": _fmt(m["fd_synthetic_vs_test"])})
+    figures = [("Decoded synthetic latents (replicate 0), classes round-robin", r / "augment/gallery.png")] \
+        if (r / "augment/gallery.png").exists() else []
+    return Section(f"Latent augmentation: {m['method']}", augmentation_sentence(m),
+                   tables=[("Class counts", counts), ("Fidelity (PCA space of real train latents)", pd.DataFrame(fid))],
+                   figures=figures)
+
+
+def classify_section(r: Path) -> Section:
+    m = read_json(r / "classify/metrics.json")
+    models = [k for k in m if k not in ("augment_method", "baseline_majority")]
+    rows = [{"model": "majority class (baseline)", "regime": "–",
+             "balanced accuracy": f"{m['baseline_majority']['balanced_accuracy']:.3f}",
+             "macro-F1": f"{m['baseline_majority']['macro_f1']:.3f}"}]
+    recalls = []
+    for name in models:
+        for regime in ("real", "augmented"):
+            if regime in m[name]:
+                x = m[name][regime]
+                rows.append({"model": name, "regime": regime, "balanced accuracy": _fmt(x["balanced_accuracy"]),
+                             "macro-F1": _fmt(x["macro_f1"])})
+                recalls.append({"model": name, "regime": regime, **x["per_class_recall"]})
+    return Section(
+        "Classifiers on latents", classification_sentence(m, models),
+        tables=[("Real test split, mean ± std over replicates", pd.DataFrame(rows)),
+                ("Per-class recall (mean over replicates; minority classes last)", pd.DataFrame(recalls))],
+        figures=[("Balanced accuracy with seed spread", r / "classify/scores.png"),
+                 ("Confusion matrix (row-normalised colour, counts annotated)", r / "classify/confusion.png")],
+    )
+
+
+def score_section(r: Path) -> Section:
+    m = read_json(r / "score/metrics.json")
+    schedulers = [k for k in m if k not in ("baseline_constant", "clean")]
+    const = m["baseline_constant"]
+    rows = [{"scheduler": "constant train mean (baseline)", "t_frac": "–", "mae": const["mean_mae"]},
+            {"scheduler": "constant train median (baseline)", "t_frac": "–", "mae": const["median_mae"]},
+            {"scheduler": "clean latent (upper bound)", "t_frac": 0.0, **m["clean"]}]
+    rows += [{"scheduler": s, "t_frac": f, **v} for s in schedulers for f, v in m[s].items()]
+    return Section("Artifact scorer on noisy latents", scorer_sentence(m, schedulers),
+                   tables=[("Held-out artifact set (ridge regression)", pd.DataFrame(rows))],
+                   figures=[("MAE versus noise level", r / "score/mae.png")])
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__, argv, lambda p: (
+        p.add_argument("--reports", default="reports"),
+        p.add_argument("--out", default="reports/index.html"),
+    ))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    r = Path(args.reports)
+    sections = [data_section(r), vae_section(r), noise_section(r), augment_section(r), classify_section(r), score_section(r)]
+    page = render_html("latent lab report", "Every number on this page has its baseline beside it.", sections)
+    with atomic_file(args.out) as fh:
+        fh.write(page)
+    log.info("wrote %s (%d KiB)", args.out, len(page) // 1024)
+
+
+if __name__ == "__main__":
+    main()

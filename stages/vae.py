@@ -1,0 +1,82 @@
+"""vae: train a small AutoencoderKL on the train split, or fetch a pretrained VAE.
+
+``vae.source: train`` trains for ``vae.steps`` steps on the *train* split only, computes the
+scaling factor (1 / std of the training latents) into the model config and saves it with
+``save_pretrained`` (safetensors + config.json) to ``models/vae``. ``vae.source: pretrained``
+loads ``vae.id`` (hub id or local directory; ``vae.kind`` kl | tiny) with ``from_pretrained``
+and saves the same way, so later stages always read ``models/vae``. Reads ``base``, ``vae``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from pipeline.data.store import read_image_split
+from pipeline.io import atomic_dir, atomic_file, write_json
+from pipeline.latents.vae import build_vae, fit_scaling_factor, images_to_tensor, load_vae, train_vae
+from pipeline.report.figures import loss_curve
+from pipeline.runtime import resolve_device
+from stages.common import parse_args, start
+
+log = logging.getLogger("stages.vae")
+
+
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__, argv, lambda p: (
+        p.add_argument("--images", default="data/images"),
+        p.add_argument("--out", default="models/vae"),
+        p.add_argument("--reports", default="reports/vae"),
+    ))
+    params = start(args)
+    cfg, seed = params.vae, params.base.seed
+    device = resolve_device(params.base.device)
+    metrics = {"source": cfg.source}
+
+    if cfg.source == "pretrained":
+        log.info("loading pretrained %s VAE %s", cfg.kind, cfg.id)
+        vae = load_vae(cfg.id, cfg.kind, subfolder=cfg.subfolder or None)
+        curve = pd.DataFrame({"step": [], "mse": []})
+    else:
+        train = read_image_split(args.images, "train")
+        x = images_to_tensor(train.images)
+        vae = build_vae(
+            block_out_channels=cfg.block_out_channels,
+            layers_per_block=cfg.layers_per_block,
+            norm_num_groups=cfg.norm_num_groups,
+            sample_size=x.shape[-1],
+        )
+        log.info("training AutoencoderKL (%d params) on %d images for %d steps on %s", n_params(vae), len(x), cfg.steps, device)
+        result = train_vae(
+            vae, x, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+            kl_weight=cfg.kl_weight, seed=seed, device=device,
+        )
+        sf = fit_scaling_factor(vae, x)
+        vae.register_to_config(scaling_factor=sf)
+        steps = [min((i + 1) * result.log_every, result.steps) for i in range(len(result.losses))]
+        curve = pd.DataFrame({"step": steps, "mse": result.losses})
+        metrics.update(steps=result.steps, final_train_mse=result.losses[-1])
+
+    metrics.update(
+        scaling_factor=float(vae.config.scaling_factor),
+        encoder_params=n_params(vae.encoder),
+        decoder_params=n_params(vae.decoder),
+    )
+    with atomic_dir(args.out) as tmp:
+        vae.to("cpu").save_pretrained(tmp, safe_serialization=True)
+    with atomic_dir(args.reports) as tmp:
+        with atomic_file(tmp / "loss.csv") as fh:
+            curve.to_csv(fh, index=False)
+        if len(curve):
+            loss_curve(curve["step"].tolist(), curve["mse"].tolist(), tmp / "loss.png")
+        write_json(tmp / "metrics.json", metrics)
+    log.info("saved VAE to %s (scaling factor %.5f)", args.out, metrics["scaling_factor"])
+
+
+if __name__ == "__main__":
+    main()
