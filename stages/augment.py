@@ -28,11 +28,6 @@ from stages.common import parse_args, start
 log = logging.getLogger("stages.augment")
 
 
-def class_names_of(meta: pd.DataFrame) -> list[str]:
-    pairs = meta[["label", "label_name"]].drop_duplicates().sort_values("label")
-    return pairs["label_name"].tolist()
-
-
 def gallery_indices(labels: np.ndarray, size: int) -> np.ndarray:
     """Up to ``size`` indices, taken round-robin over classes so every class shows."""
     per_class = [np.flatnonzero(labels == k) for k in np.unique(labels)]
@@ -50,7 +45,7 @@ def main(argv=None) -> None:
     params = start(args)
     cfg, seed = params.augment, params.base.seed
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
-    names = class_names_of(train.meta)
+    names = train.class_names
     X, y = train.flat(), train.meta["label"].to_numpy()
     n_channels = train.shape[0]
 

@@ -21,7 +21,6 @@ from pipeline.latents.store import read_latent_split
 from pipeline.metrics.classification import classification_metrics, majority_baseline
 from pipeline.models.classifiers import make_classifier
 from pipeline.report.figures import bar_chart, confusion_heatmap
-from stages.augment import class_names_of
 from stages.common import parse_args, start
 
 log = logging.getLogger("stages.classify")
@@ -41,7 +40,7 @@ def main(argv=None) -> None:
     cfg, seed = params.classify, params.base.seed
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
     synthetic = read_latent_split(args.synthetic, "synthetic")
-    names = class_names_of(train.meta)
+    names = train.class_names
     X, y = train.flat(), train.meta["label"].to_numpy()
     X_test, y_test = test.flat(), test.meta["label"].to_numpy()
     replicate = synthetic.meta["replicate"].to_numpy() if len(synthetic.meta) else np.array([], dtype=int)

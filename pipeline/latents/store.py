@@ -37,6 +37,14 @@ class LatentSet:
     def flat(self) -> np.ndarray:
         return self.latents.reshape(len(self.latents), -1)
 
+    @property
+    def class_names(self) -> list[str]:
+        """Names of the labels present, indexed by label (needs ``label`` and ``label_name`` columns)."""
+        pairs = self.meta[["label", "label_name"]].drop_duplicates().sort_values("label")
+        if pairs["label"].tolist() != list(range(len(pairs))):
+            raise ValueError(f"labels {pairs['label'].tolist()} are not 0..{len(pairs) - 1}")
+        return pairs["label_name"].tolist()
+
 
 def write_latent_split(
     directory: str | Path,

@@ -1,0 +1,129 @@
+"""params.yaml validation, and dvc.yaml declaring exactly what each stage reads and imports."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.config import ParamsError, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def _write(tmp_path, mutate):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    mutate(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_default_params_are_valid():
+    params = load_params(ROOT / "params.yaml")
+    assert params.vae.source == "train" and params.data.source == "shapes"
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda p: p["vae"].update(stepz=3), "vae.stepz: Extra inputs are not permitted"),
+    (lambda p: p["vae"].update(steps="many"), "vae.steps: Input should be a valid integer"),
+    (lambda p: p["data"].update(test_fraction=1.5), "data.test_fraction: Input should be less than 1"),
+    (lambda p: p["noise"].pop("t_fracs"), "noise.t_fracs: Field required"),
+    (lambda p: p["noise"].update(schedulers=["ddpm", "heun"]), "noise.schedulers.1"),
+    (lambda p: p["vae"].update(source="pretrained", id=""), "vae.id"),
+    (lambda p: p["data"].update(class_weights=[1.0]), "data.class_weights"),
+    (lambda p: p.update(extra={"a": 1}), "extra: Extra inputs are not permitted"),
+])
+def test_bad_params_name_the_key(tmp_path, mutate, message):
+    with pytest.raises(ParamsError) as err:
+        load_params(_write(tmp_path, mutate))
+    assert message in str(err.value)
+
+
+def test_stage_refuses_bad_params_before_writing_anything(tmp_path):
+    path = _write(tmp_path, lambda p: p["data"].update(n_images=-5))
+    out = tmp_path / "images"
+    proc = subprocess.run([sys.executable, "-m", "stages.prepare", "--params", str(path), "--out", str(out),
+                           "--metrics", str(tmp_path / "m.json")], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "data.n_images" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and not (tmp_path / "m.json").exists()
+
+
+def _stage_script(stage: dict) -> Path:
+    module = stage["cmd"].split("-m ")[1].split()[0]
+    return ROOT / (module.replace(".", "/") + ".py")
+
+
+def _module_file(name: str) -> Path | None:
+    base = ROOT / name.replace(".", "/")
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _imports(path: Path) -> set[Path]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            if name.split(".")[0] in ("pipeline", "stages") and (f := _module_file(name)):
+                found.add(f)
+    return found
+
+
+def _closure(script: Path) -> set[Path]:
+    """The script's own imports, followed transitively through pipeline/ (stages/config.py imports
+    name lists only to validate params, so its imports are not followed)."""
+    todo, seen = list(_imports(script)), set()
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        if f.parent.name != "stages":
+            todo.extend(_imports(f))
+    return seen
+
+
+def _covered(path: Path, deps: list[str]) -> bool:
+    rel = path.relative_to(ROOT)
+    return any(rel == Path(d) or Path(d) in rel.parents for d in deps)
+
+
+@pytest.mark.parametrize("name", list(DVC["stages"]))
+def test_stage_deps_list_its_script_and_library_modules(name):
+    stage = DVC["stages"][name]
+    script = _stage_script(stage)
+    assert _covered(script, stage["deps"])
+    missing = sorted(str(f.relative_to(ROOT)) for f in _closure(script) if not _covered(f, stage["deps"]))
+    assert not missing, f"stage {name} imports modules not in its deps: {missing}"
+
+
+@pytest.mark.parametrize("name", list(DVC["stages"]))
+def test_stage_params_are_exactly_the_sections_it_reads(name):
+    stage = DVC["stages"][name]
+    read = set()
+    for node in ast.walk(ast.parse(_stage_script(stage).read_text())):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "params":
+            read.add(node.attr)
+    assert read <= set(PARAMS), f"{name} reads unknown sections {read - set(PARAMS)}"
+    assert set(stage.get("params", [])) == read
+
+
+def test_every_declared_metric_and_plot_is_an_output_of_some_stage():
+    outs = [Path(o) for s in DVC["stages"].values() for o in s.get("outs", [])]
+    declared = list(DVC["metrics"])
+    for plot in DVC["plots"]:
+        declared += [plot] if isinstance(plot, str) else [f for p in plot.values() for f in p["y"]]
+    for path in map(Path, declared):
+        assert any(path == o or o in path.parents for o in outs), path

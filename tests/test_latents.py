@@ -1,0 +1,122 @@
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+from diffusers import AutoencoderTiny
+
+from pipeline.latents.noising import add_noise, alpha_bar, make_scheduler, noise_like, timestep_for_fraction
+from pipeline.latents.store import read_latent_split, write_latent_split
+from pipeline.latents.vae import (
+    build_vae, decode_latents, encode_images, fit_scaling_factor, images_to_tensor, load_saved_vae,
+    tensor_to_images, train_vae,
+)
+
+
+def test_latent_store_roundtrip_keeps_shape_and_scaling_factor(tmp_path):
+    z = np.random.default_rng(0).standard_normal((7, 4, 3, 3)).astype(np.float32)
+    meta = pd.DataFrame({"id": list("abcdefg"), "label": np.arange(7)})
+    write_latent_split(tmp_path, "train", z, meta, scaling_factor=0.5, info={"vae": "x"}, rows_per_shard=3)
+    assert len(list(tmp_path.glob("train-*.parquet"))) == 3
+    back = read_latent_split(tmp_path, "train")
+    assert np.array_equal(back.latents, z) and back.shape == (4, 3, 3)
+    assert back.scaling_factor == 0.5 and back.info == {"vae": "x"}
+    assert back.meta["id"].tolist() == list("abcdefg")
+    # any parquet reader sees a plain table with one fixed-size list column
+    assert pq.read_table(tmp_path / "train-00000.parquet").column("latent").type.list_size == 36
+
+
+def test_latent_store_missing_split_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no latent shards for split 'test'"):
+        read_latent_split(tmp_path, "test")
+
+
+def test_pixel_conversion_roundtrip():
+    img = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    x = images_to_tensor(img)
+    assert x.shape == (2, 3, 8, 8) and x.min() >= -1 and x.max() <= 1
+    assert np.array_equal(tensor_to_images(x), img)
+
+
+def _tiny_images(n=16):
+    rng = np.random.default_rng(0)
+    return images_to_tensor(rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8))
+
+
+def test_tiny_vae_trains_saves_and_reloads(tmp_path):
+    torch.manual_seed(0)
+    x = _tiny_images()
+    vae = build_vae(block_out_channels=[8, 16], norm_num_groups=4, sample_size=16)
+    result = train_vae(vae, x, steps=4, batch_size=4, lr=1e-3, kl_weight=1e-6, seed=0, device=torch.device("cpu"), log_every=2)
+    assert len(result.losses) == 2 and all(np.isfinite(result.losses))
+    sf = fit_scaling_factor(vae, x)
+    vae.register_to_config(scaling_factor=sf)
+    z = encode_images(vae, x)
+    assert z.shape == (16, 4, 8, 8)
+    assert abs(float(z.std()) - 1.0) < 1e-3  # the fitted factor gives unit-variance latents
+    vae.save_pretrained(tmp_path)
+    assert (tmp_path / "diffusion_pytorch_model.safetensors").exists()
+    again = load_saved_vae(tmp_path)
+    assert again.config.scaling_factor == pytest.approx(sf)
+    assert torch.allclose(encode_images(again, x), z, atol=1e-6)
+    assert decode_latents(again, z).shape == x.shape
+
+
+def test_vae_training_is_deterministic():
+    x = _tiny_images(8)
+    losses = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        vae = build_vae(block_out_channels=[8], norm_num_groups=4, sample_size=16)
+        losses.append(train_vae(vae, x, steps=3, batch_size=4, lr=1e-3, kl_weight=1e-6, seed=3,
+                                device=torch.device("cpu"), log_every=1).losses)
+    assert losses[0] == losses[1]
+
+
+def test_tiny_autoencoder_loads_through_the_same_path(tmp_path):
+    tiny = AutoencoderTiny(encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
+                           num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1), latent_channels=4)
+    tiny.save_pretrained(tmp_path)
+    vae = load_saved_vae(tmp_path)
+    assert isinstance(vae, AutoencoderTiny)
+    z = encode_images(vae, _tiny_images(2))
+    assert z.shape[1] == 4 and decode_latents(vae, z).shape[1] == 3
+
+
+def test_load_saved_vae_without_config_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the vae stage"):
+        load_saved_vae(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["ddpm", "ddim", "dpmsolver"])
+def test_variance_preserving_schedulers_match_the_closed_form(name):
+    sched = make_scheduler(name, 50)
+    x0 = torch.randn(3, 4, 2, 2)
+    eps = noise_like(x0, 0)
+    t = timestep_for_fraction(sched, 0.5)
+    ab = alpha_bar(sched, t)
+    expected = ab**0.5 * x0 + (1 - ab) ** 0.5 * eps
+    assert torch.allclose(add_noise(sched, x0, eps, t), expected, atol=1e-4)
+
+
+def test_euler_noises_in_sigma_space():
+    sched = make_scheduler("euler", 50)
+    x0 = torch.randn(3, 4, 2, 2)
+    eps = noise_like(x0, 0)
+    t = timestep_for_fraction(sched, 0.8)
+    ab = alpha_bar(sched, t)
+    sigma = ((1 - ab) / ab) ** 0.5
+    assert torch.allclose(add_noise(sched, x0, eps, t), x0 + sigma * eps, rtol=1e-3, atol=1e-3)
+
+
+def test_fractions_map_to_increasing_noise():
+    sched = make_scheduler("ddim", 50)
+    abs_ = [alpha_bar(sched, timestep_for_fraction(sched, f)) for f in (0.0, 0.2, 0.5, 0.8, 1.0)]
+    assert abs_ == sorted(abs_, reverse=True) and abs_[0] > 0.99 and abs_[-1] < 0.01
+    with pytest.raises(ValueError, match="t_frac"):
+        timestep_for_fraction(sched, 1.5)
+
+
+def test_noise_is_seeded():
+    x = torch.zeros(2, 4, 2, 2)
+    assert torch.equal(noise_like(x, 5), noise_like(x, 5)) and not torch.equal(noise_like(x, 5), noise_like(x, 6))

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from pipeline.metrics.classification import classification_metrics, majority_baseline
+from pipeline.metrics.fidelity import PCAFrechet, frechet_distance
+from pipeline.metrics.reconstruction import reconstruction_table, summarise
+from pipeline.metrics.regression import constant_baselines, regression_metrics
+from pipeline.models.classifiers import make_classifier
+from pipeline.models.scorers import LinearScorer, load_scorers, save_scorers
+from pipeline.report.summaries import verdict
+
+
+def test_reconstruction_metrics_known_values():
+    a = np.full((2, 16, 16, 3), 100, np.uint8)
+    b = a.copy()
+    b[1] += 51  # error of 0.2 on [0, 1] pixels → MSE 0.04 → PSNR ≈ 13.98 dB
+    t = reconstruction_table(a, b)
+    assert t["mse"].iloc[0] == 0 and t["ssim"].iloc[0] == pytest.approx(1.0)
+    assert t["mse"].iloc[1] == pytest.approx(0.04) and t["psnr"].iloc[1] == pytest.approx(13.979, abs=1e-3)
+    assert summarise(t.assign(g=["x", "y"]), by="g")["y"]["psnr"] == pytest.approx(13.979, abs=1e-3)
+
+
+def test_majority_baseline_balanced_accuracy_is_one_over_k():
+    names = ["a", "b", "c"]
+    y_true = np.array([0, 0, 1, 2])
+    base = majority_baseline(np.array([0, 0, 0, 1]), y_true, names)
+    assert base["balanced_accuracy"] == pytest.approx(1 / 3)
+    perfect = classification_metrics(y_true, y_true, names)
+    assert perfect["balanced_accuracy"] == 1.0 and perfect["per_class_recall"] == {"a": 1.0, "b": 1.0, "c": 1.0}
+
+
+def test_regression_metrics_expose_a_constant_predictor():
+    y = np.array([0.0, 1, 2, 3, 4, 5])
+    m = regression_metrics(y, np.full(6, 2.5))
+    assert m["spearman"] == 0.0 and m["pred_std"] == 0.0 and m["mae"] == pytest.approx(1.5)
+    assert constant_baselines(y, y)["mean_mae"] == pytest.approx(1.5)
+    assert regression_metrics(y, y)["spearman"] == pytest.approx(1.0)
+
+
+def test_frechet_distance_of_a_mean_shift():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4000, 3))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(a, a + [2.0, 0, 0]) == pytest.approx(4.0, rel=1e-3)
+    fd = PCAFrechet(n_components=2).fit(a)
+    assert fd.distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_verdict_compares_gain_with_spread():
+    assert verdict(0.05, 0.01) == "improved"
+    assert verdict(-0.05, 0.01) == "hurt"
+    assert verdict(0.01, 0.02) == "did not change beyond the seed spread"
+
+
+@pytest.mark.parametrize("name", ["logreg", "rf", "knn"])
+def test_classifiers_fit_separable_data(name):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (30, 5)), rng.normal(4, 1, (30, 5))])
+    y = np.repeat([0, 1], 30)
+    assert (make_classifier(name, random_state=0, rf_trees=10).fit(X, y).predict(X) == y).mean() > 0.9
+
+
+def test_scorers_roundtrip_through_safetensors(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 8))
+    y = X @ rng.standard_normal(8) + 2.0
+    scorer = LinearScorer.fit_ridge(X, y, alpha=1e-3)
+    assert np.abs(scorer.predict(X) - y).max() < 0.05
+    save_scorers(tmp_path, {"ddim@0.4": scorer}, {"model": "ridge"})
+    loaded, config = load_scorers(tmp_path)
+    assert config["keys"] == ["ddim@0.4"]
+    assert np.allclose(loaded["ddim@0.4"].predict(X), scorer.predict(X), atol=1e-4)
+    assert not list(tmp_path.glob("*.pkl"))
