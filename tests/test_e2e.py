@@ -1,0 +1,97 @@
+"""The real CLI end to end: `dvc repro` on a shrunk copy of the project, then a classifier sweep."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks.workspace import copy_project, sh
+from pipeline.latents.store import read_latent_split
+
+SHRUNK = {
+    "data.n_images": 170,
+    "data.n_artifact": 72,
+    "vae.steps": 30,
+    "vae.batch_size": 16,
+    "augment.replicates": 2,
+    "augment.fid_components": 8,
+    "augment.gallery_size": 8,
+    "classify.rf_trees": 10,
+}
+SECTIONS = ["Data", "VAE reconstruction", "Forward noising", "Latent augmentation: smote",
+            "Classifiers on latents", "Artifact scorer on noisy latents"]
+
+
+def _metrics(project: Path) -> dict[str, bytes]:
+    return {p: (project / p).read_bytes() for p in yaml.safe_load((project / "dvc.yaml").read_text())["metrics"]}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = copy_project(tmp_path_factory.mktemp("e2e"), SHRUNK)
+    sh(["dvc", "repro"], root, timeout=900)
+    return root
+
+
+def test_repro_writes_every_metric_with_its_baseline(project):
+    load = lambda p: json.loads((project / p).read_text())  # noqa: E731
+    counts = load("reports/prepare/metrics.json")
+    assert counts["train"]["n"] + counts["test"]["n"] == 170
+    assert counts["artifact_train"]["n"] + counts["artifact_test"]["n"] == 72
+
+    vae, enc = load("reports/vae/metrics.json"), load("reports/encode/metrics.json")
+    assert vae["steps"] == 30 and enc["latent_shape"] == [4, 16, 16]
+    assert enc["scaling_factor"] == pytest.approx(vae["scaling_factor"], abs=1e-6)
+    assert 0 < enc["test"]["psnr"] < 60 and "baseline_mean_image_test" in enc
+
+    test = read_latent_split(project / "data/latents", "test")
+    assert test.scaling_factor == pytest.approx(vae["scaling_factor"], abs=1e-6) and test.shape == (4, 16, 16)
+
+    aug = load("reports/augment/metrics.json")
+    assert len(aug["fd_synthetic_vs_test"]["per_replicate"]) == 2
+    assert sum(aug["counts_after"].values()) > sum(aug["counts_before"].values())
+
+    cls = load("reports/classify/metrics.json")
+    assert cls["baseline_majority"]["balanced_accuracy"] == pytest.approx(1 / 6, abs=1e-6)
+    for model in ("logreg", "rf"):
+        for regime in ("real", "augmented"):
+            assert 0 <= cls[model][regime]["balanced_accuracy"]["mean"] <= 1
+        assert set(cls[model]["real"]["per_class_recall"]) == {"circle", "square", "triangle", "star", "cross", "ring"}
+
+    score = load("reports/score/metrics.json")
+    assert set(score) == {"baseline_constant", "clean", "ddpm", "ddim", "euler", "dpmsolver"}
+    assert set(score["euler"]) == {"0.2", "0.4", "0.6", "0.8"}
+    assert (project / "models/scorers/scorers.safetensors").exists()
+
+
+def test_report_is_self_contained(project):
+    page = (project / "reports/index.html").read_text()
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in page
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert page.count("data:image/png;base64,") >= 6
+
+
+def test_same_params_give_identical_metrics(project):
+    before = _metrics(project)
+    sh(["dvc", "repro", "--force"], project, timeout=900)
+    assert _metrics(project) == before
+
+
+def test_classifier_sweep_reruns_only_downstream_and_diff_shows_it(project):
+    sh(["git", "add", "-A"], project)
+    sh(["git", "commit", "-q", "-m", "baseline run"], project)
+    out = sh(["dvc", "exp", "run", "-S", "classify.logreg_C=10"], project, timeout=900).stdout
+    assert "Running stage 'classify'" in out and "Running stage 'report'" in out
+    for upstream in ("prepare", "vae", "encode", "noise", "augment", "score"):
+        assert f"Running stage '{upstream}'" not in out
+    diff = json.loads(sh(["dvc", "metrics", "diff", "--json"], project).stdout)
+    changed = diff["reports/classify/metrics.json"]
+    assert any(k.startswith("logreg.real.balanced_accuracy") for k in changed)
+    assert not any(k.startswith("rf.") for k in changed)  # rf does not read logreg_C
+    params = json.loads(sh(["dvc", "params", "diff", "--json"], project).stdout)
+    change = params["params.yaml"]["classify.logreg_C"]
+    assert (change["old"], change["new"]) == (0.01, 10)
+    shown = sh(["dvc", "exp", "show", "--md", "--only-changed"], project).stdout
+    assert "logreg_C" in shown
