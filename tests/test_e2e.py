@@ -1,10 +1,14 @@
 """The real CLI end to end: `dvc repro` on a shrunk copy of the project, then a classifier sweep."""
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from benchmarks.workspace import copy_project, sh
 from pipeline.latents.store import read_latent_split
@@ -95,3 +99,22 @@ def test_classifier_sweep_reruns_only_downstream_and_diff_shows_it(project):
     assert (change["old"], change["new"]) == (0.01, 10)
     shown = sh(["dvc", "exp", "show", "--md", "--only-changed"], project).stdout
     assert "logreg_C" in shown
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_report_renders_in_a_headless_browser(project, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "this test needs Chromium: `apt-get install chromium` (.ci/run installs it)"
+    url = (project / "reports/index.html").as_uri()
+    flags = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    assert all(f"<h2>{title}</h2>" in dom for title in SECTIONS)
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, "--window-size=1200,6000", f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    chroma = pixels.max(-1) - pixels.min(-1)
+    # text and tables are grey; only the decoded embedded figures put colour on the page
+    assert (chroma > 60).mean() > 0.01
