@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.augment import METHODS
 from pipeline.data.artifacts import ARTIFACT_KINDS
@@ -22,6 +22,16 @@ from pipeline.models.classifiers import CLASSIFIERS
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
+
+
+def _unique_nonempty(v: list) -> list:
+    if not v or len(set(v)) != len(v):
+        raise ValueError("must be a non-empty list without repeats")
+    return v
+
+
+def UniqueList(item):  # noqa: N802 - reads as a type in the models below
+    return Annotated[list[item], AfterValidator(_unique_nonempty)]
 
 
 class Section(BaseModel):
@@ -40,7 +50,7 @@ class Data(Section):
     class_weights: list[Annotated[float, Field(gt=0)]]
     test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     n_artifact: Annotated[int, Field(ge=12)]
-    artifact_kinds: list[Literal[ARTIFACT_KINDS]]
+    artifact_kinds: UniqueList(Literal[ARTIFACT_KINDS])
     artifact_test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     texture_prob: Fraction
     distractor_prob: Fraction
@@ -51,13 +61,6 @@ class Data(Section):
     def _n_classes(cls, v):
         if not 2 <= len(v) <= len(CLASS_NAMES):
             raise ValueError(f"needs 2..{len(CLASS_NAMES)} weights (one per class of {list(CLASS_NAMES)}), got {len(v)}")
-        return v
-
-    @field_validator("artifact_kinds")
-    @classmethod
-    def _kinds(cls, v):
-        if not v or len(set(v)) != len(v):
-            raise ValueError("must list at least one artifact kind, each once")
         return v
 
 
@@ -96,16 +99,9 @@ class Encode(Section):
 
 
 class Noise(Section):
-    schedulers: list[Literal[tuple(SCHEDULERS)]]
-    t_fracs: list[Fraction]
+    schedulers: UniqueList(Literal[tuple(SCHEDULERS)])
+    t_fracs: UniqueList(Fraction)
     num_inference_steps: Annotated[int, Field(ge=2, le=1000)]
-
-    @field_validator("schedulers", "t_fracs")
-    @classmethod
-    def _unique_nonempty(cls, v):
-        if not v or len(set(v)) != len(v):
-            raise ValueError("must be a non-empty list without repeats")
-        return v
 
 
 class Augment(Section):
@@ -119,17 +115,10 @@ class Augment(Section):
 
 
 class Classify(Section):
-    models: list[Literal[tuple(CLASSIFIERS)]]
+    models: UniqueList(Literal[tuple(CLASSIFIERS)])
     logreg_C: Annotated[float, Field(gt=0.0)]
     rf_trees: PositiveInt
     knn_neighbors: PositiveInt
-
-    @field_validator("models")
-    @classmethod
-    def _unique(cls, v):
-        if not v or len(set(v)) != len(v):
-            raise ValueError("must be a non-empty list without repeats")
-        return v
 
 
 class Score(Section):

@@ -104,6 +104,7 @@ def _covered(path: Path, deps: list[str]) -> bool:
 def test_stage_deps_list_its_script_and_library_modules(name):
     stage = DVC["stages"][name]
     script = _stage_script(stage)
+    assert len(set(stage["deps"])) == len(stage["deps"]), f"stage {name} lists a dep twice"
     assert _covered(script, stage["deps"])
     missing = sorted(str(f.relative_to(ROOT)) for f in _closure(script) if not _covered(f, stage["deps"]))
     assert not missing, f"stage {name} imports modules not in its deps: {missing}"

@@ -8,15 +8,15 @@ in the file metadata so readers need no side file.
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from PIL import Image
+
+from pipeline.shards import read_shards, write_shards
 
 IMAGE_COLUMNS = ("id", "image", "label", "label_name", "split", "artifact_kind", "severity")
 _META_KEY = b"latent_lab.images"
@@ -52,10 +52,6 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def shard_paths(directory: str | Path, split: str) -> list[Path]:
-    return sorted(Path(directory).glob(f"{split}-*.parquet"))
-
-
 def write_image_split(
     directory: str | Path,
     split: str,
@@ -73,32 +69,17 @@ def write_image_split(
         raise ValueError(f"split {split!r}: {len(images)} images but {len(meta)} metadata rows")
     frame = meta.reset_index(drop=True).copy()
     frame["image"] = [png_bytes(img) for img in images]
-    metadata = {_META_KEY: json.dumps({"class_names": list(class_names), "size": list(images.shape[1:3])}).encode()}
-    paths = []
-    for shard, start in enumerate(range(0, max(len(frame), 1), rows_per_shard)):
-        part = frame.iloc[start : start + rows_per_shard]
-        table = pa.Table.from_pandas(part[list(IMAGE_COLUMNS)], schema=SCHEMA, preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-        path = Path(directory) / f"{split}-{shard:05d}.parquet"
-        pq.write_table(table, path)
-        paths.append(path)
-    return paths
+    table = pa.Table.from_pandas(frame[list(IMAGE_COLUMNS)], schema=SCHEMA, preserve_index=False)
+    facts = {"class_names": list(class_names), "size": list(images.shape[1:3])}
+    return write_shards(directory, split, table, _META_KEY, facts, rows_per_shard)
 
 
 def read_image_split(directory: str | Path, split: str) -> ImageSet:
     """Read and decode every shard of ``split``; a clear error if there is none or a column is missing."""
-    paths = shard_paths(directory, split)
-    if not paths:
-        raise FileNotFoundError(f"no parquet shards for split {split!r} in {directory} (expected {split}-00000.parquet)")
-    tables = []
-    for path in paths:
-        table = pq.read_table(path)
-        missing = [c for c in IMAGE_COLUMNS if c not in table.column_names]
-        if missing:
-            raise ValueError(f"{path}: missing columns {', '.join(missing)}")
-        tables.append(table)
-    table = pa.concat_tables(tables)
-    info = json.loads(tables[0].schema.metadata[_META_KEY])
+    table, info, paths = read_shards(directory, split, _META_KEY, "image")
+    missing = [c for c in IMAGE_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{paths[0]}: missing columns {', '.join(missing)}")
     frame = table.to_pandas()
     images = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in frame["image"]])
     return ImageSet(images=images, meta=frame.drop(columns="image"), class_names=info["class_names"])

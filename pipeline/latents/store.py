@@ -9,14 +9,14 @@ engine (pandas, Ray Data, DuckDB) can read the shards.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from pipeline.shards import read_shards, write_shards
 
 _META_KEY = b"latent_lab.latents"
 
@@ -63,41 +63,18 @@ def write_latent_split(
         raise ValueError(f"split {split!r}: {len(latents)} latents but {len(meta)} metadata rows")
     n, c, h, w = latents.shape
     flat = np.ascontiguousarray(latents, dtype=np.float32).reshape(n, c * h * w)
-    file_meta = {
-        _META_KEY: json.dumps(
-            {"shape": [c, h, w], "scaling_factor": float(scaling_factor), "split": split, **(info or {})}
-        ).encode()
-    }
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    meta = meta.reset_index(drop=True)
-    paths = []
-    for shard, start in enumerate(range(0, max(n, 1), rows_per_shard)):
-        stop = min(start + rows_per_shard, n)
-        values = pa.array(flat[start:stop].ravel(), type=pa.float32())
-        column = pa.FixedSizeListArray.from_arrays(values, c * h * w)
-        table = pa.Table.from_pandas(meta.iloc[start:stop], preserve_index=False).append_column("latent", column)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **file_meta})
-        path = Path(directory) / f"{split}-{shard:05d}.parquet"
-        pq.write_table(table, path)
-        paths.append(path)
-    return paths
+    facts = {"shape": [c, h, w], "scaling_factor": float(scaling_factor), **(info or {})}
+    column = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), type=pa.float32()), c * h * w)
+    table = pa.Table.from_pandas(meta.reset_index(drop=True), preserve_index=False).append_column("latent", column)
+    return write_shards(directory, split, table, _META_KEY, facts, rows_per_shard)
 
 
 def read_latent_split(directory: str | Path, split: str) -> LatentSet:
     """Read every shard of ``split`` back into (N, C, H, W) latents and a metadata frame."""
-    paths = sorted(Path(directory).glob(f"{split}-*.parquet"))
-    if not paths:
-        raise FileNotFoundError(f"no latent shards for split {split!r} in {directory} (expected {split}-00000.parquet)")
-    tables = [pq.read_table(p) for p in paths]
-    infos = [json.loads(t.schema.metadata[_META_KEY]) for t in tables]
-    for path, other in zip(paths[1:], infos[1:]):
-        if other["shape"] != infos[0]["shape"] or other["scaling_factor"] != infos[0]["scaling_factor"]:
-            raise ValueError(f"{path}: latent shape/scaling factor differ from {paths[0]}")
-    info = infos[0]
-    table = pa.concat_tables(tables)
+    table, info, _ = read_shards(directory, split, _META_KEY, "latent")
     c, h, w = info["shape"]
     column = table.column("latent").combine_chunks()
-    latents = column.values.to_numpy(zero_copy_only=False).reshape(len(table), c, h, w)
+    latents = column.flatten().to_numpy(zero_copy_only=False).reshape(len(table), c, h, w)
     meta = table.drop(["latent"]).to_pandas()
-    extra = {k: v for k, v in info.items() if k not in ("shape", "scaling_factor", "split")}
+    extra = {k: v for k, v in info.items() if k not in ("shape", "scaling_factor")}
     return LatentSet(latents=latents, meta=meta, scaling_factor=info["scaling_factor"], info=extra)

@@ -1,0 +1,42 @@
+"""Parquet shards of one split: ``<dir>/<split>-<shard:05d>.parquet``, JSON facts in the file metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def shard_paths(directory: str | Path, split: str) -> list[Path]:
+    return sorted(Path(directory).glob(f"{split}-*.parquet"))
+
+
+def write_shards(directory: str | Path, split: str, table: pa.Table, key: bytes, facts: dict, rows_per_shard: int) -> list[Path]:
+    """Write ``table`` in slices of ``rows_per_shard`` rows (one empty shard if it has none)."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    metadata = {**(table.schema.metadata or {}), key: json.dumps(facts).encode()}
+    table = table.replace_schema_metadata(metadata)
+    paths = []
+    for shard, start in enumerate(range(0, max(table.num_rows, 1), rows_per_shard)):
+        path = Path(directory) / f"{split}-{shard:05d}.parquet"
+        pq.write_table(table.slice(start, rows_per_shard), path)
+        paths.append(path)
+    return paths
+
+
+def read_shards(directory: str | Path, split: str, key: bytes, what: str) -> tuple[pa.Table, dict, list[Path]]:
+    """All shards of ``split`` concatenated, with the first shard's facts; a clear error if none exist."""
+    paths = shard_paths(directory, split)
+    if not paths:
+        raise FileNotFoundError(f"no {what} shards for split {split!r} in {directory} (expected {split}-00000.parquet)")
+    tables = [pq.read_table(p) for p in paths]
+    for path, table in zip(paths, tables):
+        if key not in (table.schema.metadata or {}):
+            raise ValueError(f"{path}: not a {what} shard (file metadata lacks {key.decode()})")
+    facts = [json.loads(t.schema.metadata[key]) for t in tables]
+    for path, other in zip(paths[1:], facts[1:]):
+        if other != facts[0]:
+            raise ValueError(f"{path}: file metadata differs from {paths[0]}")
+    return pa.concat_tables(tables), facts[0], paths

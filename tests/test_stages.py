@@ -1,0 +1,36 @@
+"""Stage CLIs called in-process (they take argv), on tiny inputs."""
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from diffusers import AutoencoderKL
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_every_stage_answers_help(name, capsys):
+    with pytest.raises(SystemExit) as done:
+        importlib.import_module(f"stages.{name}").main(["--help"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("usage:")
+
+
+def test_vae_stage_loads_a_pretrained_model_from_a_local_directory(tmp_path):
+    source = tmp_path / "hub-copy"
+    AutoencoderKL(block_out_channels=(8,), norm_num_groups=4, latent_channels=4, scaling_factor=0.25).save_pretrained(source)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["vae"].update(source="pretrained", id=str(source), kind="kl")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out, reports = tmp_path / "vae", tmp_path / "reports"
+    importlib.import_module("stages.vae").main(
+        ["--params", str(tmp_path / "params.yaml"), "--images", str(tmp_path / "none"), "--out", str(out), "--reports", str(reports)]
+    )
+    metrics = json.loads((reports / "metrics.json").read_text())
+    assert metrics["source"] == "pretrained" and metrics["scaling_factor"] == 0.25  # read from the model's config
+    assert (out / "diffusion_pytorch_model.safetensors").exists()
+    assert AutoencoderKL.from_pretrained(out).config.block_out_channels == [8]
