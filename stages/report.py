@@ -66,8 +66,10 @@ def noise_section(r: Path) -> Section:
     return Section(
         "Forward noising",
         "Each scheduler noises the same clean latents with the same seeded ε at the inference timestep nearest "
-        "to t_frac·999. DDPM, DDIM and DPM-Solver share ᾱ_t; Euler works in sigma space, so its latents are "
-        "far larger early in the run (see latent_std).",
+        "to t_frac·999. DDPM, DDIM and DPM-Solver give √ᾱ·x0 + √(1−ᾱ)·ε; Euler works in sigma space, "
+        "x0 + σ·ε = (√ᾱ·x0 + √(1−ᾱ)·ε)/√ᾱ, so its latents are far larger early in the run (latent_std) but, at "
+        "equal ᾱ, only a scalar multiple of the others: a standardised scorer sees the same data whichever "
+        "scheduler noised it. Schedulers can differ only along real reverse-diffusion trajectories.",
         tables=[("Noise levels", pd.DataFrame(rows))],
     )
 

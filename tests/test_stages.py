@@ -34,3 +34,15 @@ def test_vae_stage_loads_a_pretrained_model_from_a_local_directory(tmp_path):
     assert metrics["source"] == "pretrained" and metrics["scaling_factor"] == 0.25  # read from the model's config
     assert (out / "diffusion_pytorch_model.safetensors").exists()
     assert AutoencoderKL.from_pretrained(out).config.block_out_channels == [8]
+
+
+def test_device_choice_is_made_at_run_time():
+    import torch
+
+    from pipeline.runtime import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            resolve_device("cuda")
