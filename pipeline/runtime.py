@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 
 import numpy as np
 import torch
-
-log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:

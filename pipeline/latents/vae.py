@@ -8,7 +8,6 @@ the factor is computed from the training latents (1 / std) and written into its 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,6 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 from tqdm.auto import tqdm
-
-log = logging.getLogger(__name__)
 
 VAE_KINDS = {"kl": AutoencoderKL, "tiny": AutoencoderTiny}
 
