@@ -13,6 +13,11 @@ def shard_paths(directory: str | Path, split: str) -> list[Path]:
     return sorted(Path(directory).glob(f"{split}-*.parquet"))
 
 
+def list_splits(directory: str | Path) -> list[str]:
+    """The splits stored in ``directory`` (every split has a shard 00000)."""
+    return sorted(p.name[: -len("-00000.parquet")] for p in Path(directory).glob("*-00000.parquet"))
+
+
 def write_shards(directory: str | Path, split: str, table: pa.Table, key: bytes, facts: dict, rows_per_shard: int) -> list[Path]:
     """Write ``table`` in slices of ``rows_per_shard`` rows (one empty shard if it has none)."""
     Path(directory).mkdir(parents=True, exist_ok=True)

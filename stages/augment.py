@@ -23,7 +23,8 @@ from pipeline.latents.vae import decode_latents, load_saved_vae, tensor_to_image
 from pipeline.metrics.fidelity import PCAFrechet
 from pipeline.report.figures import image_grid, save_png
 from pipeline.runtime import resolve_device
-from stages.common import parse_args, start
+from stages.cli import parse_args
+from stages.common import start
 
 log = logging.getLogger("stages.augment")
 

@@ -21,7 +21,8 @@ from pipeline.latents.store import read_latent_split
 from pipeline.metrics.classification import classification_metrics, majority_baseline
 from pipeline.models.classifiers import make_classifier
 from pipeline.report.figures import bar_chart, confusion_heatmap
-from stages.common import parse_args, start
+from stages.cli import parse_args
+from stages.common import start
 
 log = logging.getLogger("stages.classify")
 
@@ -43,6 +44,7 @@ def main(argv=None) -> None:
     names = train.class_names
     X, y = train.flat(), train.meta["label"].to_numpy()
     X_test, y_test = test.flat(), test.meta["label"].to_numpy()
+    X_syn, y_syn = synthetic.flat(), synthetic.meta["label"].to_numpy()
     replicate = synthetic.meta["replicate"].to_numpy() if len(synthetic.meta) else np.array([], dtype=int)
     n_rep = int(replicate.max()) + 1 if len(replicate) else 1
     method = synthetic.info.get("method", "none")
@@ -55,8 +57,8 @@ def main(argv=None) -> None:
                 X_fit, y_fit = X, y
                 if regime == "augmented":
                     keep = replicate == r
-                    X_fit = np.vstack([X, synthetic.flat()[keep]])
-                    y_fit = np.concatenate([y, synthetic.meta["label"].to_numpy()[keep]])
+                    X_fit = np.vstack([X, X_syn[keep]])
+                    y_fit = np.concatenate([y, y_syn[keep]])
                 model = make_classifier(name, random_state=seed + r, logreg_C=cfg.logreg_C,
                                         rf_trees=cfg.rf_trees, knn_neighbors=cfg.knn_neighbors)
                 pred = model.fit(X_fit, y_fit).predict(X_test)

@@ -22,7 +22,8 @@ from pipeline.latents.vae import decode_latents, encode_images, images_to_tensor
 from pipeline.metrics.reconstruction import reconstruction_table, summarise
 from pipeline.report.figures import image_grid, save_png
 from pipeline.runtime import resolve_device
-from stages.common import parse_args, start
+from stages.cli import parse_args
+from stages.common import start
 
 log = logging.getLogger("stages.encode")
 SPLITS = ("train", "test", "artifact_train", "artifact_test")
@@ -42,7 +43,8 @@ def main(argv=None) -> None:
     sets = {split: read_image_split(args.images, split) for split in SPLITS}
     vae = load_saved_vae(args.vae, device)
     sf = float(vae.config.scaling_factor)
-    gen = torch.Generator(device=device).manual_seed(params.base.seed) if cfg.sample else None
+    # a CPU generator draws the same posterior noise on every device
+    gen = torch.Generator().manual_seed(params.base.seed) if cfg.sample else None
     info = {"vae_class": type(vae).__name__, "sample": cfg.sample}
 
     per_split, tables, recon = {}, {}, {}
@@ -54,6 +56,7 @@ def main(argv=None) -> None:
             recon[split] = tensor_to_images(decode_latents(vae, z, batch_size=cfg.batch_size, desc=f"decode {split}"))
             tables[split] = reconstruction_table(data.images, recon[split]).assign(label_name=data.meta["label_name"].values)
             per_split[split] = summarise(tables[split])
+            latent_shape = list(z.shape[1:])
             log.info("%s: %d latents of shape %s, PSNR %.2f dB", split, len(z), tuple(z.shape[1:]), per_split[split]["psnr"])
 
     # Baseline: predict the mean training image for every test image.
@@ -61,9 +64,9 @@ def main(argv=None) -> None:
     test = sets["test"]
     baseline = summarise(reconstruction_table(test.images, np.broadcast_to(mean_image, test.images.shape).copy()))
     metrics = {
-        "latent_shape": list(z.shape[1:]),
+        "latent_shape": latent_shape,
         "scaling_factor": sf,
-        "compression": float(np.prod(test.images.shape[1:]) / np.prod(z.shape[1:])),
+        "compression": float(np.prod(test.images.shape[1:]) / np.prod(latent_shape)),
         "test": per_split["test"],
         "baseline_mean_image_test": baseline,
         "per_split": per_split,

@@ -20,7 +20,8 @@ import torch
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.noising import add_noise, alpha_bar, make_scheduler, noise_like, snr, timestep_for_fraction
 from pipeline.latents.store import read_latent_split, write_latent_split
-from stages.common import parse_args, start
+from stages.cli import parse_args
+from stages.common import start
 
 log = logging.getLogger("stages.noise")
 SUBSETS = {"train": "artifact_train", "test": "artifact_test"}

@@ -13,11 +13,12 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
-from pipeline.data.artifacts import apply_artifact, MAX_SEVERITY
+from pipeline.data.artifacts import MAX_SEVERITY, apply_artifact
 from pipeline.data.shapes import CLASS_NAMES, class_counts, generate_shapes, render_shape
 from pipeline.data.store import write_image_split
 from pipeline.io import atomic_dir, write_json
-from stages.common import fail, parse_args, start
+from stages.cli import fail, parse_args
+from stages.common import start
 
 log = logging.getLogger("stages.prepare")
 

@@ -15,9 +15,12 @@ import pandas as pd
 from pipeline.io import atomic_file, read_json
 from pipeline.report.html import Section, render_html
 from pipeline.report.summaries import (
-    augmentation_sentence, classification_sentence, reconstruction_sentence, scorer_sentence,
+    augmentation_sentence,
+    classification_sentence,
+    reconstruction_sentence,
+    scorer_sentence,
 )
-from stages.common import parse_args
+from stages.cli import configure_logging, parse_args
 
 log = logging.getLogger("stages.report")
 
@@ -128,8 +131,8 @@ def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--reports", default="reports"),
         p.add_argument("--out", default="reports/index.html"),
-    ))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    ), params=False)
+    configure_logging()
     r = Path(args.reports)
     sections = [data_section(r), vae_section(r), noise_section(r), augment_section(r), classify_section(r), score_section(r)]
     page = render_html("latent lab report", "Every number on this page has its baseline beside it.", sections)

@@ -12,7 +12,6 @@ the upper bound. Scorers are saved to ``models/scorers`` (safetensors + config.j
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,9 @@ from pipeline.latents.store import read_latent_split
 from pipeline.metrics.regression import constant_baselines, regression_metrics
 from pipeline.models.scorers import LinearScorer, save_scorers, scorer_key
 from pipeline.report.figures import line_chart
-from stages.common import fail, parse_args, start
+from pipeline.shards import list_splits
+from stages.cli import fail, parse_args
+from stages.common import start
 
 log = logging.getLogger("stages.score")
 
@@ -43,7 +44,7 @@ def main(argv=None) -> None:
     ))
     params = start(args)
     alpha = params.score.ridge_alpha
-    schedulers = sorted(p.name[: -len("-00000.parquet")] for p in Path(args.noised).glob("*-00000.parquet"))
+    schedulers = list_splits(args.noised)
     if not schedulers:
         fail(f"no noised latent shards in {args.noised}: run the noise stage first")
 
@@ -58,13 +59,12 @@ def main(argv=None) -> None:
     metrics = {"baseline_constant": baselines, "clean": m}
     for name in schedulers:
         noised = read_latent_split(args.noised, name)
+        X, severity = noised.flat(), noised.meta["severity"].to_numpy(float)
         metrics[name] = {}
         for frac, part in noised.meta.groupby("t_frac", sort=True):
-            idx = part.index.to_numpy()
-            tr, te = idx[part["subset"].to_numpy() == "train"], idx[part["subset"].to_numpy() == "test"]
-            X = noised.flat()
-            scorer, m = fit_and_evaluate(X[tr], noised.meta["severity"].to_numpy(float)[tr],
-                                         X[te], noised.meta["severity"].to_numpy(float)[te], alpha)
+            idx, subset = part.index.to_numpy(), part["subset"].to_numpy()
+            tr, te = idx[subset == "train"], idx[subset == "test"]
+            scorer, m = fit_and_evaluate(X[tr], severity[tr], X[te], severity[te], alpha)
             scorers[scorer_key(name, float(frac))] = scorer
             metrics[name][f"{frac:g}"] = {**m, "timestep": float(part["timestep"].iloc[0])}
             rows.append({"scheduler": name, "t_frac": float(frac), **m})

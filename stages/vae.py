@@ -18,7 +18,8 @@ from pipeline.io import atomic_dir, atomic_file, write_json
 from pipeline.latents.vae import build_vae, fit_scaling_factor, images_to_tensor, load_vae, train_vae
 from pipeline.report.figures import loss_curve
 from pipeline.runtime import resolve_device
-from stages.common import parse_args, start
+from stages.cli import parse_args
+from stages.common import start
 
 log = logging.getLogger("stages.vae")
 

@@ -82,15 +82,15 @@ def _imports(path: Path) -> set[Path]:
 
 
 def _closure(script: Path) -> set[Path]:
-    """The script's own imports, followed transitively through pipeline/ (stages/config.py imports
-    name lists only to validate params, so its imports are not followed)."""
+    """Every module the script imports, transitively (stages/config.py imports name lists only to
+    validate params, so its imports are not followed)."""
     todo, seen = list(_imports(script)), set()
     while todo:
         f = todo.pop()
         if f in seen:
             continue
         seen.add(f)
-        if f.parent.name != "stages":
+        if f != ROOT / "stages" / "config.py":
             todo.extend(_imports(f))
     return seen
 
@@ -106,8 +106,12 @@ def test_stage_deps_list_its_script_and_library_modules(name):
     script = _stage_script(stage)
     assert len(set(stage["deps"])) == len(stage["deps"]), f"stage {name} lists a dep twice"
     assert _covered(script, stage["deps"])
-    missing = sorted(str(f.relative_to(ROOT)) for f in _closure(script) if not _covered(f, stage["deps"]))
+    closure = _closure(script) | {script}
+    missing = sorted(str(f.relative_to(ROOT)) for f in closure if not _covered(f, stage["deps"]))
     assert not missing, f"stage {name} imports modules not in its deps: {missing}"
+    code_deps = [d for d in stage["deps"] if d.split("/")[0] in ("pipeline", "stages")]
+    needless = [d for d in code_deps if not any(f == ROOT / d or ROOT / d in f.parents for f in closure)]
+    assert not needless, f"stage {name} depends on code it never imports (needless re-runs): {needless}"
 
 
 @pytest.mark.parametrize("name", list(DVC["stages"]))

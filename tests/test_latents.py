@@ -120,3 +120,21 @@ def test_fractions_map_to_increasing_noise():
 def test_noise_is_seeded():
     x = torch.zeros(2, 4, 2, 2)
     assert torch.equal(noise_like(x, 5), noise_like(x, 5)) and not torch.equal(noise_like(x, 5), noise_like(x, 6))
+
+
+def test_list_splits_finds_every_stored_split(tmp_path):
+    from pipeline.shards import list_splits
+
+    z = np.zeros((2, 4, 1, 1), np.float32)
+    for split in ("ddim", "euler"):
+        write_latent_split(tmp_path, split, z, pd.DataFrame({"id": ["a", "b"]}), scaling_factor=1.0, rows_per_shard=1)
+    assert list_splits(tmp_path) == ["ddim", "euler"]
+
+
+def test_posterior_sampling_is_seeded_by_a_cpu_generator():
+    torch.manual_seed(0)
+    vae = build_vae(block_out_channels=[8], norm_num_groups=4, sample_size=16).eval()
+    x = _tiny_images(4)
+    draw = lambda seed: encode_images(vae, x, sample=True, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    assert torch.equal(draw(1), draw(1)) and not torch.equal(draw(1), draw(2))
+    assert not torch.equal(draw(1), encode_images(vae, x))  # sample() is not the mode

@@ -118,7 +118,7 @@ def train_vae(
         flip = torch.rand(batch_size, generator=gen) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x).to(device)
         posterior = vae.encode(x).latent_dist
-        z = posterior.sample(generator=None if device.type != "cpu" else gen)
+        z = posterior.sample(generator=gen)
         recon = vae.decode(z).sample
         mse = torch.nn.functional.mse_loss(recon, x)
         loss = mse + kl_weight * posterior.kl().mean() / x[0].numel()
