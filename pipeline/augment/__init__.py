@@ -1,30 +1,47 @@
 """Latent-space augmenters, all imbalanced-learn samplers (``fit_resample``) on flattened latents.
 
 Samplers append their synthetic rows after the real ones, so ``X_res[len(X):]`` is exactly
-the synthetic set; :func:`synthesize` returns just that.
+the synthetic set; :func:`synthesize` returns just that. :func:`make_augmenter` builds one
+method from its own options (the ``augment.<method>`` params section); :func:`make_composed`
+builds several into one :class:`~pipeline.augment.compose.Composed` sampler.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
-from imblearn.over_sampling import SMOTE
 
+from pipeline.augment.compose import Composed
 from pipeline.augment.gaussian import GaussianJitter
+from pipeline.augment.interpolation import Interpolation
+from pipeline.augment.inversion import LinearInversion
+from pipeline.augment.smote import VARIANTS, make_smote
 
-METHODS = ("none", "gaussian", "smote")
+METHODS = ("gaussian", "lerp", "slerp", *VARIANTS, "inversion")
 
 
-def make_augmenter(method: str, *, random_state: int, sampling_strategy="auto", sigma=0.1, k_neighbors=5, n_channels=4):
-    """The sampler for ``method`` (``none`` → ``None``: no synthetic data)."""
-    if method == "none":
-        return None
+def make_augmenter(method: str, options: Mapping, *, random_state: int, sampling_strategy="auto", n_channels: int = 4):
+    """The sampler for ``method`` configured by ``options`` (that method's own parameters)."""
+    opts = dict(options)
+    common = {"sampling_strategy": sampling_strategy, "random_state": random_state}
     if method == "gaussian":
-        return GaussianJitter(
-            sampling_strategy=sampling_strategy, sigma=sigma, n_channels=n_channels, random_state=random_state
-        )
-    if method == "smote":
-        return SMOTE(sampling_strategy=sampling_strategy, k_neighbors=k_neighbors, random_state=random_state)
+        return GaussianJitter(n_channels=n_channels, **common, **opts)
+    if method in ("lerp", "slerp"):
+        return Interpolation(kind=method, **common, **opts)
+    if method in VARIANTS:
+        return make_smote(method, **common, **opts)
+    if method == "inversion":
+        return LinearInversion(**common, **opts)
     raise ValueError(f"unknown augmentation method {method!r}; known: {', '.join(METHODS)}")
+
+
+def make_composed(methods: Sequence[str], options: Mapping[str, Mapping], *, random_state: int,
+                  sampling_strategy="auto", n_channels: int = 4) -> Composed:
+    """One sampler running each of ``methods`` on the real data (``options[method]`` configures it)."""
+    samplers = [(m, make_augmenter(m, options[m], random_state=random_state, sampling_strategy=sampling_strategy,
+                                   n_channels=n_channels)) for m in methods]
+    return Composed(samplers, sampling_strategy=sampling_strategy)
 
 
 def synthesize(sampler, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

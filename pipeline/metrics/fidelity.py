@@ -1,10 +1,14 @@
-"""Distribution distances between real and synthetic latents."""
+"""Fidelity and diversity of synthetic samples: Fréchet distance, k-NN precision/recall, copying."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import linalg
 from sklearn.decomposition import PCA
+from sklearn.metrics import pairwise_distances
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -37,3 +41,130 @@ class PCAFrechet:
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         return frechet_distance(self.pca_.transform(a), self.pca_.transform(b))
+
+
+def _kth_neighbour_distance(X: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each row of X to its k-th nearest *other* row."""
+    nn = NearestNeighbors(n_neighbors=k + 1).fit(X)
+    return nn.kneighbors(X)[0][:, k]
+
+
+def _inside_any_ball(query: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    d = pairwise_distances(query, centres)
+    return (d <= radii[None, :]).any(axis=1)
+
+
+def knn_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of ``fake`` against ``real``.
+
+    Each set's manifold is the union of balls around its points with radius the distance to
+    the point's k-th nearest neighbour in the same set. Precision: the fraction of fake samples
+    inside the real manifold (fidelity). Recall: the fraction of real samples inside the fake
+    manifold (diversity / coverage). Compare sets of equal size: the radii shrink as n grows.
+    """
+    k = min(k, len(real) - 1, len(fake) - 1)
+    if k < 1:
+        raise ValueError("precision/recall needs at least 2 real and 2 fake samples")
+    precision = _inside_any_ball(fake, real, _kth_neighbour_distance(real, k)).mean()
+    recall = _inside_any_ball(real, fake, _kth_neighbour_distance(fake, k)).mean()
+    return float(precision), float(recall)
+
+
+def nearest_distances(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Euclidean distance from each query row to its nearest reference row."""
+    return NearestNeighbors(n_neighbors=1).fit(reference).kneighbors(query)[0][:, 0]
+
+
+def nearest_indices(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Index of each query row's nearest reference row (Euclidean)."""
+    return NearestNeighbors(n_neighbors=1).fit(reference).kneighbors(query)[1][:, 0]
+
+
+def copying_check(synthetic: np.ndarray, real_train: np.ndarray, real_test: np.ndarray, quantile: float = 0.05) -> dict:
+    """How close synthetic samples sit to the training set, relative to genuinely new real data.
+
+    The reference is the nearest-training-neighbour distance of held-out real samples: a
+    synthetic set that is a fresh draw from the data distribution should look like them
+    (``median_ratio`` ≈ 1). A ratio well below 1, or many samples closer than the reference's
+    ``quantile`` (``near_copy_fraction`` ≫ ``quantile``), means the method mostly copies
+    training samples.
+    """
+    d_syn = nearest_distances(synthetic, real_train)
+    d_ref = nearest_distances(real_test, real_train)
+    threshold = float(np.quantile(d_ref, quantile))
+    return {
+        "median_nn_distance": float(np.median(d_syn)),
+        "median_nn_distance_real_test": float(np.median(d_ref)),
+        "median_ratio": float(np.median(d_syn) / np.median(d_ref)),
+        "near_copy_fraction": float((d_syn < threshold).mean()),
+        "near_copy_fraction_real_test": float((d_ref < threshold).mean()),
+    }
+
+
+def class_matched(labels_a: np.ndarray, labels_b: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into a and b giving both the same per-class counts (the smaller of the two).
+
+    Over-samplers add mostly minority classes, so a synthetic set and the real data differ in
+    class mix; comparing them raw would measure the mix, not the method. Matching the mix
+    makes a synthetic-versus-real distance comparable with a real-versus-real one.
+    """
+    idx_a, idx_b = [], []
+    for k in np.union1d(labels_a, labels_b):
+        ia, ib = np.flatnonzero(labels_a == k), np.flatnonzero(labels_b == k)
+        n = min(len(ia), len(ib))
+        idx_a.append(np.sort(rng.choice(ia, n, replace=False)))
+        idx_b.append(np.sort(rng.choice(ib, n, replace=False)))
+    return np.concatenate(idx_a).astype(int), np.concatenate(idx_b).astype(int)
+
+
+def _per_class_agreement(pred: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> float:
+    return float(np.mean([(pred[labels == k] == k).mean() for k in classes if (labels == k).any()]))
+
+
+def latent_fidelity(
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    synthetic: tuple[np.ndarray, np.ndarray],
+    *,
+    components: int = 32,
+    k: int = 5,
+    seed: int = 0,
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Every latent-space fidelity number for one synthetic set, each beside its real baseline.
+
+    ``train``/``test``/``synthetic`` are (X, y) with flattened latents. The synthetic set and
+    the real training set are first class-matched (:func:`class_matched`); both are then
+    compared with the real test set in a PCA space fitted on real train latents:
+
+    - ``frechet``: Fréchet distance to real test (synthetic vs real-train baseline);
+    - ``precision`` / ``recall``: k-NN precision and recall against real test (same baseline);
+    - ``copying``: :func:`copying_check` of the synthetic set against the full training set;
+    - ``label_agreement``: a k-NN probe fitted on real train assigns synthetic samples their
+      intended class this often (mean over classes), against its accuracy on real test.
+
+    Returns the metrics and the matched indices into train and synthetic (for decoding the
+    same subsets in pixel space).
+    """
+    (X, y), (X_test, y_test), (X_syn, y_syn) = train, test, synthetic
+    rng = np.random.default_rng(seed)
+    idx_real, idx_syn = class_matched(y, y_syn, rng)
+    if len(idx_syn) < 3:
+        raise ValueError(f"only {len(idx_syn)} synthetic samples share a class with the training set; need ≥ 3")
+    space = PCAFrechet(components, random_state=seed).fit(X)
+    P_real, P_syn, P_test = (space.pca_.transform(a) for a in (X[idx_real], X_syn[idx_syn], X_test))
+    prec_s, rec_s = knn_precision_recall(P_test, P_syn, k)
+    prec_r, rec_r = knn_precision_recall(P_test, P_real, k)
+    probe = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=k)).fit(X, y)
+    classes = np.unique(y_syn)
+    metrics = {
+        "n_matched": int(len(idx_syn)),
+        "frechet": {"synthetic": frechet_distance(P_syn, P_test), "real_train": frechet_distance(P_real, P_test)},
+        "precision": {"synthetic": prec_s, "real_train": prec_r},
+        "recall": {"synthetic": rec_s, "real_train": rec_r},
+        "copying": copying_check(X_syn[idx_syn], X, X_test),
+        "label_agreement": {
+            "synthetic": _per_class_agreement(probe.predict(X_syn), y_syn, classes),
+            "real_test": _per_class_agreement(probe.predict(X_test), y_test, classes),
+        },
+    }
+    return metrics, idx_real, idx_syn

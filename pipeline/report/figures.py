@@ -97,3 +97,153 @@ def bar_chart(frame: pd.DataFrame, *, x: str, y: str, err: str, hue: str, path: 
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     _finish(fig, path)
+
+
+def embedding_panels(panels: list[dict], class_names: list[str], path: str | Path, title: str) -> None:
+    """Side-by-side 2-D embeddings coloured by class.
+
+    Each panel: ``title``, ``xy`` (n, 2), ``labels`` (n,), and optionally ``synthetic_xy`` /
+    ``synthetic_labels`` drawn as crosses over the real points (dots).
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
+    colours = sns.color_palette("tab10", len(class_names))
+    for ax, panel in zip(axes[0], panels):
+        for k, name in enumerate(class_names):
+            m = panel["labels"] == k
+            ax.scatter(*panel["xy"][m].T, s=7, color=colours[k], alpha=0.55, label=name, linewidths=0)
+            if panel.get("synthetic_xy") is not None:
+                ms = panel["synthetic_labels"] == k
+                ax.scatter(*panel["synthetic_xy"][ms].T, s=10, marker="x", color=colours[k], alpha=0.7, linewidths=0.7)
+        ax.set_title(panel["title"], fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(fontsize=7, markerscale=2, loc="best")
+    fig.suptitle(title, fontsize=10)
+    _finish(fig, path)
+
+
+def grouped_bars(frame: pd.DataFrame, *, panels: list[tuple[str, str, str | float | None]], x: str, path: str | Path,
+                 title: str) -> None:
+    """One small bar panel per metric: ``(title, value column, baseline)``.
+
+    Bars show ``value`` (with ``value_std`` as error bar when present). A baseline column is
+    drawn as a grey tick per bar, so each method sits beside its own real-data reference; a
+    number as one dashed line; ``None`` draws none.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6), squeeze=False)
+    pos = np.arange(len(frame))
+    for ax, (name, col, base) in zip(axes[0], panels):
+        err = frame[f"{col}_std"] if f"{col}_std" in frame else None
+        ax.bar(pos, frame[col], yerr=err, capsize=2, color="C0")
+        if isinstance(base, str):
+            ax.scatter(pos, frame[base], marker="_", s=300, color="grey", zorder=3, label="real baseline")
+            ax.legend(fontsize=7)
+        elif base is not None:
+            ax.axhline(base, linestyle="--", color="grey", label="real baseline")
+            ax.legend(fontsize=7)
+        ax.set_xticks(pos, frame[x], rotation=45, ha="right", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    _finish(fig, path)
+
+
+def round_robin(labels: np.ndarray, size: int) -> np.ndarray:
+    """Up to ``size`` indices, taken round-robin over classes so every class shows."""
+    per_class = [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    picks = [idx[i] for i in range(size) for idx in per_class if i < len(idx)]
+    return np.array(picks[:size], dtype=int)
+
+
+def paired_rows(top: np.ndarray, bottom: np.ndarray, per_row: int = 8) -> list[np.ndarray]:
+    """Rows for :func:`image_grid`: ``per_row`` of ``top``, then the matching ``bottom`` images, …"""
+    rows = []
+    for i in range(0, len(top), per_row):
+        rows += [top[i : i + per_row], bottom[i : i + per_row]]
+    return rows
+
+
+def box_by_group(frame: pd.DataFrame, *, x: str, y: str, path: str | Path, title: str) -> None:
+    """Distribution of ``y`` per value of ``x`` (box plot with the points' spread)."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    sns.boxplot(data=frame, x=x, y=y, ax=ax, color="#9db4d6", fliersize=2)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    _finish(fig, path)
+
+
+def scatter_trend(x: np.ndarray, y: np.ndarray, *, xlabel: str, ylabel: str, path: str | Path, title: str) -> None:
+    """Scatter with a least-squares line."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.scatter(x, y, s=6, alpha=0.5)
+    if np.ptp(x) > 0:
+        slope, icpt = np.polyfit(x, y, 1)
+        xs = np.linspace(x.min(), x.max(), 10)
+        ax.plot(xs, slope * xs + icpt, color="C3", label=f"least squares (slope {slope:.3g})")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _finish(fig, path)
+
+
+def channel_histograms(latents: np.ndarray, path: str | Path, title: str, bins: int = 60) -> None:
+    """One histogram per latent channel (values over samples and positions), standard normal overlaid."""
+    c = latents.shape[1]
+    fig, axes = plt.subplots(1, c, figsize=(2.8 * c, 2.8), squeeze=False)
+    grid = np.linspace(-4, 4, 200)
+    for i, ax in enumerate(axes[0]):
+        v = latents[:, i].ravel()
+        ax.hist(v, bins=bins, density=True, color=f"C{i}", alpha=0.75)
+        ax.plot(grid, np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi), color="k", lw=0.8, label="N(0, 1)")
+        ax.set_title(f"channel {i}", fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    _finish(fig, path)
+
+
+def matrix_heatmap(matrix: np.ndarray, labels: list[str], path: str | Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(4, 3.4))
+    sns.heatmap(matrix, annot=True, fmt=".2f", cmap="vlag", vmin=-1, vmax=1, xticklabels=labels, yticklabels=labels,
+                ax=ax)
+    ax.set_title(title)
+    _finish(fig, path)
+
+
+def explained_variance(ratios: np.ndarray, path: str | Path, title: str) -> None:
+    """Per-component (bars) and cumulative (line) explained variance of a PCA."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    k = np.arange(1, len(ratios) + 1)
+    ax.bar(k, ratios, color="C0", alpha=0.6, label="per component")
+    ax2 = ax.twinx()
+    ax2.plot(k, np.cumsum(ratios), color="C3", label="cumulative")
+    ax2.set_ylim(0, 1)
+    ax.set_xlabel("principal component")
+    ax.set_ylabel("explained variance ratio")
+    ax2.set_ylabel("cumulative")
+    ax.set_title(title)
+    fig.legend(fontsize=8, loc="center right")
+    _finish(fig, path)
+
+
+def continuity_chart(frame: pd.DataFrame, path: str | Path) -> None:
+    """Two panels from rows (kind, pairing, step, pixel_change, prob_end): pixel change per step and
+    the probe's probability of the end point's class along the path, one line per kind × pairing."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for (kind, pairing), g in frame.groupby(["kind", "pairing"], sort=False):
+        mean = g.groupby("step", sort=True).mean(numeric_only=True)
+        style = "-" if kind == "lerp" else "--"
+        label = f"{kind}, {pairing} class"
+        axes[0].plot(mean.index[1:], mean["pixel_change"].iloc[1:], style, marker="o", label=label)
+        axes[1].plot(mean["lam"], mean["prob_end"], style, marker="o", label=label)
+    axes[0].set_xlabel("step along the path")
+    axes[0].set_ylabel("RMS pixel change from previous step")
+    axes[0].set_title("Decoded change per step (flat = smooth path)")
+    axes[1].set_xlabel("λ")
+    axes[1].set_ylabel("probe P(end point's class)")
+    axes[1].set_title("Linear probe along the path")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    _finish(fig, path)

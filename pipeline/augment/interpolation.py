@@ -1,0 +1,64 @@
+"""Within-class interpolation: new latents on the lerp or slerp path between two real ones."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+from imblearn.over_sampling.base import BaseOverSampler
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from pipeline.latents.geometry import lerp, slerp
+
+
+class Interpolation(BaseOverSampler):
+    """Synthetic latents ``path(z_a, z_b, λ)`` for random pairs (a ≠ b) of one class.
+
+    Unlike SMOTE, partners are any two members of the class, not k nearest neighbours, so the
+    samples fill the class's convex hull (lerp) or its spherical counterpart (slerp).
+
+    Parameters
+    ----------
+    sampling_strategy : str, float, dict or callable, default="auto"
+        How many samples to generate per class, as in imbalanced-learn.
+    kind : {"lerp", "slerp"}, default="lerp"
+    lambda_min, lambda_max : float in [0, 1], default 0 and 1
+        λ is drawn uniformly from [lambda_min, lambda_max]; λ = 0 returns z_a itself.
+    random_state : int, RandomState instance or None, default=None
+    """
+
+    _parameter_constraints: dict = {
+        **BaseOverSampler._parameter_constraints,
+        "kind": [StrOptions({"lerp", "slerp"})],
+        "lambda_min": [Interval(Real, 0, 1, closed="both")],
+        "lambda_max": [Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(self, *, sampling_strategy="auto", kind="lerp", lambda_min=0.0, lambda_max=1.0, random_state=None):
+        super().__init__(sampling_strategy=sampling_strategy)
+        self.kind = kind
+        self.lambda_min = lambda_min
+        self.lambda_max = lambda_max
+        self.random_state = random_state
+
+    def _fit_resample(self, X, y):
+        if self.lambda_min > self.lambda_max:
+            raise ValueError(f"lambda_min={self.lambda_min} is larger than lambda_max={self.lambda_max}")
+        rng = check_random_state(self.random_state)
+        path = slerp if self.kind == "slerp" else lerp
+        X_parts, y_parts = [X], [y]
+        for klass, n_samples in self.sampling_strategy_.items():
+            if n_samples == 0:
+                continue
+            members = np.flatnonzero(y == klass)
+            if len(members) < 2:
+                raise ValueError(f"class {klass!r} has {len(members)} sample(s); interpolation needs at least 2")
+            first = rng.choice(members, size=n_samples, replace=True)
+            # a partner different from the first: shift by 1..len-1 positions within the class
+            pos = np.searchsorted(members, first)
+            second = members[(pos + rng.randint(1, len(members), size=n_samples)) % len(members)]
+            lam = rng.uniform(self.lambda_min, self.lambda_max, size=n_samples)
+            X_parts.append(path(X[first], X[second], lam))
+            y_parts.append(np.full(n_samples, klass, dtype=y.dtype))
+        return np.vstack(X_parts).astype(X.dtype, copy=False), np.concatenate(y_parts)

@@ -1,0 +1,76 @@
+"""Latent → RGB linear approximation: ``rgb = z (H×W×C) @ F (C×3) + bias``, in [-1, 1].
+
+Used for cheap previews mid-generation (the public artifact estimator fed such 8×-smaller
+images to CLIP). For SD 1.x there are published factors; for any VAE, including one trained
+here, :func:`fit_latent_rgb` fits them by least squares from the *training* latents to the
+images area-downsampled to the latent grid. Stored as JSON (never pickled).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Published SD 1.x factors (rows: latent channels 1..4, columns: R, G, B), no bias.
+SD15_FACTORS = {
+    "v1_4_forum": [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]],
+    "comfyui_sd15": [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721],
+                     [-0.2120, -0.2616, -0.7177]],
+}
+
+
+@dataclass
+class LatentRGB:
+    factors: list[list[float]]   # (C, 3)
+    bias: list[float]            # (3,)
+    source: str = "fitted"
+
+    def __call__(self, latents: np.ndarray) -> np.ndarray:
+        """(N, C, h, w) scaled latents → (N, h, w, 3) float RGB in [-1, 1] (clipped)."""
+        F, b = np.asarray(self.factors, dtype=np.float64), np.asarray(self.bias, dtype=np.float64)
+        if latents.shape[1] != len(F):
+            raise ValueError(f"latents have {latents.shape[1]} channels but the factors expect {len(F)}")
+        return np.clip(np.einsum("nchw,ck->nhwk", latents.astype(np.float64), F) + b, -1.0, 1.0)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatentRGB":
+        data = json.loads(Path(path).read_text())
+        return cls(factors=data["factors"], bias=data["bias"], source=data.get("source", "fitted"))
+
+
+def downsample_images(images: np.ndarray, side: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 → (N, side, side, 3) float in [-1, 1] by block averaging (H divisible by side)."""
+    n, h, w, _ = images.shape
+    if h % side or w % side:
+        raise ValueError(f"image side {h}×{w} is not a multiple of the latent side {side}")
+    blocks = images.astype(np.float64).reshape(n, side, h // side, side, w // side, 3).mean(axis=(2, 4))
+    return blocks / 127.5 - 1.0
+
+
+def fit_latent_rgb(latents: np.ndarray, images: np.ndarray) -> LatentRGB:
+    """Least-squares (C×3 factors + bias) from latent pixels to block-averaged image pixels."""
+    target = downsample_images(images, latents.shape[-1]).reshape(-1, 3)
+    design = np.moveaxis(latents, 1, -1).reshape(-1, latents.shape[1]).astype(np.float64)
+    design = np.hstack([design, np.ones((len(design), 1))])
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    return LatentRGB(factors=coef[:-1].tolist(), bias=coef[-1].tolist())
+
+
+def preview_error(rgb: LatentRGB, latents: np.ndarray, images: np.ndarray) -> dict:
+    """RMSE (on [-1, 1]) and PSNR (dB, peak 2) of the preview against the downsampled images."""
+    target = downsample_images(images, latents.shape[-1])
+    rmse = float(np.sqrt(((rgb(latents) - target) ** 2).mean()))
+    return {"rmse": rmse, "psnr": float(20 * np.log10(2.0 / max(rmse, 1e-10)))}
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    return np.round((np.clip(rgb, -1, 1) + 1.0) * 127.5).astype(np.uint8)

@@ -1,0 +1,135 @@
+"""Latent analysis and synthetic-sample fidelity: each measure on data whose answer is known."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import pipeline.latents.analysis as la
+from pipeline.latents.rgb import (
+    LatentRGB,
+    downsample_images,
+    fit_latent_rgb,
+    preview_error,
+    to_uint8,
+)
+from pipeline.latents.vae import build_vae
+from pipeline.metrics.fidelity import (
+    class_matched,
+    copying_check,
+    knn_precision_recall,
+    latent_fidelity,
+)
+from pipeline.metrics.image_stats import edge_density
+from pipeline.metrics.stats import aggregate, mean_std
+
+
+def test_knn_precision_recall_separates_fidelity_from_coverage():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 4))
+    assert knn_precision_recall(real, rng.normal(size=(400, 4)), k=5) > (0.85, 0.85)
+    collapsed = rng.normal(scale=0.05, size=(400, 4))  # inside the real manifold, covers little of it
+    p, r = knn_precision_recall(real, collapsed, k=5)
+    assert p > 0.95 and r < 0.3
+    far = rng.normal(loc=8.0, size=(400, 4))
+    assert knn_precision_recall(real, far, k=5) == (0.0, 0.0)
+
+
+def test_copying_check_flags_copies_and_passes_fresh_draws():
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(size=(300, 16)), rng.normal(size=(150, 16))
+    fresh = copying_check(rng.normal(size=(150, 16)), train, test)
+    assert 0.85 < fresh["median_ratio"] < 1.15 and fresh["near_copy_fraction"] < 0.15
+    copies = copying_check(train[:150] + rng.normal(scale=0.01, size=(150, 16)), train, test)
+    assert copies["median_ratio"] < 0.05 and copies["near_copy_fraction"] == 1.0
+
+
+def test_class_matched_gives_both_sets_the_same_class_counts():
+    a, b = np.array([0] * 50 + [1] * 10 + [2] * 5), np.array([1] * 30 + [2] * 3 + [3] * 7)
+    ia, ib = class_matched(a, b, np.random.default_rng(0))
+    assert np.bincount(a[ia], minlength=4).tolist() == np.bincount(b[ib], minlength=4).tolist() == [0, 10, 3, 0]
+    assert len(set(ia)) == len(ia) and len(set(ib)) == len(ib)
+
+
+def test_latent_fidelity_puts_a_fresh_draw_level_with_its_real_baseline():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=2.0, size=(3, 20))
+    draw = lambda n: (lambda y: (centres[y] + rng.normal(size=(n, 20)), y))(rng.integers(0, 3, n))
+    train, test, fresh = draw(600), draw(300), draw(600)
+    m, idx_real, idx_syn = latent_fidelity(train, test, fresh, components=8, k=5)
+    assert m["frechet"]["synthetic"] == pytest.approx(m["frechet"]["real_train"], abs=1.0)
+    assert abs(m["precision"]["synthetic"] - m["precision"]["real_train"]) < 0.1
+    assert m["label_agreement"]["synthetic"] == pytest.approx(m["label_agreement"]["real_test"], abs=0.1)
+    assert len(idx_real) == len(idx_syn) == m["n_matched"]
+    shifted = (fresh[0] + 3.0, fresh[1])
+    assert latent_fidelity(train, test, shifted, components=8, k=5)[0]["frechet"]["synthetic"] > 5 * m["frechet"]["real_train"]
+
+
+def test_aggregate_turns_runs_into_mean_and_std():
+    out = aggregate([{"a": 1.0, "b": {"c": 2, "name": "x"}}, {"a": 3.0, "b": {"c": 4, "name": "x"}}])
+    assert out == {"a": {"mean": 2.0, "std": 1.0}, "b": {"c": {"mean": 3.0, "std": 1.0}, "name": "x"}}
+    assert mean_std([5.0]) == {"mean": 5.0, "std": 0.0}
+
+
+def test_latent_rgb_fit_recovers_a_known_linear_map(tmp_path):
+    rng = np.random.default_rng(0)
+    z = rng.normal(scale=0.4, size=(40, 4, 8, 8))
+    F, b = rng.normal(scale=0.3, size=(4, 3)), np.array([0.1, -0.2, 0.05])
+    small = np.clip(np.einsum("nchw,ck->nhwk", z, F) + b, -1, 1)
+    images = np.repeat(np.repeat(to_uint8(small), 4, 1), 4, 2)  # 32×32 images whose 4×4 blocks are constant
+    fitted = fit_latent_rgb(z, images)
+    assert np.allclose(fitted.factors, F, atol=0.02) and np.allclose(fitted.bias, b, atol=0.02)
+    assert preview_error(fitted, z, images)["rmse"] < 0.01
+    fitted.save(tmp_path / "rgb.json")
+    assert LatentRGB.load(tmp_path / "rgb.json") == fitted and json.loads((tmp_path / "rgb.json").read_text())["bias"]
+    with pytest.raises(ValueError, match="not a multiple"):
+        downsample_images(images[:, :30, :30], 8)
+    with pytest.raises(ValueError, match="3 channels"):
+        fitted(z[:, :3])
+
+
+def test_channel_stats_and_correlation_on_known_distributions():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(200, 1, 8, 8))
+    lat = np.concatenate([base, 2 * base + 1, rng.exponential(size=(200, 1, 8, 8))], axis=1)
+    stats = la.channel_stats(lat).set_index("channel")
+    assert stats.loc[1, "mean"] == pytest.approx(1.0, abs=0.05) and stats.loc[1, "std"] == pytest.approx(2.0, abs=0.05)
+    assert stats.loc[2, "skew"] == pytest.approx(2.0, abs=0.3)  # exponential: skew 2
+    corr = la.channel_correlation(lat)
+    assert corr[0, 1] == pytest.approx(1.0) and abs(corr[0, 2]) < 0.1
+
+
+def test_separability_probe_and_silhouette_see_structure_only_where_it_exists():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    X = rng.normal(size=(300, 10)) + 3.0 * np.eye(3, 10)[y]
+    assert la.linear_probe((X[:200], y[:200]), (X[200:], y[200:]), C=1.0) > 0.9
+    assert la.silhouette(X, y, sample_size=300) > 0.1
+    assert abs(la.silhouette(rng.normal(size=(300, 10)), y, sample_size=300)) < 0.05
+
+
+def test_stratified_subsample_keeps_every_class():
+    y = np.array([0] * 90 + [1] * 9 + [2] * 1)
+    idx = la.stratified_subsample(y, 20, np.random.default_rng(0))
+    assert set(y[idx]) == {0, 1, 2} and len(idx) <= 21
+
+
+def test_paths_and_perturbation_through_a_tiny_vae():
+    torch.manual_seed(0)
+    vae = build_vae(sample_size=16, block_out_channels=[8, 16], layers_per_block=1, norm_num_groups=8).eval()
+    z = np.random.default_rng(0).normal(size=(6, 4, 8, 8)).astype(np.float32)
+    path = la.interpolation_path(z[0], z[1], 5, "slerp")
+    assert path.shape == (5, 4, 8, 8) and np.allclose(path[0], z[0]) and np.allclose(path[-1], z[1], atol=1e-5)
+    frames = la.decode_to_images(vae, path)
+    assert frames.shape == (5, 16, 16, 3) and frames.dtype == np.uint8
+    assert la.path_pixel_change(frames).shape == (4,)
+    curve, strip = la.perturbation_curve(vae, z, [0.01, 0.5, 2.0], seed=0)
+    assert curve["psnr_mean"].is_monotonic_decreasing and strip.shape == (3, 16, 16, 3)
+
+
+def test_edge_density_counts_edges():
+    flat = np.full((1, 16, 16, 3), 128, np.uint8)
+    edge = flat.copy()
+    edge[0, :, 8:] = 255
+    assert edge_density(flat)[0] == 0.0 and edge_density(edge)[0] > 0.05
