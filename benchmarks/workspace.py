@@ -56,4 +56,5 @@ def copy_project(dest: Path, params_override: dict | None = None) -> Path:
 
 
 def stage_names(project: Path) -> list[str]:
-    return list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
+    """Every stage in dvc.yaml order, matrix stages expanded (``fidelity@gaussian``, …)."""
+    return sh(["dvc", "stage", "list", "--name-only"], project).stdout.split()

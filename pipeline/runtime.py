@@ -6,11 +6,15 @@ import os
 import random
 
 import numpy as np
-import torch
+
+# torch is imported inside the functions that need it, so a stage without torch work (compare,
+# report) does not pay its import.
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str):
     """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error, not a fallback."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -18,17 +22,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, *, torch: bool = True) -> None:
+    """Seed Python, NumPy and (unless ``torch=False``) torch's global generators."""
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    if torch:
+        import torch as _torch
+
+        _torch.manual_seed(seed)
 
 
-def configure_threads() -> int:
+def configure_threads(*, torch: bool = True) -> int:
     """Use every core this process may run on (cgroup/affinity aware) for torch's CPU ops."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:
         n = os.cpu_count() or 1
-    torch.set_num_threads(n)
+    if torch:
+        import torch as _torch
+
+        _torch.set_num_threads(n)
     return n

@@ -1,11 +1,15 @@
-"""augment: synthetic training latents from the *train* split with an imbalanced-learn sampler.
+"""augment: the synthetic training latents the classifiers use, from ``augment.methods``.
 
-``augment.method`` (none | gaussian | smote) is fitted on the flattened train latents only and
-run ``augment.replicates`` times with seeds ``seed, seed+1, …`` so downstream results carry a
-spread. Writes ``data/augmented/synthetic-*.parquet`` (column ``replicate``), and
-``reports/augment/``: per-class counts before/after, Fréchet distance (in a PCA space fitted
-on real train latents) of synthetic vs real test latents beside the real-train-vs-test
-baseline, and a gallery of decoded synthetic samples. Reads ``base``, ``augment``.
+The listed methods (each configured by its ``augment.<method>`` subsection) form one
+:class:`~pipeline.augment.compose.Composed` sampler: every method is fitted on the flattened
+real *train* latents only and contributes an even share of each class's deficit. It runs
+``augment.replicates`` times with seeds ``seed, seed+1, …`` so downstream results carry a
+spread. Writes ``data/augmented/synthetic-*.parquet`` (columns ``replicate`` and ``method``:
+which augmenter made the row) and ``reports/augment/``: per-class counts before/after, the
+latent fidelity numbers of :func:`pipeline.metrics.fidelity.latent_fidelity` (mean ± std over
+replicates, real baselines beside them) and a gallery of decoded synthetic samples, each above
+its nearest real training image. ``methods: []`` writes an empty synthetic set.
+Reads ``base``, ``augment``, ``fidelity``.
 """
 
 from __future__ import annotations
@@ -14,87 +18,85 @@ import logging
 
 import numpy as np
 import pandas as pd
-import torch
 
-from pipeline.augment import make_augmenter, synthesize
+from pipeline.augment import make_composed, synthesize
+from pipeline.augment.smote import check_neighbours
+from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, write_json
+from pipeline.latents.analysis import nearest_real_rows
 from pipeline.latents.store import read_latent_split, write_latent_split
-from pipeline.latents.vae import decode_latents, load_saved_vae, tensor_to_images
-from pipeline.metrics.fidelity import PCAFrechet
-from pipeline.report.figures import image_grid, save_png
+from pipeline.latents.vae import load_saved_vae
+from pipeline.metrics.fidelity import latent_fidelity
+from pipeline.metrics.stats import aggregate
+from pipeline.report.figures import image_grid, round_robin, save_png
 from pipeline.runtime import resolve_device
-from stages.cli import parse_args
+from stages.cli import fail, parse_args
 from stages.common import start
 
 log = logging.getLogger("stages.augment")
 
 
-def gallery_indices(labels: np.ndarray, size: int) -> np.ndarray:
-    """Up to ``size`` indices, taken round-robin over classes so every class shows."""
-    per_class = [np.flatnonzero(labels == k) for k in np.unique(labels)]
-    picks = [idx[i] for i in range(size) for idx in per_class if i < len(idx)]
-    return np.array(picks[:size], dtype=int)
-
-
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--latents", default="data/latents"),
+        p.add_argument("--images", default="data/images"),
         p.add_argument("--vae", default="models/vae"),
         p.add_argument("--out", default="data/augmented"),
         p.add_argument("--reports", default="reports/augment"),
     ))
     params = start(args)
-    cfg, seed = params.augment, params.base.seed
+    cfg, fid, seed = params.augment, params.fidelity, params.base.seed
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
     names = train.class_names
     X, y = train.flat(), train.meta["label"].to_numpy()
-    n_channels = train.shape[0]
+    options = {m: cfg.options(m) for m in cfg.methods}
+    label = "+".join(cfg.methods) or "none"
 
-    synth_X, synth_meta = [], []
+    synth_X, synth_meta, runs = [], [], []
     for r in range(cfg.replicates):
-        sampler = make_augmenter(
-            cfg.method, random_state=seed + r, sampling_strategy=cfg.sampling_strategy,
-            sigma=cfg.gaussian_sigma, k_neighbors=cfg.smote_k_neighbors, n_channels=n_channels,
-        )
+        sampler = make_composed(cfg.methods, options, random_state=seed + r, sampling_strategy=cfg.sampling_strategy,
+                                n_channels=train.shape[0])
+        for method, part in sampler.samplers:
+            try:
+                check_neighbours(part, y)
+            except ValueError as exc:
+                fail(f"augment.{method}: {exc}")
         Xs, ys = synthesize(sampler, X, y)
         synth_X.append(Xs)
         synth_meta.append(pd.DataFrame({
             "id": [f"synthetic-{r}-{i:05d}" for i in range(len(ys))],
             "label": ys.astype(np.int16), "label_name": [names[k] for k in ys],
-            "replicate": r, "method": cfg.method,
+            "replicate": r, "method": sampler.sources_ if cfg.methods else np.array([], dtype=object),
         }))
-    Xs_all = np.concatenate(synth_X)
-    meta_all = pd.concat(synth_meta, ignore_index=True)
-    log.info("%s: %d synthetic latents per replicate", cfg.method, len(synth_X[0]))
+        if len(ys) >= 3:
+            runs.append(latent_fidelity((X, y), (test.flat(), test.meta["label"].to_numpy()), (Xs, ys),
+                                        components=fid.components, k=fid.k, seed=seed + r)[0])
+    log.info("%s: %d synthetic latents per replicate", label, len(synth_X[0]))
 
-    fd = PCAFrechet(cfg.fid_components, random_state=seed).fit(X)
     counts_before = np.bincount(y, minlength=len(names))
-    counts_after = counts_before + np.bincount(synth_meta[0]["label"], minlength=len(names))
     metrics = {
-        "method": cfg.method,
+        "methods": list(cfg.methods),
         "n_synthetic_per_replicate": int(len(synth_X[0])),
-        "fd_real_train_vs_test": fd.distance(X, test.flat()),
         "counts_before": dict(zip(names, counts_before.tolist())),
-        "counts_after": dict(zip(names, counts_after.tolist())),
+        "counts_after": dict(zip(names, (counts_before + np.bincount(synth_meta[0]["label"], minlength=len(names))).tolist())),
     }
-    if len(synth_X[0]) > 1:
-        fds = [fd.distance(s, test.flat()) for s in synth_X]
-        metrics["fd_synthetic_vs_test"] = {"mean": float(np.mean(fds)), "std": float(np.std(fds)), "per_replicate": fds}
+    if runs:
+        metrics.update(aggregate(runs))
 
     with atomic_dir(args.out) as tmp:
-        write_latent_split(tmp, "synthetic", Xs_all.reshape(-1, *train.shape), meta_all,
-                           scaling_factor=train.scaling_factor, info={"method": cfg.method})
+        write_latent_split(tmp, "synthetic", np.concatenate(synth_X).reshape(-1, *train.shape),
+                           pd.concat(synth_meta, ignore_index=True), scaling_factor=train.scaling_factor,
+                           info={"methods": list(cfg.methods)})
     with atomic_dir(args.reports) as tmp:
         write_json(tmp / "metrics.json", metrics)
         if len(synth_X[0]):
-            idx = gallery_indices(synth_meta[0]["label"].to_numpy(), cfg.gallery_size)
+            show = round_robin(synth_meta[0]["label"].to_numpy(), fid.gallery_size)
             vae = load_saved_vae(args.vae, resolve_device(params.base.device))
-            z = torch.from_numpy(synth_X[0][idx].reshape(-1, *train.shape))
-            images = tensor_to_images(decode_latents(vae, z))
-            save_png(image_grid([images[i : i + 8] for i in range(0, len(images), 8)]), tmp / "gallery.png")
-    log.info("Fréchet distance to real test: synthetic %s, real train %.3f",
-             f"{metrics['fd_synthetic_vs_test']['mean']:.3f}" if "fd_synthetic_vs_test" in metrics else "n/a",
-             metrics["fd_real_train_vs_test"])
+            rows = nearest_real_rows(vae, synth_X[0][show], X, read_image_split(args.images, "train").images, train.shape)
+            save_png(image_grid(rows), tmp / "gallery.png")
+    if runs:
+        log.info("Fréchet distance to real test: synthetic %.3f, class-matched real train %.3f",
+                 metrics["frechet"]["synthetic"]["mean"], metrics["frechet"]["real_train"]["mean"])
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def main(argv=None) -> None:
         p.add_argument("--synthetic", default="data/augmented"),
         p.add_argument("--reports", default="reports/classify"),
     ))
-    params = start(args)
+    params = start(args, torch=False)
     cfg, seed = params.classify, params.base.seed
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
     synthetic = read_latent_split(args.synthetic, "synthetic")
@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     X_syn, y_syn = synthetic.flat(), synthetic.meta["label"].to_numpy()
     replicate = synthetic.meta["replicate"].to_numpy() if len(synthetic.meta) else np.array([], dtype=int)
     n_rep = int(replicate.max()) + 1 if len(replicate) else 1
-    method = synthetic.info.get("method", "none")
+    method = "+".join(synthetic.info.get("methods", [])) or "none"
     regimes = ["real"] + (["augmented"] if len(synthetic.meta) else [])
 
     rows, confusion_pred = [], None

@@ -12,14 +12,16 @@ from stages.config import Params, ParamsError, load_params
 log = logging.getLogger("stages")
 
 
-def start(args: argparse.Namespace) -> Params:
-    """Configure logging and threads, validate params (exit 2 with the bad keys named), seed RNGs."""
+def start(args: argparse.Namespace, *, torch: bool = True) -> Params:
+    """Configure logging and threads, validate params (exit 2 with the bad keys named), seed RNGs.
+
+    ``torch=False`` for stages that do no torch work: torch is then neither imported nor seeded."""
     configure_logging()
     try:
         params = load_params(args.params)
     except ParamsError as exc:
         fail(str(exc))
-    threads = configure_threads()
-    seed_everything(params.base.seed)
+    threads = configure_threads(torch=torch)
+    seed_everything(params.base.seed, torch=torch)
     log.info("params %s valid; %d CPU threads", args.params, threads)
     return params

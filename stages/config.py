@@ -14,11 +14,14 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.augment import METHODS
-from pipeline.data.artifacts import ARTIFACT_KINDS
-from pipeline.data.shapes import CLASS_NAMES
-from pipeline.latents.noising import SCHEDULERS
-from pipeline.models.classifiers import CLASSIFIERS
+# The library's registry names, spelled out so that validating params imports neither torch,
+# diffusers nor scikit-learn (a light stage such as compare starts in well under a second).
+# tests/test_config_and_dvc.py checks each tuple against the registry it mirrors.
+CLASS_NAMES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon")  # pipeline.data.shapes
+ARTIFACT_KINDS = ("blur", "noise", "jpeg", "banding", "warp", "patch")  # pipeline.data.artifacts
+SCHEDULERS = ("ddpm", "ddim", "euler", "dpmsolver")  # pipeline.latents.noising
+METHODS = ("gaussian", "lerp", "slerp", "smote", "borderline_smote", "adasyn", "inversion")  # pipeline.augment
+CLASSIFIERS = ("logreg", "rf", "knn")  # pipeline.models.classifiers
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -99,23 +102,97 @@ class Encode(Section):
 
 
 class Noise(Section):
-    schedulers: UniqueList(Literal[tuple(SCHEDULERS)])
+    schedulers: UniqueList(Literal[SCHEDULERS])
     t_fracs: UniqueList(Fraction)
     num_inference_steps: Annotated[int, Field(ge=2, le=1000)]
 
 
+def _unique(v: list) -> list:
+    if len(set(v)) != len(v):
+        raise ValueError("must not repeat a method")
+    return v
+
+
+class GaussianOptions(Section):
+    sigma: Annotated[float, Field(gt=0.0, le=10.0)]
+
+
+class InterpolationOptions(Section):
+    lambda_min: Fraction
+    lambda_max: Fraction
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.lambda_min > self.lambda_max:
+            raise ValueError(f"lambda_min ({self.lambda_min}) must not exceed lambda_max ({self.lambda_max})")
+        return self
+
+
+class SmoteOptions(Section):
+    k_neighbors: PositiveInt
+
+
+class BorderlineSmoteOptions(Section):
+    k_neighbors: PositiveInt
+    m_neighbors: PositiveInt
+    kind: Literal["borderline-1", "borderline-2"]
+
+
+class AdasynOptions(Section):
+    n_neighbors: PositiveInt
+
+
+class InversionOptions(Section):
+    C: Annotated[float, Field(gt=0.0)]
+    margin: Annotated[float, Field(ge=0.0)]
+    max_shift: Annotated[float, Field(gt=0.0)]
+
+
 class Augment(Section):
-    method: Literal[METHODS]
+    methods: Annotated[list[Literal[METHODS]], AfterValidator(_unique)]
     sampling_strategy: Literal["auto", "minority", "not majority", "all"]
-    gaussian_sigma: Annotated[float, Field(gt=0.0, le=10.0)]
-    smote_k_neighbors: PositiveInt
     replicates: Annotated[int, Field(ge=1, le=20)]
-    fid_components: Annotated[int, Field(ge=2)]
+    gaussian: GaussianOptions
+    lerp: InterpolationOptions
+    slerp: InterpolationOptions
+    smote: SmoteOptions
+    borderline_smote: BorderlineSmoteOptions
+    adasyn: AdasynOptions
+    inversion: InversionOptions
+
+    def options(self, method: str) -> dict:
+        """The keyword options of one method's sampler (its ``augment.<method>`` subsection)."""
+        return getattr(self, method).model_dump()
+
+
+class Fidelity(Section):
+    components: Annotated[int, Field(ge=2)]
+    k: PositiveInt
     gallery_size: Annotated[int, Field(ge=1, le=256)]
+    tsne_points: Annotated[int, Field(ge=10)]
+    tsne_perplexity: Annotated[float, Field(gt=1.0)]
+
+
+class Compare(Section):
+    methods: UniqueList(Literal[METHODS])
+
+
+class Analyze(Section):
+    worst_k: Annotated[int, Field(ge=1, le=64)]
+    edge_threshold: Annotated[float, Field(gt=0.0)]
+    tsne_points: Annotated[int, Field(ge=10)]
+    tsne_perplexity: Annotated[float, Field(gt=1.0)]
+    probe_C: Annotated[float, Field(gt=0.0)]
+    silhouette_points: Annotated[int, Field(ge=10)]
+    pairs: Annotated[int, Field(ge=1, le=16)]
+    path_steps: Annotated[int, Field(ge=3, le=64)]
+    sigmas: UniqueList(Annotated[float, Field(ge=0.0)])
+    perturb_images: Annotated[int, Field(ge=1)]
+    preview_images: Annotated[int, Field(ge=1, le=64)]
 
 
 class Classify(Section):
-    models: UniqueList(Literal[tuple(CLASSIFIERS)])
+    models: UniqueList(Literal[CLASSIFIERS])
     logreg_C: Annotated[float, Field(gt=0.0)]
     rf_trees: PositiveInt
     knn_neighbors: PositiveInt
@@ -131,7 +208,10 @@ class Params(Section):
     vae: Vae
     encode: Encode
     noise: Noise
+    analyze: Analyze
     augment: Augment
+    fidelity: Fidelity
+    compare: Compare
     classify: Classify
     score: Score
 

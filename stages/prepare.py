@@ -75,7 +75,7 @@ def main(argv=None) -> None:
         p.add_argument("--out", default="data/images", help="image shard directory (default: %(default)s)"),
         p.add_argument("--metrics", default="reports/prepare/metrics.json"),
     ))
-    params = start(args)
+    params = start(args, torch=False)
     data, seed = params.data, params.base.seed
     _check_feasible(data)
     rng = np.random.default_rng(seed)

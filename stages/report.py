@@ -15,8 +15,10 @@ import pandas as pd
 from pipeline.io import atomic_file, read_json
 from pipeline.report.html import Section, render_html
 from pipeline.report.summaries import (
+    analysis_sentence,
     augmentation_sentence,
     classification_sentence,
+    fidelity_sentence,
     reconstruction_sentence,
     scorer_sentence,
 )
@@ -77,17 +79,97 @@ def noise_section(r: Path) -> Section:
     )
 
 
+def _fidelity_table(m: dict) -> pd.DataFrame:
+    """Synthetic-versus-real rows for the latent fidelity numbers of augment or fidelity@<method>."""
+    rows = [("Fréchet distance to real test", "frechet", "synthetic", "real_train"),
+            ("k-NN precision vs real test", "precision", "synthetic", "real_train"),
+            ("k-NN recall vs real test", "recall", "synthetic", "real_train"),
+            ("k-NN probe label agreement", "label_agreement", "synthetic", "real_test")]
+    out = [{"measure": name, "synthetic": _fmt(m[key][syn]), "real baseline": _fmt(m[key][real])}
+           for name, key, syn, real in rows]
+    c = m["copying"]
+    out.append({"measure": "median nearest-train distance", "synthetic": _fmt(c["median_nn_distance"]),
+                "real baseline": _fmt(c["median_nn_distance_real_test"])})
+    out.append({"measure": "near-copy fraction", "synthetic": _fmt(c["near_copy_fraction"]),
+                "real baseline": _fmt(c["near_copy_fraction_real_test"])})
+    return pd.DataFrame(out)
+
+
 def augment_section(r: Path) -> Section:
     m = read_json(r / "augment/metrics.json")
     counts = pd.DataFrame({"class": list(m["counts_before"]), "train (real)": list(m["counts_before"].values()),
                            "after augmentation": list(m["counts_after"].values())})
-    fid = [{"latents": "real train (baseline)", "Fréchet distance to real test": m["fd_real_train_vs_test"]}]
-    if "fd_synthetic_vs_test" in m:
-        fid.append({"latents": f"synthetic ({m['method']})", "Fréchet distance to real test": _fmt(m["fd_synthetic_vs_test"])})
-    figures = [("Decoded synthetic latents (replicate 0), classes round-robin", r / "augment/gallery.png")] \
-        if (r / "augment/gallery.png").exists() else []
-    return Section(f"Latent augmentation: {m['method']}", augmentation_sentence(m),
-                   tables=[("Class counts", counts), ("Fidelity (PCA space of real train latents)", pd.DataFrame(fid))],
+    tables = [("Class counts", counts)]
+    if "frechet" in m:
+        tables.append(("Fidelity, class-matched, mean ± std over replicates (real baseline: real train, or real "
+                       "test for the probe and copying rows)", _fidelity_table(m)))
+    figures = [("Decoded synthetic latents (rows 1, 3) above their nearest real training image (rows 2, 4)",
+                r / "augment/gallery.png")] if (r / "augment/gallery.png").exists() else []
+    return Section("Training-set augmentation", augmentation_sentence(m), tables=tables, figures=figures)
+
+
+def analysis_section(r: Path) -> Section:
+    m = read_json(r / "analyze/metrics.json")
+    rec = pd.DataFrame([{"class": k, **v} for k, v in m["reconstruction"]["psnr_per_class"].items()])
+    worst = pd.DataFrame(m["reconstruction"]["worst"])
+    channels = pd.DataFrame([{"channel": k, **v} for k, v in m["channels"].items()])
+    sep = m["separability"]
+    separ = pd.DataFrame([
+        {"features": "latents", "linear probe balanced accuracy": sep["linear_probe_balanced_accuracy"]["latents"],
+         "silhouette": sep["silhouette"]["latents"]},
+        {"features": "raw pixels", "linear probe balanced accuracy": sep["linear_probe_balanced_accuracy"]["pixels"],
+         "silhouette": sep["silhouette"]["pixels"]},
+        {"features": "chance (baseline)", "linear probe balanced accuracy": sep["linear_probe_balanced_accuracy"]["chance"],
+         "silhouette": 0.0},
+    ])
+    cont = pd.DataFrame([{"path": k, **v} for k, v in m["continuity"].items() if k != "midpoint_norm_ratio"])
+    pert = pd.DataFrame(m["perturbation"]["curve"]).assign(
+        vae_reconstruction_psnr=m["perturbation"]["vae_reconstruction_psnr"])
+    rgb = m["latent_rgb"]
+    rgb_t = pd.DataFrame([{"preview": "fitted 4×3 + bias (test)", **rgb["test"]},
+                          {"preview": "fitted 4×3 + bias (train)", **rgb["train"]},
+                          {"preview": "constant train-mean colour (baseline, test)", **rgb["baseline_constant_colour_test"]}])
+    pca = m["pca"]
+    a = r / "analyze"
+    return Section(
+        "Latent-space analysis", analysis_sentence(m),
+        tables=[("Test PSNR (dB) per class", rec), (f"The {len(worst)} worst test reconstructions", worst),
+                ("Scaled train latents per channel", channels),
+                (f"Separability (PCA: {pca['components_for_50pct']} components hold 50% of the variance)", separ),
+                ("Continuity: RMS pixel change per path step (max/mean near 1 = even steps); midpoint norm / endpoint "
+                 f"norm: lerp {m['continuity']['midpoint_norm_ratio'].get('lerp', float('nan')):.3f}, slerp "
+                 f"{m['continuity']['midpoint_norm_ratio'].get('slerp', float('nan')):.3f}", cont),
+                ("Perturbation tolerance: decoded PSNR against the clean decode", pert),
+                ("Latent → RGB preview error ([-1, 1] pixels on the latent grid)", rgb_t)],
+        figures=[("Reconstruction PSNR per class", a / "recon_by_class.png"),
+                 ("Worst reconstructions: originals above reconstructions", a / "worst.png"),
+                 ("Reconstruction PSNR against edge density", a / "recon_vs_edges.png"),
+                 ("Channel histograms", a / "channel_hist.png"), ("Channel correlation", a / "channel_corr.png"),
+                 ("PCA explained variance", a / "pca_variance.png"), ("PCA and t-SNE of real latents", a / "embedding.png"),
+                 ("Continuity along lerp/slerp paths", a / "continuity.png"),
+                 ("Decoded paths: same-class lerp, slerp; different-class lerp, slerp", a / "paths.png"),
+                 ("Perturbation tolerance", a / "perturbation.png"),
+                 ("One test latent perturbed at each σ (left to right)", a / "perturbation_strip.png"),
+                 ("Test images, their 8×-block average, and the latent→RGB preview", a / "latent_rgb.png")],
+    )
+
+
+def fidelity_section(r: Path) -> Section:
+    table = pd.read_csv(r / "compare/table.csv")
+    rows = table.to_dict("records")
+    shown = table[["method", "n_synthetic", "frechet", "frechet_std", "frechet_real", "frechet_pixels",
+                   "frechet_pixels_real_reconstructed", "precision", "precision_real", "recall", "recall_real",
+                   "copy_ratio", "near_copy_fraction", "near_copy_fraction_real", "label_agreement",
+                   "label_agreement_real", "flip_rate"]]
+    figures = [("Every method beside its class-matched real baseline", r / "compare/fidelity.png")]
+    for method in table["method"]:
+        figures.append((f"{method}: decoded synthetic (rows 1, 3) above the nearest real training image",
+                        r / "fidelity" / method / "gallery.png"))
+        figures.append((f"{method}: embeddings", r / "fidelity" / method / "embedding.png"))
+    return Section("Synthetic latents: every method compared", fidelity_sentence(rows),
+                   tables=[("Fidelity by method (means over replicates; *_real = class-matched real baseline; "
+                            "copy_ratio = median nearest-train distance / that of real test; pixels: decoded, "
+                            "baseline = VAE reconstructions of real train)", shown)],
                    figures=figures)
 
 
@@ -134,7 +216,8 @@ def main(argv=None) -> None:
     ), params=False)
     configure_logging()
     r = Path(args.reports)
-    sections = [data_section(r), vae_section(r), noise_section(r), augment_section(r), classify_section(r), score_section(r)]
+    sections = [data_section(r), vae_section(r), analysis_section(r), fidelity_section(r), augment_section(r),
+                classify_section(r), noise_section(r), score_section(r)]
     page = render_html("latent lab report", "Every number on this page has its baseline beside it.", sections)
     with atomic_file(args.out) as fh:
         fh.write(page)

@@ -42,7 +42,7 @@ def main(argv=None) -> None:
         p.add_argument("--models", default="models/scorers"),
         p.add_argument("--reports", default="reports/score"),
     ))
-    params = start(args)
+    params = start(args, torch=False)
     alpha = params.score.ridge_alpha
     schedulers = list_splits(args.noised)
     if not schedulers:

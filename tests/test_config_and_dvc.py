@@ -37,11 +37,19 @@ def test_default_params_are_valid():
     (lambda p: p["vae"].update(source="pretrained", id=""), "vae.id"),
     (lambda p: p["data"].update(class_weights=[1.0]), "data.class_weights"),
     (lambda p: p.update(extra={"a": 1}), "extra: Extra inputs are not permitted"),
+    (lambda p: p["augment"].update(methods=["smote", "mixup"]), "augment.methods.1"),
+    (lambda p: p["augment"]["lerp"].update(lambda_min=0.9, lambda_max=0.1), "augment.lerp: Value error, lambda_min"),
+    (lambda p: p["augment"]["inversion"].pop("margin"), "augment.inversion.margin: Field required"),
+    (lambda p: p["compare"].update(methods=[]), "compare.methods"),
 ])
 def test_bad_params_name_the_key(tmp_path, mutate, message):
     with pytest.raises(ParamsError) as err:
         load_params(_write(tmp_path, mutate))
     assert message in str(err.value)
+
+
+def test_empty_augment_methods_means_no_augmentation(tmp_path):
+    assert load_params(_write(tmp_path, lambda p: p["augment"].update(methods=[]))).augment.methods == []
 
 
 def test_stage_refuses_bad_params_before_writing_anything(tmp_path):
@@ -122,7 +130,31 @@ def test_stage_params_are_exactly_the_sections_it_reads(name):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "params":
             read.add(node.attr)
     assert read <= set(PARAMS), f"{name} reads unknown sections {read - set(PARAMS)}"
-    assert set(stage.get("params", [])) == read
+    # a stage may declare single keys of a section (augment.smote) to re-run less often
+    assert {p.split(".")[0] for p in stage.get("params", [])} == read
+
+
+def test_config_name_lists_match_the_library_registries():
+    from pipeline import augment, data, latents, models  # noqa: F401 - the registries below
+    from pipeline.augment import METHODS
+    from pipeline.data.artifacts import ARTIFACT_KINDS
+    from pipeline.data.shapes import CLASS_NAMES
+    from pipeline.latents.noising import SCHEDULERS
+    from pipeline.models.classifiers import CLASSIFIERS
+    from stages import config
+
+    assert config.METHODS == METHODS and config.ARTIFACT_KINDS == ARTIFACT_KINDS
+    assert config.CLASS_NAMES == CLASS_NAMES and config.SCHEDULERS == tuple(SCHEDULERS)
+    assert config.CLASSIFIERS == tuple(CLASSIFIERS)
+    # every method has its options subsection, and nothing else is method-shaped
+    fields = set(config.Augment.model_fields) - {"methods", "sampling_strategy", "replicates"}
+    assert fields == set(METHODS)
+
+
+def test_validating_params_imports_no_torch():
+    code = "import sys, stages.common; stages.config.load_params(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_every_declared_metric_and_plot_is_an_output_of_some_stage():

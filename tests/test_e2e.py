@@ -19,12 +19,19 @@ SHRUNK = {
     "vae.steps": 30,
     "vae.batch_size": 16,
     "augment.replicates": 2,
-    "augment.fid_components": 8,
-    "augment.gallery_size": 8,
+    "analyze.tsne_points": 80,
+    "analyze.perturb_images": 16,
+    "analyze.pairs": 1,
+    "analyze.path_steps": 4,
+    "fidelity.components": 8,
+    "fidelity.gallery_size": 8,
+    "fidelity.tsne_points": 40,
+    "compare.methods": ["gaussian", "slerp", "inversion"],
     "classify.rf_trees": 10,
 }
-SECTIONS = ["Data", "VAE reconstruction", "Forward noising", "Latent augmentation: smote",
-            "Classifiers on latents", "Artifact scorer on noisy latents"]
+SECTIONS = ["Data", "VAE reconstruction", "Latent-space analysis", "Synthetic latents: every method compared",
+            "Training-set augmentation", "Classifiers on latents", "Forward noising",
+            "Artifact scorer on noisy latents"]
 
 
 def _metrics(project: Path) -> dict[str, bytes]:
@@ -39,7 +46,7 @@ def project(tmp_path_factory):
 
 
 def test_repro_writes_every_metric_with_its_baseline(project):
-    load = lambda p: json.loads((project / p).read_text())  # noqa: E731
+    load = lambda p: json.loads((project / p).read_text())
     counts = load("reports/prepare/metrics.json")
     assert counts["train"]["n"] + counts["test"]["n"] == 170
     assert counts["artifact_train"]["n"] + counts["artifact_test"]["n"] == 72
@@ -52,9 +59,30 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     test = read_latent_split(project / "data/latents", "test")
     assert test.scaling_factor == pytest.approx(vae["scaling_factor"], abs=1e-6) and test.shape == (4, 16, 16)
 
+    analysis = load("reports/analyze/metrics.json")
+    assert analysis["reconstruction"]["psnr_mean"] == pytest.approx(enc["test"]["psnr"], abs=1e-3)
+    rgb = analysis["latent_rgb"]
+    assert rgb["test"]["rmse"] < rgb["baseline_constant_colour_test"]["rmse"]
+    assert np.array(json.loads((project / "models/latent_rgb.json").read_text())["factors"]).shape == (4, 3)
+    assert 0 <= analysis["separability"]["linear_probe_balanced_accuracy"]["latents"] <= 1
+    assert [row["sigma"] for row in analysis["perturbation"]["curve"]] == [0.05, 0.1, 0.25, 0.5, 1.0, 2.0]
+
     aug = load("reports/augment/metrics.json")
-    assert len(aug["fd_synthetic_vs_test"]["per_replicate"]) == 2
+    assert aug["methods"] == ["smote"] and aug["frechet"]["real_train"]["mean"] > 0
     assert sum(aug["counts_after"].values()) > sum(aug["counts_before"].values())
+    synthetic = read_latent_split(project / "data/augmented", "synthetic")
+    assert set(synthetic.meta["replicate"]) == {0, 1} and set(synthetic.meta["method"]) == {"smote"}
+
+    # the fidelity matrix follows compare.methods, one instance per method
+    compare = load("reports/compare/metrics.json")
+    assert list(compare) == ["gaussian", "slerp", "inversion"]
+    for method, row in compare.items():
+        fid = load(f"reports/fidelity/{method}/metrics.json")
+        assert fid["method"] == method and set(fid["frechet"]["synthetic"]) == {"mean", "std"}
+        assert row["frechet"] == pytest.approx(fid["frechet"]["synthetic"]["mean"], abs=1e-5)
+        assert row["frechet_real"] > 0 and 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1
+    assert 0 < load("reports/fidelity/inversion/metrics.json")["flip_rate"]["mean"] <= 1
+    assert not (project / "reports/fidelity/lerp").exists()
 
     cls = load("reports/classify/metrics.json")
     assert cls["baseline_majority"]["balanced_accuracy"] == pytest.approx(1 / 6, abs=1e-6)
@@ -99,6 +127,20 @@ def test_classifier_sweep_reruns_only_downstream_and_diff_shows_it(project):
     assert (change["old"], change["new"]) == (0.01, 10)
     shown = sh(["dvc", "exp", "show", "--md", "--only-changed"], project).stdout
     assert "logreg_C" in shown
+
+
+def test_augmentation_sweep_reruns_only_the_method_it_touches(project):
+    sh(["git", "add", "-A"], project)
+    sh(["git", "commit", "-q", "-m", "after the classifier sweep"], project)
+    out = sh(["dvc", "exp", "run", "-S", "augment.gaussian.sigma=0.5", "-S", "augment.methods=[gaussian,slerp]"],
+             project, timeout=900).stdout
+    for stage in ("fidelity@gaussian", "augment", "classify", "compare", "report"):
+        assert f"Running stage '{stage}'" in out, stage
+    for stage in ("fidelity@slerp", "fidelity@inversion", "analyze", "encode", "score"):
+        assert f"Running stage '{stage}'" not in out, stage
+    aug = json.loads((project / "reports/augment/metrics.json").read_text())
+    assert aug["methods"] == ["gaussian", "slerp"]
+    assert json.loads((project / "reports/fidelity/gaussian/metrics.json").read_text())["options"] == {"sigma": 0.5}
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -5,11 +5,23 @@ import pytest
 import torch
 from diffusers import AutoencoderTiny
 
-from pipeline.latents.noising import add_noise, alpha_bar, make_scheduler, noise_like, timestep_for_fraction
+from pipeline.latents.noising import (
+    add_noise,
+    alpha_bar,
+    make_scheduler,
+    noise_like,
+    timestep_for_fraction,
+)
 from pipeline.latents.store import read_latent_split, write_latent_split
 from pipeline.latents.vae import (
-    build_vae, decode_latents, encode_images, fit_scaling_factor, images_to_tensor, load_saved_vae,
-    tensor_to_images, train_vae,
+    build_vae,
+    decode_latents,
+    encode_images,
+    fit_scaling_factor,
+    images_to_tensor,
+    load_saved_vae,
+    tensor_to_images,
+    train_vae,
 )
 
 
@@ -135,6 +147,6 @@ def test_posterior_sampling_is_seeded_by_a_cpu_generator():
     torch.manual_seed(0)
     vae = build_vae(block_out_channels=[8], norm_num_groups=4, sample_size=16).eval()
     x = _tiny_images(4)
-    draw = lambda seed: encode_images(vae, x, sample=True, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    draw = lambda seed: encode_images(vae, x, sample=True, generator=torch.Generator().manual_seed(seed))
     assert torch.equal(draw(1), draw(1)) and not torch.equal(draw(1), draw(2))
     assert not torch.equal(draw(1), encode_images(vae, x))  # sample() is not the mode

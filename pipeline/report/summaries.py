@@ -23,16 +23,60 @@ def reconstruction_sentence(m: dict) -> str:
 
 
 def augmentation_sentence(m: dict) -> str:
-    if "fd_synthetic_vs_test" not in m:
-        return "No augmentation was run (augment.method = none): the classifiers train on real latents only."
-    fd, base = m["fd_synthetic_vs_test"], m["fd_real_train_vs_test"]
+    if not m["methods"] or "frechet" not in m:
+        return "No augmentation was run (augment.methods is empty): the classifiers train on real latents only."
+    fd, base = m["frechet"]["synthetic"], m["frechet"]["real_train"]["mean"]
     ratio = fd["mean"] / base if base > 0 else float("inf")
     closeness = "about as close to" if ratio < 1.25 else "further from"
     return (
-        f"{m['method']} added {m['n_synthetic_per_replicate']} latents per replicate. Their Fréchet distance to "
-        f"real test latents is {fd['mean']:.2f} ± {fd['std']:.2f}, versus {base:.2f} for the real training latents: "
-        f"the synthetic set is {closeness} the real distribution ({ratio:.2f}× the real-vs-real distance)."
+        f"{' + '.join(m['methods'])} added {m['n_synthetic_per_replicate']} latents per replicate. Their Fréchet "
+        f"distance to real test latents is {fd['mean']:.2f} ± {fd['std']:.2f}, versus {base:.2f} for class-matched real "
+        f"training latents: the synthetic set is {closeness} the real distribution ({ratio:.2f}× the real-vs-real distance)."
     )
+
+
+def analysis_sentence(m: dict) -> str:
+    r, sep, pert, rgb = m["reconstruction"], m["separability"], m["perturbation"], m["latent_rgb"]
+    probe = sep["linear_probe_balanced_accuracy"]
+    edge = r["spearman_psnr_vs_edge_density"]
+    sigma = pert["largest_sigma_within_reconstruction_error"]
+    tol = (f"perturbations up to σ = {sigma:g} channel std cost less PSNR than the VAE's own reconstruction error "
+           f"({pert['vae_reconstruction_psnr']:.1f} dB)" if sigma is not None else
+           f"even the smallest perturbation costs more PSNR than the VAE's own reconstruction error "
+           f"({pert['vae_reconstruction_psnr']:.1f} dB)")
+    better = "more" if probe["latents"] > probe["pixels"] else "less"
+    return (
+        f"Reconstruction error grows with image detail (Spearman ρ between PSNR and edge density {edge:.2f}). "
+        f"A linear probe separates classes {better} easily from latents ({probe['latents']:.3f} balanced accuracy) than "
+        f"from pixels ({probe['pixels']:.3f}; chance {probe['chance']:.3f}); silhouette {sep['silhouette']['latents']:.3f} "
+        f"vs {sep['silhouette']['pixels']:.3f}. {tol[0].upper() + tol[1:]}. The fitted latent→RGB map previews "
+        f"images at {rgb['test']['rmse']:.3f} RMSE against {rgb['baseline_constant_colour_test']['rmse']:.3f} for a "
+        f"constant colour."
+    )
+
+
+def fidelity_sentence(rows: list[dict]) -> str:
+    """Compare methods on Fréchet ratio and copying; say plainly when none matches real data."""
+    closest = min(rows, key=lambda r: r["frechet_ratio"])
+    copier = min(rows, key=lambda r: r["copy_ratio"])
+    matching = [r["method"] for r in rows if r["frechet_ratio"] <= 1.0]
+    parts = [
+        f"Closest to the real test distribution: {closest['method']} (Fréchet {closest['frechet']:.2f} vs "
+        f"{closest['frechet_real']:.2f} for class-matched real training latents, {closest['frechet_ratio']:.2f}×)",
+        f"{copier['method']} stays nearest to its training samples (median nearest-train distance "
+        f"{copier['copy_ratio']:.2f}× that of held-out real images; {copier['near_copy_fraction']:.0%} near-copies "
+        f"vs {copier['near_copy_fraction_real']:.0%} for real test)",
+    ]
+    if matching:
+        parts.append(f"at least as close to real test as the real training set: {', '.join(matching)}; with a low copy "
+                     "ratio that means reproducing training samples rather than new data")
+    else:
+        parts.append("no method is as close to real test data as the real training set itself")
+    mislabelled = [r["method"] for r in rows if r["label_agreement"] < r["label_agreement_real"]]
+    if mislabelled:
+        parts.append(f"a k-NN probe agrees with the intended class of {', '.join(mislabelled)} samples less often than "
+                     "with real test labels: those samples do not look like their class")
+    return "; ".join(parts) + "."
 
 
 def classification_sentence(m: dict, models: list[str]) -> str:
