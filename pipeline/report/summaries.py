@@ -44,11 +44,14 @@ def analysis_sentence(m: dict) -> str:
            f"({pert['vae_reconstruction_psnr']:.1f} dB)" if sigma is not None else
            f"even the smallest perturbation costs more PSNR than the VAE's own reconstruction error "
            f"({pert['vae_reconstruction_psnr']:.1f} dB)")
-    better = "more" if probe["latents"] > probe["pixels"] else "less"
+    gap = probe["latents"] - probe["pixels"]
+    better = "about as" if abs(gap) < 0.02 else ("more" if gap > 0 else "less")
+    than = "as" if abs(gap) < 0.02 else "than"
+    trend = "grows" if edge < -0.1 else ("shrinks" if edge > 0.1 else "hardly depends on")
     return (
-        f"Reconstruction error grows with image detail (Spearman ρ between PSNR and edge density {edge:.2f}). "
+        f"Reconstruction error {trend} with image detail (Spearman ρ between PSNR and edge density {edge:.2f}). "
         f"A linear probe separates classes {better} easily from latents ({probe['latents']:.3f} balanced accuracy) than "
-        f"from pixels ({probe['pixels']:.3f}; chance {probe['chance']:.3f}); silhouette {sep['silhouette']['latents']:.3f} "
+        f"{than} from pixels ({probe['pixels']:.3f}; chance {probe['chance']:.3f}); silhouette {sep['silhouette']['latents']:.3f} "
         f"vs {sep['silhouette']['pixels']:.3f}. {tol[0].upper() + tol[1:]}. The fitted latent→RGB map previews "
         f"images at {rgb['test']['rmse']:.3f} RMSE against {rgb['baseline_constant_colour_test']['rmse']:.3f} for a "
         f"constant colour."
@@ -59,17 +62,21 @@ def fidelity_sentence(rows: list[dict]) -> str:
     """Compare methods on Fréchet ratio and copying; say plainly when none matches real data."""
     closest = min(rows, key=lambda r: r["frechet_ratio"])
     copier = min(rows, key=lambda r: r["copy_ratio"])
-    matching = [r["method"] for r in rows if r["frechet_ratio"] <= 1.0]
     parts = [
         f"Closest to the real test distribution: {closest['method']} (Fréchet {closest['frechet']:.2f} vs "
         f"{closest['frechet_real']:.2f} for class-matched real training latents, {closest['frechet_ratio']:.2f}×)",
-        f"{copier['method']} stays nearest to its training samples (median nearest-train distance "
-        f"{copier['copy_ratio']:.2f}× that of held-out real images; {copier['near_copy_fraction']:.0%} near-copies "
-        f"vs {copier['near_copy_fraction_real']:.0%} for real test)",
+        f"{'it also' if copier is closest else copier['method']} stays nearest to its training samples (median "
+        f"nearest-train distance {copier['copy_ratio']:.2f}× that of held-out real images)",
     ]
+    inside = [r["method"] for r in rows if r["precision"] > r["precision_real"] and r["recall"] < r["recall_real"]]
+    if inside:
+        parts.append(f"{len(inside)} of {len(rows)} methods have higher k-NN precision and lower recall than real "
+                     "data: they fill the inside of the real manifold and cover less of it")
+    matching = [r["method"] for r in rows if r["frechet_ratio"] <= 1.0]
     if matching:
-        parts.append(f"at least as close to real test as the real training set: {', '.join(matching)}; with a low copy "
-                     "ratio that means reproducing training samples rather than new data")
+        verb = "comes" if len(matching) == 1 else "come"
+        parts.append(f"{', '.join(matching)} {verb} at least as close to real test as the real training set, which "
+                     "beside a low copy ratio means reproducing training samples rather than making new ones")
     else:
         parts.append("no method is as close to real test data as the real training set itself")
     mislabelled = [r["method"] for r in rows if r["label_agreement"] < r["label_agreement_real"]]
