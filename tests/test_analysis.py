@@ -133,3 +133,20 @@ def test_edge_density_counts_edges():
     edge = flat.copy()
     edge[0, :, 8:] = 255
     assert edge_density(flat)[0] == 0.0 and edge_density(edge)[0] > 0.05
+
+
+def test_analysis_sentence_reads_correctly_for_a_tie_and_a_gap():
+    from pipeline.report.summaries import analysis_sentence
+
+    def metrics(latents, pixels):
+        return {
+            "reconstruction": {"spearman_psnr_vs_edge_density": -0.5},
+            "separability": {"linear_probe_balanced_accuracy": {"latents": latents, "pixels": pixels, "chance": 0.2},
+                             "silhouette": {"latents": 0.0, "pixels": 0.0}},
+            "perturbation": {"largest_sigma_within_reconstruction_error": None, "vae_reconstruction_psnr": 25.0},
+            "latent_rgb": {"test": {"rmse": 0.2}, "baseline_constant_colour_test": {"rmse": 0.4}},
+        }
+
+    assert "about as easily from latents (0.500 balanced accuracy) as from pixels" in analysis_sentence(metrics(0.5, 0.49))
+    assert "more easily from latents (0.700 balanced accuracy) than from pixels" in analysis_sentence(metrics(0.7, 0.5))
+    assert "Even the smallest perturbation" in analysis_sentence(metrics(0.7, 0.5))

@@ -50,7 +50,7 @@ def analysis_sentence(m: dict) -> str:
     trend = "grows" if edge < -0.1 else ("shrinks" if edge > 0.1 else "hardly depends on")
     return (
         f"Reconstruction error {trend} with image detail (Spearman ρ between PSNR and edge density {edge:.2f}). "
-        f"A linear probe separates classes {better} easily from latents ({probe['latents']:.3f} balanced accuracy) than "
+        f"A linear probe separates classes {better} easily from latents ({probe['latents']:.3f} balanced accuracy) "
         f"{than} from pixels ({probe['pixels']:.3f}; chance {probe['chance']:.3f}); silhouette {sep['silhouette']['latents']:.3f} "
         f"vs {sep['silhouette']['pixels']:.3f}. {tol[0].upper() + tol[1:]}. The fitted latent→RGB map previews "
         f"images at {rgb['test']['rmse']:.3f} RMSE against {rgb['baseline_constant_colour_test']['rmse']:.3f} for a "
