@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -24,3 +25,19 @@ def constant_baselines(y_train: np.ndarray, y_true: np.ndarray) -> dict:
         "mean_mae": float(np.abs(y_true - np.mean(y_train)).mean()),
         "median_mae": float(np.abs(y_true - np.median(y_train)).mean()),
     }
+
+
+def artifact_metrics(y_true, y_pred, *, severe_at: float = 3.0, ranges=((0, 1), (2, 3), (4, 5))) -> dict:
+    """:func:`regression_metrics` plus AUROC of the predicted score for "severe" (true ≥ ``severe_at``)
+    and MAE per true-score range (labels are skewed on real data, so one mean hides the tails).
+
+    AUROC is NaN when the true labels hold only one side of the threshold.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    out = regression_metrics(y_true, y_pred)
+    severe = y_true >= severe_at
+    out["auroc_severe"] = float(roc_auc_score(severe, y_pred)) if 0 < severe.sum() < len(severe) else float("nan")
+    for lo, hi in ranges:
+        inside = (y_true >= lo) & (y_true <= hi)
+        out[f"mae_{lo:g}_{hi:g}"] = float(np.abs(y_pred[inside] - y_true[inside]).mean()) if inside.any() else float("nan")
+    return out

@@ -1,0 +1,230 @@
+"""Torch artifact scorers on (noisy) latents: an MLP, a small CNN, and a mixture of per-timestep experts.
+
+Every model maps latents ``(N, C, H, W)`` and diffusion timesteps ``(N,)`` to a score ``(N,)``.
+A model built with ``t_dim > 0`` is *timestep-conditioned* (one model across all noise levels:
+a sinusoidal embedding of t is concatenated to the MLP's input, or added per CNN block as a
+bias); with ``t_dim = 0`` it ignores t (one model per noise level). The per-channel input
+normalisation is a buffer fitted on the training latents, so a saved model is self-contained.
+Models are saved as ``model.safetensors`` + ``config.json`` (:func:`save_scorer`) and rebuilt
+from the config (:func:`load_scorer`), never unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+MAX_TIMESTEP = 1000.0
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of timesteps in [0, 1000) (as in DDPM), shape (N, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / max(half, 1))
+    args = t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
+    return nn.functional.pad(emb, (0, dim - 2 * half))
+
+
+class _Normalised(nn.Module):
+    """Holds per-channel mean/std buffers; :meth:`fit_normalisation` sets them from training latents."""
+
+    def __init__(self, in_channels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, in_channels, 1, 1))
+        self.register_buffer("std", torch.ones(1, in_channels, 1, 1))
+
+    def fit_normalisation(self, latents: torch.Tensor) -> None:
+        self.mean.copy_(latents.mean(dim=(0, 2, 3), keepdim=True))
+        self.std.copy_(latents.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class MLPScorer(_Normalised):
+    def __init__(self, in_shape: list[int], hidden: list[int], t_dim: int = 0, dropout: float = 0.1):
+        super().__init__(in_shape[0])
+        self.config = {"kind": "mlp", "in_shape": list(in_shape), "hidden": list(hidden), "t_dim": t_dim, "dropout": dropout}
+        layers, width = [], int(np.prod(in_shape)) + t_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.SiLU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        self.t_dim = t_dim
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        h = self.normalise(x).flatten(1)
+        if self.t_dim:
+            h = torch.cat([h, timestep_embedding(t, self.t_dim)], dim=1)
+        return self.net(h).squeeze(1)
+
+
+class _Block(nn.Module):
+    def __init__(self, c_in: int, c_out: int, t_dim: int, groups: int, stride: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)
+        self.norm = nn.GroupNorm(min(groups, c_out), c_out)
+        self.t_proj = nn.Linear(t_dim, c_out) if t_dim else None
+
+    def forward(self, x, t_emb):
+        h = self.norm(self.conv(x))
+        if self.t_proj is not None:
+            h = h + self.t_proj(t_emb)[:, :, None, None]
+        return nn.functional.silu(h)
+
+
+class CNNScorer(_Normalised):
+    """Conv blocks on the latent grid, each halving it down to 2×2 (normalising a 1×1 map would erase
+    it), then global average pooling and a linear head."""
+
+    def __init__(self, in_shape: list[int], channels: list[int], t_dim: int = 0, groups: int = 8):
+        super().__init__(in_shape[0])
+        self.config = {"kind": "cnn", "in_shape": list(in_shape), "channels": list(channels), "t_dim": t_dim,
+                       "groups": groups}
+        self.t_dim = t_dim
+        widths = [in_shape[0], *channels]
+        sides = [in_shape[-1]]
+        for _ in channels:
+            sides.append(sides[-1] // 2 if sides[-1] > 2 else sides[-1])
+        self.blocks = nn.ModuleList(_Block(a, b, t_dim, groups, stride=2 if s_in > s_out else 1)
+                                    for a, b, s_in, s_out in zip(widths, widths[1:], sides, sides[1:]))
+        self.head = nn.Linear(widths[-1], 1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t_emb = timestep_embedding(t, self.t_dim) if self.t_dim else None
+        h = self.normalise(x)
+        for block in self.blocks:
+            h = block(h, t_emb)
+        return self.head(h.mean(dim=(2, 3))).squeeze(1)
+
+
+class ExpertMixture(nn.Module):
+    """One expert per training timestep; a query t is scored by the two experts whose timesteps
+    bracket it, weighted linearly (the nearest one outside the range)."""
+
+    def __init__(self, experts: list[nn.Module], timesteps: list[float]):
+        super().__init__()
+        order = np.argsort(timesteps)
+        self.experts = nn.ModuleList(experts[i] for i in order)
+        self.timesteps = [float(timesteps[i]) for i in order]
+        self.config = {"kind": "mixture", "timesteps": self.timesteps, "experts": [e.config for e in self.experts]}
+
+    def weights(self, t: torch.Tensor) -> torch.Tensor:
+        """(N, K) interpolation weights over the experts."""
+        grid = torch.tensor(self.timesteps, dtype=torch.float32, device=t.device)
+        tc = t.float().clamp(grid[0], grid[-1])
+        w = torch.zeros(len(t), len(grid), device=t.device)
+        if len(grid) == 1:
+            return w + 1.0
+        hi = torch.searchsorted(grid, tc).clamp(1, len(grid) - 1)
+        lo = hi - 1
+        frac = (tc - grid[lo]) / (grid[hi] - grid[lo])
+        w.scatter_(1, lo[:, None], (1 - frac)[:, None])
+        w.scatter_add_(1, hi[:, None], frac[:, None])
+        return w
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        w = self.weights(t)
+        out = torch.zeros(len(x), device=x.device)
+        for k, expert in enumerate(self.experts):
+            use = w[:, k] > 0
+            if use.any():
+                out[use] += w[use, k] * expert(x[use], t[use])
+        return out
+
+
+def build_scorer(config: dict) -> nn.Module:
+    """A model from its ``config`` (as written by :func:`save_scorer`)."""
+    kind = config.get("kind")
+    if kind == "mlp":
+        return MLPScorer(config["in_shape"], config["hidden"], config["t_dim"], config["dropout"])
+    if kind == "cnn":
+        return CNNScorer(config["in_shape"], config["channels"], config["t_dim"], config["groups"])
+    if kind == "mixture":
+        return ExpertMixture([build_scorer(c) for c in config["experts"]], config["timesteps"])
+    raise ValueError(f"unknown scorer kind {kind!r} in config (expected mlp, cnn or mixture)")
+
+
+def train_scorer(model: nn.Module, latents: np.ndarray, timesteps: np.ndarray, targets: np.ndarray, *, steps: int,
+                 batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0,
+                 device: str | torch.device = "cpu") -> list[float]:
+    """Fit ``model`` with AdamW on the Huber loss for ``steps`` minibatches; returns the loss per step.
+
+    Minibatches are drawn with a seeded CPU generator, so the same seed gives the same run on
+    every device. The input normalisation is fitted on ``latents`` first (train data only).
+    """
+    x = torch.as_tensor(np.asarray(latents, dtype=np.float32))
+    t = torch.as_tensor(np.asarray(timesteps, dtype=np.float32))
+    y = torch.as_tensor(np.asarray(targets, dtype=np.float32))
+    if not (len(x) == len(t) == len(y)):
+        raise ValueError(f"{len(x)} latents, {len(t)} timesteps and {len(y)} targets: they must match")
+    parts = model.experts if isinstance(model, ExpertMixture) else [model]
+    for part in parts:
+        part.fit_normalisation(x)
+    model.to(device).train()
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
+        loss = nn.functional.huber_loss(model(x[idx].to(device), t[idx].to(device)), y[idx].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+class ArtifactScorer:
+    """A loaded scorer: ``score(latents, timestep)`` → predicted artifact scores in [0, max_score].
+
+    ``latents``: scaled latents (N, C, H, W) or one (C, H, W), numpy or torch, as a generation
+    loop holds them at that step; ``timestep``: the diffusers timestep (int, or one per latent).
+    """
+
+    def __init__(self, model: nn.Module, config: dict):
+        self.model = model.eval()
+        self.config = config
+        self.max_score = float(config.get("max_score", 5.0))
+
+    @torch.no_grad()
+    def score(self, latents, timestep) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(latents.detach().cpu() if torch.is_tensor(latents) else latents, dtype=np.float32))
+        if x.ndim == 3:
+            x = x[None]
+        expected = self.config["model"].get("in_shape") or self.config["model"]["experts"][0]["in_shape"]
+        if list(x.shape[1:]) != list(expected):
+            raise ValueError(f"latents of shape {tuple(x.shape[1:])} given; this scorer was trained on {tuple(expected)}")
+        t = torch.as_tensor(np.broadcast_to(np.asarray(timestep, dtype=np.float32), (len(x),)).copy())
+        device = next(self.model.parameters()).device
+        return self.model(x.to(device), t.to(device)).clamp(0, self.max_score).cpu().numpy()
+
+
+def save_scorer(directory: str | Path, model: nn.Module, extra: dict | None = None) -> None:
+    """``model.safetensors`` (weights and normalisation buffers) + ``config.json`` (architecture + ``extra``)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / "model.safetensors"))
+    (directory / "config.json").write_text(json.dumps({"model": model.config, **(extra or {})}, indent=2) + "\n")
+
+
+def load_scorer(directory: str | Path, device: str | torch.device = "cpu") -> ArtifactScorer:
+    """Rebuild a saved scorer from its config and load its weights (strictly: every tensor must match)."""
+    directory = Path(directory)
+    for name in ("config.json", "model.safetensors"):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory / name} is missing: not a saved scorer directory")
+    config = json.loads((directory / "config.json").read_text())
+    model = build_scorer(config["model"])
+    model.load_state_dict(load_file(str(directory / "model.safetensors")), strict=True)
+    return ArtifactScorer(model.to(device), config)

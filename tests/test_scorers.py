@@ -1,0 +1,109 @@
+"""Neural artifact scorers, their metrics, and the early-exit rule, on data with a known answer."""
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.metrics.regression import artifact_metrics
+from pipeline.models.early_exit import best_operating_point, stop_steps, tradeoff_curve
+from pipeline.models.neural import (
+    CNNScorer,
+    ExpertMixture,
+    MLPScorer,
+    load_scorer,
+    save_scorer,
+    timestep_embedding,
+    train_scorer,
+)
+
+SHAPE = [4, 4, 4]
+
+
+def _data(n=2048, seed=0, shape=SHAPE):
+    """Score = mean of channel 0 (a visible signal), blurred by noise that grows with t."""
+    rng = np.random.default_rng(seed)
+    clean = rng.normal(size=(n, *shape)).astype(np.float32)
+    score = np.clip(2.5 + 2 * clean[:, 0].mean(axis=(1, 2)), 0, 5)
+    t = rng.choice([100.0, 500.0, 900.0], size=n)
+    noisy = clean + (t / 1000.0)[:, None, None, None] * rng.normal(size=clean.shape).astype(np.float32)
+    return noisy.astype(np.float32), t, score
+
+
+@pytest.mark.parametrize("make", [
+    lambda: MLPScorer(SHAPE, [32], t_dim=8),
+    lambda: CNNScorer(SHAPE, [16, 16], t_dim=8),
+    lambda: ExpertMixture([MLPScorer(SHAPE, [32]) for _ in range(3)], [900.0, 100.0, 500.0]),
+])
+def test_scorers_learn_a_visible_signal_and_reload_identically(make, tmp_path):
+    torch.manual_seed(0)
+    X, t, y = _data()
+    Xt, tt, yt = _data(seed=1)
+    model = make()
+    losses = train_scorer(model, X, t, y, steps=400, batch_size=64, lr=3e-3, seed=0)
+    assert np.mean(losses[-20:]) < np.mean(losses[:20])
+    save_scorer(tmp_path / "m", model, {"max_score": 5.0, "target": "toy"})
+    scorer = load_scorer(tmp_path / "m")
+    pred = scorer.score(Xt, tt)
+    assert pred.min() >= 0 and pred.max() <= 5
+    constant = np.abs(yt - y.mean()).mean()
+    assert artifact_metrics(yt, pred)["mae"] < 0.8 * constant
+    with torch.no_grad():
+        direct = model.eval()(torch.from_numpy(Xt), torch.from_numpy(tt.astype(np.float32))).clamp(0, 5).numpy()
+    assert np.allclose(pred, direct, atol=1e-5)
+    assert scorer.score(Xt[0], int(tt[0])).shape == (1,)  # one latent, an int timestep
+    with pytest.raises(ValueError, match="trained on"):
+        scorer.score(Xt[:, :3], 100)
+
+
+def test_training_is_seeded():
+    X, t, y = _data(64)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = MLPScorer(SHAPE, [16], t_dim=4, dropout=0.0)
+        runs.append(train_scorer(model, X, t, y, steps=20, seed=3))
+    assert runs[0] == runs[1]
+
+
+def test_mixture_interpolates_between_bracketing_experts():
+    mix = ExpertMixture([MLPScorer(SHAPE, [4]) for _ in range(3)], [100.0, 500.0, 900.0])
+    w = mix.weights(torch.tensor([0.0, 100.0, 300.0, 800.0, 999.0]))
+    assert torch.allclose(w.sum(1), torch.ones(5))
+    assert torch.allclose(w[2], torch.tensor([0.5, 0.5, 0.0])) and torch.allclose(w[3], torch.tensor([0.0, 0.25, 0.75]))
+    assert w[0, 0] == 1 and w[4, 2] == 1
+
+
+def test_timestep_embedding_distinguishes_timesteps():
+    e = timestep_embedding(torch.tensor([0.0, 500.0, 999.0]), 9)
+    assert e.shape == (3, 9) and not torch.allclose(e[0], e[1])
+
+
+def test_load_scorer_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_scorer(tmp_path)
+
+
+def test_artifact_metrics_auroc_and_ranges():
+    y = np.array([0, 1, 2, 3, 4, 5], dtype=float)
+    m = artifact_metrics(y, y + np.array([0.5, 0.5, 0, 0, 1, 1]))
+    assert m["auroc_severe"] == 1.0 and m["mae_0_1"] == 0.5 and m["mae_2_3"] == 0.0 and m["mae_4_5"] == 1.0
+    assert artifact_metrics(y, np.full(6, 2.5))["auroc_severe"] == 0.5
+    assert np.isnan(artifact_metrics(np.zeros(4), np.zeros(4))["auroc_severe"])
+
+
+def test_early_exit_accumulates_evidence_before_stopping():
+    prob = np.array([[0.9, 0.9, 0.9],    # severe, confident from the start
+                     [0.1, 0.9, 0.9],    # severe, seen late: running mean 0.1, 0.5, 0.63
+                     [0.9, 0.1, 0.1],    # clean, one bad early reading
+                     [0.1, 0.1, 0.1]])   # clean
+    assert stop_steps(prob, 0.6).tolist() == [0, 2, 0, -1]
+    assert stop_steps(prob, 0.6, min_checks=2).tolist() == [1, 2, -1, -1]
+    curve = tradeoff_curve(prob, [0.25, 0.5, 0.75], np.array([1, 1, 0, 0], bool), [0.6, 0.95], min_checks=2)
+    first = curve.iloc[0]
+    assert (first["caught"], first["false_stop"]) == (1.0, 0.0)
+    assert first["saved"] == pytest.approx((0.5 + 0.25) / 4)
+    assert curve.iloc[1]["caught"] == 0.0
+    best = best_operating_point(curve)
+    assert best["threshold"] == 0.6 and best["caught"] == 1.0
+    with pytest.raises(ValueError, match="both severe and non-severe"):
+        tradeoff_curve(prob, [0.25, 0.5, 0.75], np.ones(4, bool), [0.5])
