@@ -32,7 +32,10 @@ def make_scheduler(name: str, num_inference_steps: int):
     """A scheduler with SD's training schedule, its inference timesteps set."""
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULERS)}")
-    scheduler = SCHEDULERS[name](**SD_TRAIN_SCHEDULE)
+    # Latents are not bounded to [-1, 1]: DDPM/DDIM's default x̂0 clipping would wreck sampling
+    # (Stable Diffusion's scheduler configs turn it off too). It does not touch add_noise.
+    extra = {"clip_sample": False} if name in ("ddpm", "ddim") else {}
+    scheduler = SCHEDULERS[name](**SD_TRAIN_SCHEDULE, **extra)
     scheduler.set_timesteps(num_inference_steps)
     return scheduler
 
