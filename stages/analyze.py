@@ -45,8 +45,8 @@ from pipeline.latents.vae import load_saved_vae
 from pipeline.metrics.image_stats import contrast, edge_density
 from pipeline.metrics.reconstruction import reconstruction_table
 from pipeline.runtime import resolve_device
-from stages.cli import fail, parse_args
-from stages.common import start
+from stages.cli import parse_args
+from stages.common import require_same_ids, start
 
 log = logging.getLogger("stages.analyze")
 
@@ -77,8 +77,7 @@ def main(argv=None) -> None:
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
     img_train, img_test = read_image_split(args.images, "train"), read_image_split(args.images, "test")
     for split, lat, img in (("train", train, img_train), ("test", test, img_test)):
-        if not np.array_equal(lat.meta["id"].to_numpy(), img.meta["id"].to_numpy()):
-            fail(f"{args.images} and {args.latents}: {split} ids differ; re-run the encode stage")
+        require_same_ids(img, lat, split, args.images, args.latents)
     names = train.class_names
     y, y_test = train.meta["label"].to_numpy(), test.meta["label"].to_numpy()
     vae = load_saved_vae(args.vae, resolve_device(params.base.device))

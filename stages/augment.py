@@ -6,7 +6,7 @@ real *train* latents only and contributes an even share of each class's deficit.
 ``augment.replicates`` times with seeds ``seed, seed+1, …`` so downstream results carry a
 spread. Writes ``data/augmented/synthetic-*.parquet`` (columns ``replicate`` and ``method``:
 which augmenter made the row) and ``reports/augment/``: per-class counts before/after, the
-latent fidelity numbers of :func:`pipeline.metrics.fidelity.latent_fidelity` (mean ± std over
+latent fidelity numbers of :class:`pipeline.metrics.fidelity.FidelityReference` (mean ± std over
 replicates, real baselines beside them) and a gallery of decoded synthetic samples, each above
 its nearest real training image. ``methods: []`` writes an empty synthetic set.
 Reads ``base``, ``augment``, ``fidelity``.
@@ -23,12 +23,12 @@ from pipeline.augment import make_composed, synthesize
 from pipeline.augment.smote import check_neighbours
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, write_json
-from pipeline.latents.analysis import nearest_real_rows
+from pipeline.latents.analysis import nearest_real_images
 from pipeline.latents.store import read_latent_split, write_latent_split
 from pipeline.latents.vae import load_saved_vae
-from pipeline.metrics.fidelity import latent_fidelity
+from pipeline.metrics.fidelity import FidelityReference
 from pipeline.metrics.stats import aggregate
-from pipeline.report.figures import image_grid, round_robin, save_png
+from pipeline.report.figures import image_grid, paired_rows, round_robin, save_png
 from pipeline.runtime import resolve_device
 from stages.cli import fail, parse_args
 from stages.common import start
@@ -52,6 +52,8 @@ def main(argv=None) -> None:
     options = {m: cfg.options(m) for m in cfg.methods}
     label = "+".join(cfg.methods) or "none"
 
+    reference = FidelityReference((X, y), (test.flat(), test.meta["label"].to_numpy()),
+                                  components=fid.components, k=fid.k, seed=seed)
     synth_X, synth_meta, runs = [], [], []
     for r in range(cfg.replicates):
         sampler = make_composed(cfg.methods, options, random_state=seed + r, sampling_strategy=cfg.sampling_strategy,
@@ -69,8 +71,7 @@ def main(argv=None) -> None:
             "replicate": r, "method": sampler.sources_ if cfg.methods else np.array([], dtype=object),
         }))
         if len(ys) >= 3:
-            runs.append(latent_fidelity((X, y), (test.flat(), test.meta["label"].to_numpy()), (Xs, ys),
-                                        components=fid.components, k=fid.k, seed=seed + r)[0])
+            runs.append(reference.evaluate((Xs, ys), seed=seed + r)[0])
     log.info("%s: %d synthetic latents per replicate", label, len(synth_X[0]))
 
     counts_before = np.bincount(y, minlength=len(names))
@@ -92,8 +93,9 @@ def main(argv=None) -> None:
         if len(synth_X[0]):
             show = round_robin(synth_meta[0]["label"].to_numpy(), fid.gallery_size)
             vae = load_saved_vae(args.vae, resolve_device(params.base.device))
-            rows = nearest_real_rows(vae, synth_X[0][show], X, read_image_split(args.images, "train").images, train.shape)
-            save_png(image_grid(rows), tmp / "gallery.png")
+            pairs = nearest_real_images(vae, synth_X[0][show], X, read_image_split(args.images, "train").images,
+                                        train.shape)
+            save_png(image_grid(paired_rows(*pairs)), tmp / "gallery.png")
     if runs:
         log.info("Fréchet distance to real test: synthetic %.3f, class-matched real train %.3f",
                  metrics["frechet"]["synthetic"]["mean"], metrics["frechet"]["real_train"]["mean"])

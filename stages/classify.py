@@ -19,16 +19,13 @@ from sklearn.metrics import confusion_matrix
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.store import read_latent_split
 from pipeline.metrics.classification import classification_metrics, majority_baseline
+from pipeline.metrics.stats import mean_std
 from pipeline.models.classifiers import make_classifier
 from pipeline.report.figures import bar_chart, confusion_heatmap
 from stages.cli import parse_args
 from stages.common import start
 
 log = logging.getLogger("stages.classify")
-
-
-def mean_std(values) -> dict:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
 
 
 def main(argv=None) -> None:

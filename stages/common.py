@@ -5,11 +5,19 @@ from __future__ import annotations
 import argparse
 import logging
 
+import numpy as np
+
 from pipeline.runtime import configure_threads, seed_everything
 from stages.cli import configure_logging, fail
 from stages.config import Params, ParamsError, load_params
 
 log = logging.getLogger("stages")
+
+
+def require_same_ids(images, latents, split: str, images_dir: str, latents_dir: str) -> None:
+    """Stop (exit 2) unless an image split and its latent split hold the same ids in the same order."""
+    if not np.array_equal(images.meta["id"].to_numpy(), latents.meta["id"].to_numpy()):
+        fail(f"{images_dir} and {latents_dir}: {split} ids differ; re-run the encode stage")
 
 
 def start(args: argparse.Namespace, *, torch: bool = True) -> Params:

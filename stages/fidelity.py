@@ -3,7 +3,7 @@
 DVC runs it once per method in ``compare.methods`` (a ``matrix:`` stage, ``fidelity@<method>``).
 The method (options from ``augment.<method>``) is fitted on the real *train* latents only, for
 ``augment.replicates`` seeds. For each replicate the synthetic set and the real training set
-are class-matched and compared with the real test set (:func:`pipeline.metrics.fidelity.latent_fidelity`):
+are class-matched and compared with the real test set (:class:`pipeline.metrics.fidelity.FidelityReference`):
 Fréchet distance and k-NN precision/recall in a PCA space of real train latents, a copying
 check (nearest-training-neighbour distance against that of held-out real images) and a k-NN
 probe's label agreement, each beside its real baseline. Replicate 0 is also decoded for a
@@ -25,15 +25,15 @@ from pipeline.augment import METHODS, make_augmenter, synthesize
 from pipeline.augment.smote import check_neighbours
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, write_json
-from pipeline.latents.analysis import decode_to_images, nearest_real_rows, stratified_subsample, tsne_embedding
+from pipeline.latents.analysis import decode_to_images, nearest_real_images, stratified_subsample, tsne_embedding
 from pipeline.latents.store import read_latent_split
 from pipeline.latents.vae import load_saved_vae
-from pipeline.metrics.fidelity import PCAFrechet, latent_fidelity
+from pipeline.metrics.fidelity import FidelityReference, PCAFrechet
 from pipeline.metrics.stats import aggregate
-from pipeline.report.figures import embedding_panels, image_grid, round_robin, save_png
+from pipeline.report.figures import embedding_panels, image_grid, paired_rows, round_robin, save_png
 from pipeline.runtime import resolve_device
 from stages.cli import fail, parse_args
-from stages.common import start
+from stages.common import require_same_ids, start
 
 log = logging.getLogger("stages.fidelity")
 
@@ -56,12 +56,12 @@ def main(argv=None) -> None:
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
     images = {s: read_image_split(args.images, s) for s in ("train", "test")}
     for split, latents in (("train", train), ("test", test)):
-        if not np.array_equal(images[split].meta["id"].to_numpy(), latents.meta["id"].to_numpy()):
-            fail(f"{args.images} and {args.latents}: {split} ids differ; re-run the encode stage")
+        require_same_ids(images[split], latents, split, args.images, args.latents)
     names = train.class_names
     X, y = train.flat(), train.meta["label"].to_numpy()
     X_test, y_test = test.flat(), test.meta["label"].to_numpy()
 
+    reference = FidelityReference((X, y), (X_test, y_test), components=cfg.components, k=cfg.k, seed=seed)
     runs, first = [], None
     for r in range(aug.replicates):
         sampler = make_augmenter(method, options, random_state=seed + r, sampling_strategy=aug.sampling_strategy,
@@ -71,8 +71,7 @@ def main(argv=None) -> None:
         except ValueError as exc:
             fail(f"augment.{method}: {exc}")
         Xs, ys = synthesize(sampler, X, y)
-        m, idx_real, idx_syn = latent_fidelity((X, y), (X_test, y_test), (Xs, ys),
-                                               components=cfg.components, k=cfg.k, seed=seed + r)
+        m, idx_real, idx_syn = reference.evaluate((Xs, ys), seed=seed + r)
         if hasattr(sampler, "flip_rate_"):
             m["flip_rate"] = sampler.flip_rate_
             m["mean_shift"] = float(sampler.shift_.mean()) if len(sampler.shift_) else 0.0
@@ -111,7 +110,7 @@ def main(argv=None) -> None:
 
     rng = np.random.default_rng(seed)
     show = round_robin(ys, cfg.gallery_size)
-    gallery = nearest_real_rows(vae, Xs[show], X, images["train"].images, shape)
+    gallery = paired_rows(*nearest_real_images(vae, Xs[show], X, images["train"].images, shape))
     pca = PCA(n_components=2, random_state=seed).fit(X)
     sub_real = idx_real[stratified_subsample(y[idx_real], cfg.tsne_points, rng)]
     sub_syn = idx_syn[stratified_subsample(ys[idx_syn], cfg.tsne_points, rng)]

@@ -16,10 +16,10 @@ from pipeline.latents.rgb import (
 )
 from pipeline.latents.vae import build_vae
 from pipeline.metrics.fidelity import (
+    FidelityReference,
     class_matched,
     copying_check,
     knn_precision_recall,
-    latent_fidelity,
 )
 from pipeline.metrics.image_stats import edge_density
 from pipeline.metrics.stats import aggregate, mean_std
@@ -52,18 +52,21 @@ def test_class_matched_gives_both_sets_the_same_class_counts():
     assert len(set(ia)) == len(ia) and len(set(ib)) == len(ib)
 
 
-def test_latent_fidelity_puts_a_fresh_draw_level_with_its_real_baseline():
+def test_fidelity_reference_puts_a_fresh_draw_level_with_its_real_baseline():
     rng = np.random.default_rng(0)
     centres = rng.normal(scale=2.0, size=(3, 20))
     draw = lambda n: (lambda y: (centres[y] + rng.normal(size=(n, 20)), y))(rng.integers(0, 3, n))
     train, test, fresh = draw(600), draw(300), draw(600)
-    m, idx_real, idx_syn = latent_fidelity(train, test, fresh, components=8, k=5)
+    reference = FidelityReference(train, test, components=8, k=5)
+    m, idx_real, idx_syn = reference.evaluate(fresh)
     assert m["frechet"]["synthetic"] == pytest.approx(m["frechet"]["real_train"], abs=1.0)
     assert abs(m["precision"]["synthetic"] - m["precision"]["real_train"]) < 0.1
     assert m["label_agreement"]["synthetic"] == pytest.approx(m["label_agreement"]["real_test"], abs=0.1)
     assert len(idx_real) == len(idx_syn) == m["n_matched"]
     shifted = (fresh[0] + 3.0, fresh[1])
-    assert latent_fidelity(train, test, shifted, components=8, k=5)[0]["frechet"]["synthetic"] > 5 * m["frechet"]["real_train"]
+    assert reference.evaluate(shifted)[0]["frechet"]["synthetic"] > 5 * m["frechet"]["real_train"]
+    # the cached copying reference equals the stand-alone check
+    assert reference.evaluate(fresh)[0]["copying"] == copying_check(fresh[0][idx_syn], train[0], test[0])
 
 
 def test_aggregate_turns_runs_into_mean_and_std():

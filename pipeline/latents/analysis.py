@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.latents.geometry import lerp, slerp
 from pipeline.latents.vae import decode_latents, tensor_to_images
 from pipeline.metrics.fidelity import nearest_indices
-from pipeline.report.figures import paired_rows
+from pipeline.metrics.reconstruction import psnr
 
 
 def channel_stats(latents: np.ndarray) -> pd.DataFrame:
@@ -77,11 +77,12 @@ def decode_to_images(vae, latents: np.ndarray, batch_size: int = 64) -> np.ndarr
                                            batch_size=batch_size, desc="decode"))
 
 
-def nearest_real_rows(vae, synthetic: np.ndarray, real: np.ndarray, real_images: np.ndarray, shape) -> list[np.ndarray]:
-    """Gallery rows: decoded synthetic latents (flattened rows), each above the real image whose
-    latent is nearest to it (the copying check made visible)."""
+def nearest_real_images(vae, synthetic: np.ndarray, real: np.ndarray, real_images: np.ndarray,
+                        shape) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded synthetic latents (flattened rows) and, for each, the real image whose latent is
+    nearest to it: the copying check made visible."""
     nearest = nearest_indices(synthetic, real)
-    return paired_rows(decode_to_images(vae, synthetic.reshape(-1, *shape)), real_images[nearest])
+    return decode_to_images(vae, synthetic.reshape(-1, *shape)), real_images[nearest]
 
 
 def interpolation_path(za: np.ndarray, zb: np.ndarray, steps: int, kind: str) -> np.ndarray:
@@ -96,12 +97,6 @@ def path_pixel_change(frames: np.ndarray) -> np.ndarray:
     """RMS pixel change (0..1 scale) between consecutive decoded frames (steps − 1 values)."""
     f = frames.astype(np.float64) / 255.0
     return np.sqrt(((f[1:] - f[:-1]) ** 2).mean(axis=(1, 2, 3)))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-image PSNR (dB, peak 1) between uint8 image batches."""
-    mse = ((a.astype(np.float64) - b.astype(np.float64)) / 255.0) ** 2
-    return 10.0 * np.log10(1.0 / np.maximum(mse.mean(axis=(1, 2, 3)), 1e-10))
 
 
 def perturbation_curve(vae, latents: np.ndarray, sigmas, *, seed: int = 0,

@@ -79,9 +79,11 @@ def ddim_invert(unet: UNet2DModel, x0: torch.Tensor, num_inference_steps: int) -
 
 
 def _to_scheduler_space(scheduler, x_vp: torch.Tensor) -> torch.Tensor:
-    sigmas = getattr(scheduler, "sigmas", None)
-    if type(scheduler).__name__.startswith("Euler"):
-        return x_vp * (sigmas[0] ** 2 + 1).sqrt()
+    """A scheduler that starts from noise of std ``init_noise_sigma`` > 1 works in sigma space,
+    where the latent it holds is ``x_vp · √(σ² + 1)`` (diffusers' ``init_noise_sigma`` is the
+    approximation σ_max of that factor, so the exact one is used)."""
+    if float(scheduler.init_noise_sigma) > 1.0:
+        return x_vp * (scheduler.sigmas[0] ** 2 + 1).sqrt()
     return x_vp
 
 

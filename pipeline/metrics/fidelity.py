@@ -89,8 +89,11 @@ def copying_check(synthetic: np.ndarray, real_train: np.ndarray, real_test: np.n
     ``quantile`` (``near_copy_fraction`` ≫ ``quantile``), means the method mostly copies
     training samples.
     """
-    d_syn = nearest_distances(synthetic, real_train)
-    d_ref = nearest_distances(real_test, real_train)
+    return copying_summary(nearest_distances(synthetic, real_train), nearest_distances(real_test, real_train), quantile)
+
+
+def copying_summary(d_syn: np.ndarray, d_ref: np.ndarray, quantile: float = 0.05) -> dict:
+    """:func:`copying_check` from the nearest-training-neighbour distances already computed."""
     threshold = float(np.quantile(d_ref, quantile))
     return {
         "median_nn_distance": float(np.median(d_syn)),
@@ -121,50 +124,54 @@ def _per_class_agreement(pred: np.ndarray, labels: np.ndarray, classes: np.ndarr
     return float(np.mean([(pred[labels == k] == k).mean() for k in classes if (labels == k).any()]))
 
 
-def latent_fidelity(
-    train: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-    synthetic: tuple[np.ndarray, np.ndarray],
-    *,
-    components: int = 32,
-    k: int = 5,
-    seed: int = 0,
-) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Every latent-space fidelity number for one synthetic set, each beside its real baseline.
+class FidelityReference:
+    """The real data every synthetic set is measured against, fitted once and reused.
 
-    ``train``/``test``/``synthetic`` are (X, y) with flattened latents. The synthetic set and
-    the real training set are first class-matched (:func:`class_matched`); both are then
-    compared with the real test set in a PCA space fitted on real train latents:
+    ``train`` and ``test`` are (X, y) with flattened latents. Fitting builds the PCA space
+    (``components``, on real train), the test set's projection, a k-NN probe on real train and
+    the test set's nearest-training-neighbour distances; :meth:`evaluate` then measures one
+    synthetic set. The synthetic set and the real training set are first class-matched
+    (:func:`class_matched`) and both compared with the real test set:
 
-    - ``frechet``: Fréchet distance to real test (synthetic vs real-train baseline);
+    - ``frechet``: Fréchet distance to real test in the PCA space (synthetic vs real-train baseline);
     - ``precision`` / ``recall``: k-NN precision and recall against real test (same baseline);
-    - ``copying``: :func:`copying_check` of the synthetic set against the full training set;
-    - ``label_agreement``: a k-NN probe fitted on real train assigns synthetic samples their
-      intended class this often (mean over classes), against its accuracy on real test.
-
-    Returns the metrics and the matched indices into train and synthetic (for decoding the
-    same subsets in pixel space).
+    - ``copying``: :func:`copying_summary` of the synthetic set against the full training set;
+    - ``label_agreement``: how often the probe gives synthetic samples their intended class
+      (mean over classes), against its accuracy on real test.
     """
-    (X, y), (X_test, y_test), (X_syn, y_syn) = train, test, synthetic
-    rng = np.random.default_rng(seed)
-    idx_real, idx_syn = class_matched(y, y_syn, rng)
-    if len(idx_syn) < 3:
-        raise ValueError(f"only {len(idx_syn)} synthetic samples share a class with the training set; need ≥ 3")
-    space = PCAFrechet(components, random_state=seed).fit(X)
-    P_real, P_syn, P_test = (space.pca_.transform(a) for a in (X[idx_real], X_syn[idx_syn], X_test))
-    prec_s, rec_s = knn_precision_recall(P_test, P_syn, k)
-    prec_r, rec_r = knn_precision_recall(P_test, P_real, k)
-    probe = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=k)).fit(X, y)
-    classes = np.unique(y_syn)
-    metrics = {
-        "n_matched": int(len(idx_syn)),
-        "frechet": {"synthetic": frechet_distance(P_syn, P_test), "real_train": frechet_distance(P_real, P_test)},
-        "precision": {"synthetic": prec_s, "real_train": prec_r},
-        "recall": {"synthetic": rec_s, "real_train": rec_r},
-        "copying": copying_check(X_syn[idx_syn], X, X_test),
-        "label_agreement": {
-            "synthetic": _per_class_agreement(probe.predict(X_syn), y_syn, classes),
-            "real_test": _per_class_agreement(probe.predict(X_test), y_test, classes),
-        },
-    }
-    return metrics, idx_real, idx_syn
+
+    def __init__(self, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], *,
+                 components: int = 32, k: int = 5, seed: int = 0):
+        (self.X, self.y), (X_test, self.y_test) = train, test
+        self.k = k
+        self.space = PCAFrechet(components, random_state=seed).fit(self.X)
+        self.P_train = self.space.pca_.transform(self.X)
+        self.P_test = self.space.pca_.transform(X_test)
+        self.probe = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=k)).fit(self.X, self.y)
+        self.probe_test = self.probe.predict(X_test)
+        self.nearest = NearestNeighbors(n_neighbors=1).fit(self.X)
+        self.d_test = self.nearest.kneighbors(X_test)[0][:, 0]
+
+    def evaluate(self, synthetic: tuple[np.ndarray, np.ndarray], seed: int = 0) -> tuple[dict, np.ndarray, np.ndarray]:
+        """Metrics for one synthetic set (X, y), and the matched indices into train and synthetic
+        (for decoding the same subsets in pixel space)."""
+        X_syn, y_syn = synthetic
+        idx_real, idx_syn = class_matched(self.y, y_syn, np.random.default_rng(seed))
+        if len(idx_syn) < 3:
+            raise ValueError(f"only {len(idx_syn)} synthetic samples share a class with the training set; need ≥ 3")
+        P_real, P_syn = self.P_train[idx_real], self.space.pca_.transform(X_syn[idx_syn])
+        prec_s, rec_s = knn_precision_recall(self.P_test, P_syn, self.k)
+        prec_r, rec_r = knn_precision_recall(self.P_test, P_real, self.k)
+        classes = np.unique(y_syn)
+        metrics = {
+            "n_matched": int(len(idx_syn)),
+            "frechet": {"synthetic": frechet_distance(P_syn, self.P_test), "real_train": frechet_distance(P_real, self.P_test)},
+            "precision": {"synthetic": prec_s, "real_train": prec_r},
+            "recall": {"synthetic": rec_s, "real_train": rec_r},
+            "copying": copying_summary(self.nearest.kneighbors(X_syn[idx_syn])[0][:, 0], self.d_test),
+            "label_agreement": {
+                "synthetic": _per_class_agreement(self.probe.predict(X_syn), y_syn, classes),
+                "real_test": _per_class_agreement(self.probe_test, self.y_test, classes),
+            },
+        }
+        return metrics, idx_real, idx_syn

@@ -11,6 +11,12 @@ import pandas as pd
 from skimage.metrics import structural_similarity
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image PSNR (dB, peak 1) between uint8 image batches (N, H, W, 3)."""
+    mse = (((a.astype(np.float64) - b.astype(np.float64)) / 255.0) ** 2).mean(axis=(1, 2, 3))
+    return 10.0 * np.log10(1.0 / np.maximum(mse, 1e-10))
+
+
 def reconstruction_table(originals: np.ndarray, reconstructions: np.ndarray) -> pd.DataFrame:
     """One row per image: ``mse`` (on [0, 1] pixels), ``psnr`` (dB, peak 1) and ``ssim``."""
     if originals.shape != reconstructions.shape:
@@ -18,12 +24,11 @@ def reconstruction_table(originals: np.ndarray, reconstructions: np.ndarray) -> 
     a = originals.astype(np.float64) / 255.0
     b = reconstructions.astype(np.float64) / 255.0
     mse = ((a - b) ** 2).mean(axis=(1, 2, 3))
-    psnr = 10.0 * np.log10(1.0 / np.maximum(mse, 1e-10))
     win = min(7, originals.shape[1] - (1 - originals.shape[1] % 2))
     ssim = np.array(
         [structural_similarity(x, y, channel_axis=-1, data_range=1.0, win_size=win) for x, y in zip(a, b)]
     )
-    return pd.DataFrame({"mse": mse, "psnr": psnr, "ssim": ssim})
+    return pd.DataFrame({"mse": mse, "psnr": psnr(originals, reconstructions), "ssim": ssim})
 
 
 def summarise(table: pd.DataFrame, by: str | None = None) -> dict:
