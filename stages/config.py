@@ -33,8 +33,14 @@ def _unique_nonempty(v: list) -> list:
     return v
 
 
-def UniqueList(item):  # noqa: N802 - reads as a type in the models below
-    return Annotated[list[item], AfterValidator(_unique_nonempty)]
+def _unique(v: list) -> list:
+    if len(set(v)) != len(v):
+        raise ValueError("must not repeat an entry")
+    return v
+
+
+def UniqueList(item, min_length: int = 1):  # noqa: N802 - reads as a type in the models below
+    return Annotated[list[item], AfterValidator(_unique_nonempty if min_length else _unique)]
 
 
 class Section(BaseModel):
@@ -101,16 +107,26 @@ class Encode(Section):
     grid_size: Annotated[int, Field(ge=1, le=64)]
 
 
+NoisyFraction = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
 class Noise(Section):
     schedulers: UniqueList(Literal[SCHEDULERS])
-    t_fracs: UniqueList(Fraction)
+    t_fracs: UniqueList(NoisyFraction)
+    heldout_fracs: UniqueList(NoisyFraction, min_length=0)
     num_inference_steps: Annotated[int, Field(ge=2, le=1000)]
 
-
-def _unique(v: list) -> list:
-    if len(set(v)) != len(v):
-        raise ValueError("must not repeat a method")
-    return v
+    @model_validator(mode="after")
+    def _levels(self):
+        if len(self.t_fracs) < 2:
+            raise ValueError("t_fracs needs at least two noise levels (the cross-level models interpolate between them)")
+        if set(self.t_fracs) & set(self.heldout_fracs):
+            raise ValueError(f"heldout_fracs {self.heldout_fracs} must not repeat a training level of t_fracs")
+        lo, hi = min(self.t_fracs), max(self.t_fracs)
+        outside = [f for f in self.heldout_fracs if not lo < f < hi]
+        if outside:
+            raise ValueError(f"heldout_fracs {outside} lie outside the t_fracs range ({lo}, {hi}): held-out levels test interpolation")
+        return self
 
 
 class GaussianOptions(Section):
@@ -199,7 +215,23 @@ class Classify(Section):
 
 
 class Score(Section):
+    seeds: Annotated[int, Field(ge=1, le=20)]
+    workers: Annotated[int, Field(ge=0, le=64)]
     ridge_alpha: Annotated[float, Field(gt=0.0)]
+    mlp_hidden: Annotated[list[PositiveInt], Field(min_length=1)]
+    cnn_channels: Annotated[list[PositiveInt], Field(min_length=1)]
+    t_dim: Annotated[int, Field(ge=2, le=512)]
+    level_steps: PositiveInt
+    cond_steps: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0.0, le=1.0)]
+    level_models: UniqueList(Literal[("ridge", "mlp", "cnn")])
+    expert_model: Literal[("mlp", "cnn")]
+    rgb_models: UniqueList(Literal[("ridge", "mlp", "cnn")], min_length=0)
+    severe_at: Annotated[float, Field(gt=0.0, le=5.0)]
+    exit_model: Literal[("cnn_t", "mixture")]
+    exit_min_checks: Annotated[int, Field(ge=1)]
+    exit_max_false_stop: Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class Params(Section):

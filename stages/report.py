@@ -65,20 +65,6 @@ def vae_section(r: Path) -> Section:
                    figures=figures)
 
 
-def noise_section(r: Path) -> Section:
-    levels = read_json(r / "noise/levels.json")
-    rows = [{"scheduler": s, "t_frac": f, **v} for s, per in levels.items() for f, v in per.items()]
-    return Section(
-        "Forward noising",
-        "Each scheduler noises the same clean latents with the same seeded ε at the inference timestep nearest "
-        "to t_frac·999. DDPM, DDIM and DPM-Solver give √ᾱ·x0 + √(1−ᾱ)·ε; Euler works in sigma space, "
-        "x0 + σ·ε = (√ᾱ·x0 + √(1−ᾱ)·ε)/√ᾱ, so its latents are far larger early in the run (latent_std) but, at "
-        "equal ᾱ, only a scalar multiple of the others: a standardised scorer sees the same data whichever "
-        "scheduler noised it. Schedulers can differ only along real reverse-diffusion trajectories.",
-        tables=[("Noise levels", pd.DataFrame(rows))],
-    )
-
-
 def _fidelity_table(m: dict) -> pd.DataFrame:
     """Synthetic-versus-real rows for the latent fidelity numbers of augment or fidelity@<method>."""
     rows = [("Fréchet distance to real test", "frechet", "synthetic", "real_train"),
@@ -198,15 +184,33 @@ def classify_section(r: Path) -> Section:
 
 def score_section(r: Path) -> Section:
     m = read_json(r / "score/metrics.json")
+    summary = pd.read_csv(r / "score/summary.csv")
     schedulers = [k for k in m if k not in ("baseline_constant", "clean")]
-    const = m["baseline_constant"]
-    rows = [{"scheduler": "constant train mean (baseline)", "t_frac": "–", "mae": const["mean_mae"]},
-            {"scheduler": "constant train median (baseline)", "t_frac": "–", "mae": const["median_mae"]},
-            {"scheduler": "clean latent (upper bound)", "t_frac": 0.0, **m["clean"]}]
-    rows += [{"scheduler": s, "t_frac": f, **v} for s in schedulers for f, v in m[s].items()]
-    return Section("Artifact scorer on noisy latents", scorer_sentence(m, schedulers),
-                   tables=[("Held-out artifact set (ridge regression)", pd.DataFrame(rows))],
-                   figures=[("MAE versus noise level", r / "score/mae.png")])
+    cols = ["mae", "spearman", "auroc_severe", "mae_0_2", "mae_2_4", "mae_4_5"]
+    rows = [{"scheduler": f"constant {k} (baseline)", "series": "–", "t_frac": "–", **{c: v[c] for c in cols}}
+            for k, v in m["baseline_constant"].items()]
+    for _, x in summary.iterrows():
+        rows.append({"scheduler": x["scheduler"], "series": x["series"] + (" (held-out level)" if x["heldout"] else ""),
+                     "t_frac": x["t_frac"], **{c: f"{x[c + '_mean']:.3f} ± {x[c + '_std']:.3f}" for c in cols}})
+    levels = read_json(r / "score/levels.json")
+    level_rows = [{"scheduler": s, "t_frac": f, "timestep": t, "step": st, "run_frac": rf, "alpha_bar": ab}
+                  for s, v in levels.items()
+                  for f, t, st, rf, ab in zip(v["t_fracs"], v["timesteps"], v["steps"], v["run_fracs"], v["alpha_bars"])]
+    exits = pd.DataFrame([{"scheduler": s, **{k: (f"{v['mean']:.3f} ± {v['std']:.3f}" if isinstance(v, dict) else v)
+                                               for k, v in m[s]["early_exit"].items()}} for s in schedulers])
+    intro = ("Each scheduler's runs are followed through the latents its loop holds at each level of a run that ends at the "
+             "labelled image (an exact denoiser: DDIM, Euler and DPM-Solver then pass through the same points up to their "
+             "timestep grids, DDPM adds fresh noise each step). Mean ± std over seeds; every row sits beside the constant "
+             "predictors. ")
+    return Section("Artifact scorer across noise levels", intro + scorer_sentence(m, summary, schedulers),
+                   tables=[("Test-set metrics (artifact score 0-5; severe = AUROC target)", pd.DataFrame(rows)),
+                           ("Early exit: operating point chosen on half of the test runs, measured on the other half", exits),
+                           ("Noise levels per scheduler", pd.DataFrame(level_rows))],
+                   figures=[("MAE versus noise level", r / "score/mae.png"),
+                            ("Spearman ρ versus noise level", r / "score/spearman.png"),
+                            ("AUROC for severe artifacts versus noise level", r / "score/auroc.png"),
+                            ("Predicted versus true score at the middle level", r / "score/scatter.png"),
+                            ("Early-exit trade-off", r / "score/early_exit.png")])
 
 
 def main(argv=None) -> None:
@@ -217,7 +221,7 @@ def main(argv=None) -> None:
     configure_logging()
     r = Path(args.reports)
     sections = [data_section(r), vae_section(r), analysis_section(r), fidelity_section(r), augment_section(r),
-                classify_section(r), noise_section(r), score_section(r)]
+                classify_section(r), score_section(r)]
     page = render_html("latent lab report", "Every number on this page has its baseline beside it.", sections)
     with atomic_file(args.out) as fh:
         fh.write(page)

@@ -6,7 +6,6 @@ from pipeline.metrics.fidelity import PCAFrechet, frechet_distance
 from pipeline.metrics.reconstruction import reconstruction_table, summarise
 from pipeline.metrics.regression import constant_baselines, regression_metrics
 from pipeline.models.classifiers import make_classifier
-from pipeline.models.scorers import LinearScorer, load_scorers, save_scorers
 from pipeline.report.summaries import verdict
 
 
@@ -60,14 +59,3 @@ def test_classifiers_fit_separable_data(name):
     assert (make_classifier(name, random_state=0, rf_trees=10).fit(X, y).predict(X) == y).mean() > 0.9
 
 
-def test_scorers_roundtrip_through_safetensors(tmp_path):
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((50, 8))
-    y = X @ rng.standard_normal(8) + 2.0
-    scorer = LinearScorer.fit_ridge(X, y, alpha=1e-3)
-    assert np.abs(scorer.predict(X) - y).max() < 0.05
-    save_scorers(tmp_path, {"ddim@0.4": scorer}, {"model": "ridge"})
-    loaded, config = load_scorers(tmp_path)
-    assert config["keys"] == ["ddim@0.4"]
-    assert np.allclose(loaded["ddim@0.4"].predict(X), scorer.predict(X), atol=1e-4)
-    assert not list(tmp_path.glob("*.pkl"))

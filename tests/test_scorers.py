@@ -86,7 +86,10 @@ def test_load_scorer_names_a_missing_file(tmp_path):
 def test_artifact_metrics_auroc_and_ranges():
     y = np.array([0, 1, 2, 3, 4, 5], dtype=float)
     m = artifact_metrics(y, y + np.array([0.5, 0.5, 0, 0, 1, 1]))
-    assert m["auroc_severe"] == 1.0 and m["mae_0_1"] == 0.5 and m["mae_2_3"] == 0.0 and m["mae_4_5"] == 1.0
+    assert m["auroc_severe"] == 1.0 and m["mae_0_2"] == 0.5 and m["mae_2_4"] == 0.0 and m["mae_4_5"] == 1.0
+    # fractional labels (median ratings) land in exactly one half-open range
+    frac = artifact_metrics(np.array([1.5, 2.0, 3.5, 4.0, 5.0]), np.array([1.5, 3.0, 3.5, 4.5, 5.0]))
+    assert frac["mae_0_2"] == 0.0 and frac["mae_2_4"] == 0.5 and frac["mae_4_5"] == 0.25
     assert artifact_metrics(y, np.full(6, 2.5))["auroc_severe"] == 0.5
     assert np.isnan(artifact_metrics(np.zeros(4), np.zeros(4))["auroc_severe"])
 
@@ -107,3 +110,62 @@ def test_early_exit_accumulates_evidence_before_stopping():
     assert best["threshold"] == 0.6 and best["caught"] == 1.0
     with pytest.raises(ValueError, match="both severe and non-severe"):
         tradeoff_curve(prob, [0.25, 0.5, 0.75], np.ones(4, bool), [0.5])
+
+
+def test_oracle_trajectories_hold_what_each_sampler_holds():
+    from pipeline.latents.noising import oracle_trajectory
+
+    x0 = torch.randn(4000, 4, 4, 4)
+    fracs = [0.1, 0.5, 0.9]
+    ddim, euler = (oracle_trajectory(n, x0, fracs, 20, seed=0) for n in ("ddim", "euler"))
+    # same starting noise: at the same timestep the U-Net inputs coincide, and Euler holds them in sigma space
+    assert ddim.steps == sorted(ddim.steps, reverse=True) and ddim.run_fracs[0] > ddim.run_fracs[-1]
+    assert euler.latents[2].std() > 5 * euler.model_input[2].std()
+    for traj in (ddim, euler):
+        ab = torch.tensor(traj.alpha_bars)[:, None, None, None, None]
+        eps = (traj.model_input - ab.sqrt() * x0) / (1 - ab).sqrt()
+        assert torch.allclose(eps[0], eps[2], atol=0.05)          # one ε along a deterministic run
+    ddpm = oracle_trajectory("ddpm", x0, fracs, 20, seed=0)
+    ab = torch.tensor(ddpm.alpha_bars)[:, None, None, None, None]
+    eps = (ddpm.model_input - ab.sqrt() * x0) / (1 - ab).sqrt()
+    assert abs(float(eps[1].std()) - 1) < 0.02                   # the right marginal ...
+    corr = float((eps[0] * eps[2]).mean())
+    assert 0.0 < corr < 0.5                                      # ... with fresh noise added along the way
+    assert torch.equal(oracle_trajectory("ddpm", x0, fracs, 20, seed=0).latents, ddpm.latents)
+
+
+def test_benchmark_sees_a_signal_that_noise_hides(tmp_path):
+    from pipeline.models.benchmark import ScorerSpec, run_clean, run_scheduler
+    from pipeline.models.neural import build_scorer
+
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=(600, 4, 4, 4)).astype(np.float32)
+    score = np.clip(2.5 + 6 * clean[:, 0].mean(axis=(1, 2)), 0, 5)
+    spec = ScorerSpec(ridge_alpha=1.0, mlp_hidden=[32], cnn_channels=[8, 8], t_dim=8, level_steps=150, cond_steps=300,
+                      level_models=["ridge", "mlp"], expert_model="mlp", rgb_models=[])
+    tr, te = slice(0, 400), slice(400, 600)
+    clean_rows = run_clean(clean[tr], score[tr], clean[te], score[te], spec, seed=0)
+    assert {r["model"] for r in clean_rows} == {"ridge", "mlp", "cnn"}
+    assert min(r["mae"] for r in clean_rows) < 0.5 * np.abs(score[te] - score[tr].mean()).mean()
+    res = run_scheduler("ddim", clean[tr], score[tr], clean[te], score[te], t_fracs=[0.05, 0.95], heldout_fracs=[0.5],
+                        num_inference_steps=20, spec=spec, seed=0)
+    rho = {(r["model"], r["t_frac"]): r["spearman"] for r in res.rows}
+    assert rho[("ridge", 0.05)] > 0.8 and rho[("ridge", 0.95)] < rho[("ridge", 0.05)] - 0.3
+    assert {("cnn_t", 0.5), ("mixture", 0.5)} <= set(rho)              # held-out level scored by the cross models
+    assert res.test_pred["cnn_t"].shape == (2, 200)
+    # the mixture at a training level is exactly that level's expert
+    assert np.allclose(res.test_pred["mixture"], res.test_pred["mlp"], atol=1e-5)
+    model = build_scorer(res.models["mixture"].config)
+    model.load_state_dict(res.models["mixture"].state_dict())
+
+
+def test_early_exit_threshold_is_measured_out_of_sample():
+    from pipeline.models.early_exit import calibrate_and_evaluate
+
+    rng = np.random.default_rng(0)
+    severe = rng.random(400) < 0.5
+    evidence = np.where(severe[:, None], 4.0, 1.0) + rng.normal(0, 0.5, (400, 3))
+    res = calibrate_and_evaluate(evidence, [0.1, 0.5, 0.9], severe, np.linspace(0, 5, 51), max_false_stop=0.05)
+    assert res["caught"] > 0.9 and res["false_stop"] <= 0.1 and res["saved"] > 0.35
+    none = calibrate_and_evaluate(evidence, [0.1, 0.5, 0.9], severe, [0.0], max_false_stop=0.05)
+    assert none["threshold"] is None

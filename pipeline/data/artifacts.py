@@ -2,6 +2,13 @@
 
 Each function maps a uint8 RGB image to a degraded copy; the strength grows monotonically
 with severity. These give the artifact scorer a ground truth that human ratings lack.
+
+Every artifact is sized to the *latent* grid, not the pixel grid: the VAE downsamples (2× by
+default, 8× for SD) and acts as a denoiser, so pixel-scale damage (i.i.d. per-pixel noise, a
+one-pixel blur) does not survive encoding and no latent scorer could see it. Measured on the
+default set (3 000 images, a latent CNN on clean latents): with pixel-scale kinds Spearman ρ
+was 0.06 while a CNN on the raw pixels reached 0.49; with these latent-scale kinds the latent
+CNN reaches ρ ≈ 0.24. SD's real artifacts (extra limbs, melted faces) are structural too.
 """
 
 from __future__ import annotations
@@ -18,12 +25,17 @@ MAX_SEVERITY = 5
 
 
 def _blur(img: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    radius = 0.3 * severity * img.shape[0] / 32
+    radius = 0.8 * severity * img.shape[0] / 32
     return np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius)))
 
 
 def _noise(img: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    noisy = img.astype(np.float32) + rng.normal(0.0, 9.0 * severity, size=img.shape)
+    """Blotchy colour noise: one draw per block of side/8 pixels (the latent cell of an 8×-VAE at
+    64 px, two cells of the default 2× VAE)."""
+    h, w = img.shape[:2]
+    block = max(1, h // 8)
+    cells = rng.normal(0.0, 12.0 * severity, size=(-(-h // block), -(-w // block), 3))
+    noisy = img.astype(np.float32) + cells.repeat(block, 0).repeat(block, 1)[:h, :w]
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
@@ -48,7 +60,7 @@ def _warp(img: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarra
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dy, dx = yy - cy, xx - cx
     dist = np.hypot(dx, dy)
-    angle = 0.9 * severity * np.exp(-dist / (radius / 2.0)) * (dist < radius)
+    angle = 1.5 * severity * np.exp(-dist / (radius / 2.0)) * (dist < radius)
     c, s = np.cos(angle), np.sin(angle)
     src_y, src_x = cy + dy * c - dx * s, cx + dy * s + dx * c
     channels = [ndimage.map_coordinates(img[..., ch], [src_y, src_x], order=1, mode="reflect") for ch in range(3)]
@@ -58,7 +70,7 @@ def _warp(img: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarra
 def _patch(img: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Copy a square patch to another place, or erase it to a flat colour; side grows with severity."""
     h, w = img.shape[:2]
-    side = max(2, int(round(math.sqrt(0.05 * severity) * min(h, w))))
+    side = max(2, int(round(math.sqrt(0.09 * severity) * min(h, w))))
     out = img.copy()
     y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
     if rng.random() < 0.5:

@@ -27,17 +27,22 @@ def constant_baselines(y_train: np.ndarray, y_true: np.ndarray) -> dict:
     }
 
 
-def artifact_metrics(y_true, y_pred, *, severe_at: float = 3.0, ranges=((0, 1), (2, 3), (4, 5))) -> dict:
+RANGES = ((0.0, 2.0), (2.0, 4.0), (4.0, 5.0))
+
+
+def artifact_metrics(y_true, y_pred, *, severe_at: float = 3.0, ranges=RANGES) -> dict:
     """:func:`regression_metrics` plus AUROC of the predicted score for "severe" (true ≥ ``severe_at``)
     and MAE per true-score range (labels are skewed on real data, so one mean hides the tails).
 
-    AUROC is NaN when the true labels hold only one side of the threshold.
+    Ranges are half-open ``[lo, hi)``, the last one closed, so fractional labels (median human
+    ratings) fall in exactly one. AUROC is NaN when the true labels hold only one side of the
+    threshold; a range MAE is NaN when no label falls in it.
     """
     y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     out = regression_metrics(y_true, y_pred)
     severe = y_true >= severe_at
     out["auroc_severe"] = float(roc_auc_score(severe, y_pred)) if 0 < severe.sum() < len(severe) else float("nan")
-    for lo, hi in ranges:
-        inside = (y_true >= lo) & (y_true <= hi)
+    for k, (lo, hi) in enumerate(ranges):
+        inside = (y_true >= lo) & ((y_true <= hi) if k == len(ranges) - 1 else (y_true < hi))
         out[f"mae_{lo:g}_{hi:g}"] = float(np.abs(y_pred[inside] - y_true[inside]).mean()) if inside.any() else float("nan")
     return out

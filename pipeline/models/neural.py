@@ -171,7 +171,7 @@ def train_scorer(model: nn.Module, latents: np.ndarray, timesteps: np.ndarray, t
         part.fit_normalisation(x)
     model.to(device).train()
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
     losses = []
     for _ in range(steps):
         idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)

@@ -247,3 +247,74 @@ def continuity_chart(frame: pd.DataFrame, path: str | Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     _finish(fig, path)
+
+
+def level_panels(summary: pd.DataFrame, *, metric: str, path: str | Path, title: str,
+                 baselines: dict[str, float] | None = None, ylabel: str | None = None) -> None:
+    """One panel per ``scheduler``: ``<metric>_mean`` against ``t_frac`` per ``series`` with a ±std
+    band (``<metric>_std``), dashed horizontal baselines, and hollow markers for held-out levels."""
+    schedulers = list(dict.fromkeys(summary["scheduler"]))
+    fig, axes = plt.subplots(1, len(schedulers), figsize=(3.6 * len(schedulers), 3.6), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], schedulers):
+        part = summary[summary["scheduler"] == name]
+        for i, (series, g) in enumerate(part.groupby("series", sort=False)):
+            g = g.sort_values("t_frac")
+            trained = g[~g["heldout"]]
+            mean, std = trained[f"{metric}_mean"], trained[f"{metric}_std"]
+            ax.plot(trained["t_frac"], mean, marker="o", ms=3, color=f"C{i}", label=series)
+            ax.fill_between(trained["t_frac"], mean - std, mean + std, color=f"C{i}", alpha=0.15)
+            held = g[g["heldout"]]
+            if len(held):
+                ax.scatter(held["t_frac"], held[f"{metric}_mean"], facecolors="none", edgecolors=f"C{i}", s=30)
+        for j, (label, value) in enumerate((baselines or {}).items()):
+            ax.axhline(value, linestyle="--", color=("0.3", "0.6", "C9")[j % 3], lw=1, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("t_frac (0 clean, 1 noise)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel or metric)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle(title + " (hollow: held-out levels)", fontsize=10)
+    _finish(fig, path)
+
+
+def prediction_scatter(panels: list[tuple[str, np.ndarray, np.ndarray]], path: str | Path, title: str,
+                       max_score: float = 5.0) -> None:
+    """Predicted against true score, one panel per (name, y_true, y_pred), with the identity line."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.4), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, (name, y, p) in zip(axes[0], panels):
+        jitter = rng.uniform(-0.15, 0.15, len(y)) if np.allclose(y, np.round(y)) else 0.0
+        ax.scatter(y + jitter, p, s=5, alpha=0.4)
+        ax.plot([0, max_score], [0, max_score], color="0.4", lw=1, linestyle="--")
+        ax.set_xlim(-0.5, max_score + 0.5)
+        ax.set_ylim(-0.2, max_score + 0.2)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("true score")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("predicted score")
+    fig.suptitle(title, fontsize=10)
+    _finish(fig, path)
+
+
+def tradeoff_chart(curves: pd.DataFrame, points: dict[str, dict], path: str | Path, title: str) -> None:
+    """Severe caught against others stopped per ``scheduler`` (chance = the diagonal), coloured by
+    run saved; each scheduler's chosen operating point is starred."""
+    schedulers = list(dict.fromkeys(curves["scheduler"]))
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4))
+    for i, name in enumerate(schedulers):
+        c = curves[curves["scheduler"] == name].sort_values("false_stop")
+        axes[0].plot(c["false_stop"], c["caught"], color=f"C{i}", label=name)
+        axes[1].plot(c["caught"], c["saved"], color=f"C{i}", label=name)
+        pt = {k: (v["mean"] if isinstance(v, dict) else v) for k, v in (points.get(name) or {}).items()}
+        if pt.get("threshold") is not None:
+            axes[0].scatter([pt["false_stop"]], [pt["caught"]], marker="*", s=120, color=f"C{i}", edgecolors="k", zorder=5)
+    axes[0].plot([0, 1], [0, 1], color="0.5", linestyle="--", lw=1, label="chance (random stopping)")
+    axes[0].set_xlabel("non-severe runs stopped (false stops)")
+    axes[0].set_ylabel("severe runs stopped (caught)")
+    axes[1].set_xlabel("severe runs stopped (caught)")
+    axes[1].set_ylabel("mean share of the run saved")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title + " (star: operating point chosen on the calibration half, measured on the other)", fontsize=9)
+    _finish(fig, path)
