@@ -81,7 +81,7 @@ def main(argv=None) -> None:
     names = train.class_names
     y, y_test = train.meta["label"].to_numpy(), test.meta["label"].to_numpy()
     vae = load_saved_vae(args.vae, resolve_device(params.base.device))
-    figures, metrics = {}, {}
+    metrics = {}
 
     # Reconstruction, per test image.
     recon = la.decode_to_images(vae, test.latents)

@@ -116,7 +116,6 @@ def test_repro_writes_every_metric_with_its_baseline(project):
         assert (project / f"reports/score/{png}.png").stat().st_size > 10_000
 
     # the saved scorer loads from its directory and scores latents the way a generation loop holds them
-    from pipeline.latents.store import read_latent_split
     from pipeline.models.neural import load_scorer
 
     scorer = load_scorer(project / "models/scorers/ddim/cnn_t")

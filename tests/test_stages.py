@@ -46,3 +46,17 @@ def test_device_choice_is_made_at_run_time():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_score_stage_names_a_bad_label_before_training(capsys):
+    import numpy as np
+
+    from stages.score import check_labels
+
+    with pytest.raises(SystemExit) as done:
+        check_labels(np.array([0.0, 3.0, 7.5]), "artifact_train", 3.0, "data/latents")
+    assert done.value.code == 2
+    assert "data/latents/artifact_train: row 2 has artifact score 7.5" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        check_labels(np.array([0.0, 1.0, 2.0]), "artifact_test", 3.0, "data/latents")
+    assert "both severe and non-severe" in capsys.readouterr().err

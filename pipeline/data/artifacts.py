@@ -5,10 +5,11 @@ with severity. These give the artifact scorer a ground truth that human ratings 
 
 Every artifact is sized to the *latent* grid, not the pixel grid: the VAE downsamples (2× by
 default, 8× for SD) and acts as a denoiser, so pixel-scale damage (i.i.d. per-pixel noise, a
-one-pixel blur) does not survive encoding and no latent scorer could see it. Measured on the
-default set (3 000 images, a latent CNN on clean latents): with pixel-scale kinds Spearman ρ
-was 0.06 while a CNN on the raw pixels reached 0.49; with these latent-scale kinds the latent
-CNN reaches ρ ≈ 0.24. SD's real artifacts (extra limbs, melted faces) are structural too.
+one-pixel blur) does not survive encoding and no latent scorer could see it. Measured with a
+CNN on the clean latents of 3 000 images (all six kinds): pixel-scale kinds gave Spearman ρ
+0.06 while the same CNN on raw pixels reached 0.49; latent-scale kinds gave 0.23 (with a
+weaker swirl than now), and blur, noise and banding alone 0.49. SD's real artifacts (extra
+limbs, melted faces) are structural too.
 """
 
 from __future__ import annotations
