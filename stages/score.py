@@ -44,7 +44,7 @@ def check_labels(y: np.ndarray, split: str, severe_at: float, directory: str) ->
     """Stop before any training if the labels cannot support the benchmark."""
     bad = np.flatnonzero(~np.isfinite(y) | (y < 0) | (y > MAX_SCORE))
     if len(bad):
-        fail(f"{directory}/{split}: row {bad[0]} has artifact score {y[bad[0]]!r}; scores must lie in 0..{MAX_SCORE:g}")
+        fail(f"{directory}/{split}: row {bad[0]} has artifact score {float(y[bad[0]])!r}; scores must lie in 0..{MAX_SCORE:g}")
     severe = y >= severe_at
     if severe.all() or not severe.any():
         fail(f"{directory}/{split}: all {len(y)} scores are on one side of score.severe_at={severe_at:g}; "

@@ -57,7 +57,7 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     load = lambda p: json.loads((project / p).read_text())
     counts = load("reports/prepare/metrics.json")
     assert counts["train"]["n"] + counts["test"]["n"] == 170
-    assert counts["artifact_train"]["n"] + counts["artifact_test"]["n"] == 72
+    assert counts["artifact_train"]["n"] + counts["artifact_test"]["n"] == SHRUNK["data.n_artifact"]
 
     vae, enc = load("reports/vae/metrics.json"), load("reports/encode/metrics.json")
     assert vae["steps"] == 30 and enc["latent_shape"] == [4, 16, 16]
