@@ -26,12 +26,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.rgb import LatentRGB
 from pipeline.latents.store import read_latent_split
-from pipeline.metrics.regression import artifact_metrics
+from pipeline.metrics.regression import constant_baselines
+from pipeline.metrics.stats import mean_std
+from pipeline.models.benchmark import ScorerSpec, run_task
+from pipeline.models.early_exit import calibrate_and_evaluate
+from pipeline.models.neural import build_scorer, save_scorer
 from pipeline.report.figures import level_panels, prediction_scatter, tradeoff_chart
+from pipeline.runtime import configure_threads
 from stages.cli import fail, parse_args
 from stages.common import start
 
@@ -81,9 +87,6 @@ def nested(summary: pd.DataFrame, baselines: dict, clean: pd.DataFrame, exits: d
 def early_exit(results: list[dict], y_test: np.ndarray, cfg) -> tuple[dict, pd.DataFrame]:
     """Per scheduler: the operating point of each seed (chosen on one half of the test runs,
     measured on the other) as mean ± std, and the seed-mean calibration curves."""
-    from pipeline.metrics.stats import mean_std
-    from pipeline.models.early_exit import calibrate_and_evaluate
-
     severe = y_test >= cfg.severe_at
     thresholds = np.round(np.linspace(0.0, MAX_SCORE, 101), 3)
     points, curves = {}, []
@@ -108,21 +111,16 @@ def early_exit(results: list[dict], y_test: np.ndarray, cfg) -> tuple[dict, pd.D
 
 
 def save_models(directory: Path, results: list[dict], first_seed: int, context: dict) -> None:
-    import torch
-
-    from pipeline.models.neural import build_scorer, save_scorer
-
     for r in results:
         if r["seed"] != first_seed or "models" not in r:
             continue
         for kind, (config, state) in r["models"].items():
             model = build_scorer(config)
             model.load_state_dict(state, strict=True)
-            with torch.no_grad():
-                save_scorer(directory / r["scheduler"] / kind, model, {
-                    **context, "scheduler": r["scheduler"], "model_name": kind, "seed": first_seed,
-                    "trained_timesteps": r["levels"]["timesteps"], "trained_t_fracs": r["levels"]["t_fracs"],
-                })
+            save_scorer(directory / r["scheduler"] / kind, model, {
+                **context, "scheduler": r["scheduler"], "model_name": kind, "seed": first_seed,
+                "trained_timesteps": r["levels"]["timesteps"], "trained_t_fracs": r["levels"]["t_fracs"],
+            })
 
 
 def main(argv=None) -> None:
@@ -143,11 +141,6 @@ def main(argv=None) -> None:
     check_labels(y_train, "artifact_train", cfg.severe_at, args.latents)
     check_labels(y_test, "artifact_test", cfg.severe_at, args.latents)
 
-    from joblib import Parallel, delayed
-
-    from pipeline.models.benchmark import ScorerSpec, run_task
-    from pipeline.runtime import configure_threads
-
     spec = ScorerSpec(ridge_alpha=cfg.ridge_alpha, mlp_hidden=list(cfg.mlp_hidden), cnn_channels=list(cfg.cnn_channels),
                       t_dim=cfg.t_dim, level_steps=cfg.level_steps, cond_steps=cfg.cond_steps, batch_size=cfg.batch_size,
                       lr=cfg.lr, level_models=list(cfg.level_models), expert_model=cfg.expert_model,
@@ -167,13 +160,10 @@ def main(argv=None) -> None:
     results = [{**o, "scheduler": t["scheduler"], "seed": t["seed"]} for t, o in zip(tasks, outputs)]
 
     rows = pd.DataFrame([row for r in results for row in r["rows"]])
-    rows["scheduler"] = rows["scheduler"].fillna("clean")
-    rows["heldout"] = rows["heldout"].fillna(False).astype(bool)
     summary = summarise(rows)
     clean = summary[summary["representation"] == "clean"]
     noisy = summary[summary["representation"] != "clean"].copy()
-    baselines = {name: artifact_metrics(y_test, np.full(len(y_test), value), severe_at=cfg.severe_at)
-                 for name, value in (("train_mean", y_train.mean()), ("train_median", np.median(y_train)))}
+    baselines = constant_baselines(y_train, y_test, severe_at=cfg.severe_at)
     sched_results = [r for r in results if r["scheduler"] != "clean"]
     exits, curves = early_exit(sched_results, y_test, cfg)
 

@@ -67,27 +67,6 @@ def add_noise(scheduler, latents: torch.Tensor, noise: torch.Tensor, timestep) -
     return scheduler.add_noise(latents, noise, timesteps)
 
 
-def noise_like(latents: torch.Tensor, seed: int) -> torch.Tensor:
-    """Seeded standard normal noise (CPU generator, so every device draws the same numbers)."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(latents.shape, generator=gen, dtype=torch.float32)
-
-
-def snr(alpha_bar_t: float) -> float:
-    return alpha_bar_t / max(1.0 - alpha_bar_t, 1e-12)
-
-
-def scheduler_levels(name: str, t_fracs: list[float], num_inference_steps: int) -> list[dict]:
-    """The timestep, ᾱ and SNR each fraction maps to for scheduler ``name`` (for reports)."""
-    scheduler = make_scheduler(name, num_inference_steps)
-    rows = []
-    for f in t_fracs:
-        t = timestep_for_fraction(scheduler, f)
-        ab = alpha_bar(scheduler, t)
-        rows.append({"scheduler": name, "t_frac": f, "timestep": float(t), "alpha_bar": ab, "snr": snr(ab)})
-    return rows
-
-
 
 @dataclass
 class Trajectory:

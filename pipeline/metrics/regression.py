@@ -19,14 +19,6 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     }
 
 
-def constant_baselines(y_train: np.ndarray, y_true: np.ndarray) -> dict:
-    """MAE of predicting the training mean and the training median for every sample."""
-    return {
-        "mean_mae": float(np.abs(y_true - np.mean(y_train)).mean()),
-        "median_mae": float(np.abs(y_true - np.median(y_train)).mean()),
-    }
-
-
 RANGES = ((0.0, 2.0), (2.0, 4.0), (4.0, 5.0))
 
 
@@ -46,3 +38,10 @@ def artifact_metrics(y_true, y_pred, *, severe_at: float = 3.0, ranges=RANGES) -
         inside = (y_true >= lo) & ((y_true <= hi) if k == len(ranges) - 1 else (y_true < hi))
         out[f"mae_{lo:g}_{hi:g}"] = float(np.abs(y_pred[inside] - y_true[inside]).mean()) if inside.any() else float("nan")
     return out
+
+
+def constant_baselines(y_train, y_true, *, severe_at: float = 3.0) -> dict:
+    """:func:`artifact_metrics` of predicting the training mean, and the training median, for every sample."""
+    y_true = np.asarray(y_true, dtype=float)
+    return {name: artifact_metrics(y_true, np.full(len(y_true), value), severe_at=severe_at)
+            for name, value in (("train_mean", np.mean(y_train)), ("train_median", np.median(y_train)))}

@@ -33,7 +33,6 @@ from pipeline.models.neural import CNNScorer, ExpertMixture, MLPScorer, train_sc
 
 LEVEL_MODELS = ("ridge", "mlp", "cnn")     # fitted once per noise level
 CROSS_MODELS = ("cnn_t", "mixture")        # one model for every level
-REPRESENTATIONS = ("latent", "rgb", "clean")
 
 
 @dataclass
@@ -88,8 +87,8 @@ def run_clean(x_train, y_train, x_test, y_test, spec: ScorerSpec, seed: int) -> 
     rows = []
     for kind in LEVEL_MODELS:
         pred, _ = fit_predict(kind, x_train, y_train, x_test, spec, seed)
-        rows.append({"representation": "clean", "model": kind, "t_frac": 0.0, "timestep": 0.0, "run_frac": 1.0,
-                     "seed": seed, **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
+        rows.append({"scheduler": "clean", "representation": "clean", "model": kind, "t_frac": 0.0, "timestep": 0.0,
+                     "run_frac": 1.0, "heldout": False, "seed": seed, **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
     return rows
 
 
