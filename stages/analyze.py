@@ -13,9 +13,12 @@
 - Perturbation tolerance: decoded PSNR of ``z + σ·std_c·ε`` against the clean decode, per σ,
   beside the VAE's own reconstruction PSNR.
 - Latent → RGB: 4×3 factors + bias fitted by least squares on train, error on test beside a
-  constant-colour baseline, preview images; the factors go to ``models/latent_rgb.json``.
+  constant-colour baseline, preview images. With an SD 1.x VAE (``vae.preview``) the published
+  factors are measured beside the fitted ones and used for previews. The factors in use go to
+  ``models/latent_rgb.json``.
 
-Writes ``reports/analyze/`` and ``models/latent_rgb.json``. Reads ``base``, ``analyze``.
+Writes ``reports/analyze/`` and ``models/latent_rgb.json``. Reads ``base``, ``analyze``,
+``vae.dtype``, ``vae.tiling``, ``vae.preview``.
 """
 
 from __future__ import annotations
@@ -35,18 +38,21 @@ import pipeline.report.figures as fig
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, atomic_file, write_json
 from pipeline.latents.rgb import (
+    SD15_PREVIEW,
+    compare_published,
     downsample_images,
     fit_latent_rgb,
     preview_error,
+    published_rgb,
     to_uint8,
 )
 from pipeline.latents.store import read_latent_split
-from pipeline.latents.vae import load_saved_vae
+from pipeline.latents.vae import is_sd15_vae
 from pipeline.metrics.image_stats import contrast, edge_density
 from pipeline.metrics.reconstruction import reconstruction_table
-from pipeline.runtime import resolve_device
-from stages.cli import parse_args
+from stages.cli import fail, parse_args
 from stages.common import require_same_ids, start
+from stages.vae_open import open_vae
 
 log = logging.getLogger("stages.analyze")
 
@@ -80,7 +86,7 @@ def main(argv=None) -> None:
         require_same_ids(img, lat, split, args.images, args.latents)
     names = train.class_names
     y, y_test = train.meta["label"].to_numpy(), test.meta["label"].to_numpy()
-    vae = load_saved_vae(args.vae, resolve_device(params.base.device))
+    vae = open_vae(params, args.vae, img_test.images.shape[1])
     metrics = {}
 
     # Reconstruction, per test image.
@@ -165,16 +171,25 @@ def main(argv=None) -> None:
     metrics["perturbation"] = {"curve": curve.to_dict("records"), "vae_reconstruction_psnr": recon_psnr,
                                "largest_sigma_within_reconstruction_error": float(tolerated.max()) if len(tolerated) else None}
 
-    # Latent → RGB linear approximation, fitted on train only.
-    rgb = fit_latent_rgb(train.latents, img_train.images)
+    # Latent → RGB linear approximation, fitted on train only; the published SD 1.x factors beside it.
+    fitted = fit_latent_rgb(train.latents, img_train.images)
     side = train.shape[-1]
     train_mean = downsample_images(img_train.images, side).mean(axis=(0, 1, 2))
     const = np.sqrt(((downsample_images(img_test.images, side) - train_mean) ** 2).mean())
-    metrics["latent_rgb"] = {"factors": rgb.factors, "bias": rgb.bias,
-                             "test": preview_error(rgb, test.latents, img_test.images),
-                             "train": preview_error(rgb, train.latents, img_train.images),
+    metrics["latent_rgb"] = {"factors": fitted.factors, "bias": fitted.bias,
+                             "test": preview_error(fitted, test.latents, img_test.images),
+                             "train": preview_error(fitted, train.latents, img_train.images),
                              "baseline_constant_colour_test": {"rmse": float(const), "psnr": float(20 * np.log10(2 / const))}}
-    log.info("latent→RGB test RMSE %.3f (constant colour %.3f)", metrics["latent_rgb"]["test"]["rmse"], const)
+    sd15 = params.vae.preview == "sd15" or (params.vae.preview == "auto" and is_sd15_vae(vae))
+    rgb = fitted
+    if sd15:
+        if train.shape[0] != 4:
+            fail(f"vae.preview sd15: the published factors need 4 latent channels, the latents have {train.shape[0]}")
+        metrics["latent_rgb"]["published"] = compare_published(fitted, test.latents, img_test.images)
+        rgb = published_rgb(SD15_PREVIEW)
+    metrics["latent_rgb"]["used"] = rgb.source
+    log.info("latent→RGB test RMSE %.3f (constant colour %.3f); previews use %s factors",
+             metrics["latent_rgb"]["test"]["rmse"], const, rgb.source)
 
     k = cfg.preview_images
     with atomic_dir(args.reports) as tmp:

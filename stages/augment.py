@@ -25,13 +25,12 @@ from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.analysis import nearest_real_images
 from pipeline.latents.store import read_latent_split, write_latent_split
-from pipeline.latents.vae import load_saved_vae
 from pipeline.metrics.fidelity import FidelityReference
 from pipeline.metrics.stats import aggregate
 from pipeline.report.figures import image_grid, paired_rows, round_robin, save_png
-from pipeline.runtime import resolve_device
 from stages.cli import fail, parse_args
 from stages.common import start
+from stages.vae_open import open_vae
 
 log = logging.getLogger("stages.augment")
 
@@ -92,9 +91,9 @@ def main(argv=None) -> None:
         write_json(tmp / "metrics.json", metrics)
         if len(synth_X[0]):
             show = round_robin(synth_meta[0]["label"].to_numpy(), fid.gallery_size)
-            vae = load_saved_vae(args.vae, resolve_device(params.base.device))
-            pairs = nearest_real_images(vae, synth_X[0][show], X, read_image_split(args.images, "train").images,
-                                        train.shape)
+            real = read_image_split(args.images, "train").images
+            vae = open_vae(params, args.vae, real.shape[1])
+            pairs = nearest_real_images(vae, synth_X[0][show], X, real, train.shape)
             save_png(image_grid(paired_rows(*pairs)), tmp / "gallery.png")
     if runs:
         log.info("Fréchet distance to real test: synthetic %.3f, class-matched real train %.3f",

@@ -60,9 +60,19 @@ class Base(Section):
     device: Literal["auto", "cpu", "cuda"]
 
 
+DATA_SOURCES = ("shapes", "emoji", "digits", "diffusiondb")
+DIFFUSIONDB_LABELS = ("artifact_bucket", "rating_bucket", "sampler")  # pipeline.data.diffusiondb.LABELS
+
+
 class Data(Section):
-    source: Literal["shapes"]
-    size: Annotated[int, Field(ge=16, le=512)]
+    source: Literal[DATA_SOURCES]
+    path: str                # diffusiondb: local parquet file/directory instead of the Hub ("" = Hub)
+    ratings_path: str        # diffusiondb: local ratings parquet instead of the Hub ("" = Hub)
+    hub_config: Annotated[str, Field(min_length=1)]
+    label: Literal[("class",) + DIFFUSIONDB_LABELS]
+    min_ratings: PositiveInt
+    max_bad_fraction: Fraction
+    size: Annotated[int, Field(ge=16, le=1024)]
     n_images: Annotated[int, Field(ge=20)]
     class_weights: list[Annotated[float, Field(gt=0)]]
     test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -80,12 +90,28 @@ class Data(Section):
             raise ValueError(f"needs 2..{len(CLASS_NAMES)} weights (one per class of {list(CLASS_NAMES)}), got {len(v)}")
         return v
 
+    @model_validator(mode="after")
+    def _source_keys(self):
+        if self.source == "diffusiondb":
+            if self.label == "class":
+                raise ValueError(f"data.label: DiffusionDB has no native class; pick one of {list(DIFFUSIONDB_LABELS)}")
+        else:
+            if self.label != "class":
+                raise ValueError(f"data.label {self.label!r} is for data.source diffusiondb; {self.source} uses 'class'")
+            set_keys = [k for k in ("path", "ratings_path") if getattr(self, k)]
+            if set_keys:
+                raise ValueError(f"data.{', data.'.join(set_keys)} only apply to data.source diffusiondb (set them to \"\")")
+        return self
+
 
 class Vae(Section):
     source: Literal["train", "pretrained"]
     id: str
     kind: Literal["kl", "tiny"]
     subfolder: str
+    dtype: Literal["float32", "float16", "bfloat16"]
+    tiling: Literal["auto", "on", "off"]
+    preview: Literal["auto", "fitted", "sd15"]
     block_out_channels: list[PositiveInt]
     layers_per_block: PositiveInt
     norm_num_groups: PositiveInt

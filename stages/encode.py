@@ -18,12 +18,12 @@ import torch
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.store import write_latent_split
-from pipeline.latents.vae import decode_latents, encode_images, images_to_tensor, load_saved_vae, tensor_to_images
+from pipeline.latents.vae import decode_latents, encode_images, images_to_tensor, tensor_to_images
 from pipeline.metrics.reconstruction import reconstruction_table, summarise
 from pipeline.report.figures import image_grid, save_png
-from pipeline.runtime import resolve_device
 from stages.cli import parse_args
 from stages.common import start
+from stages.vae_open import open_vae
 
 log = logging.getLogger("stages.encode")
 SPLITS = ("train", "test", "artifact_train", "artifact_test")
@@ -39,21 +39,23 @@ def main(argv=None) -> None:
     ))
     params = start(args)
     cfg = params.encode
-    device = resolve_device(params.base.device)
     sets = {split: read_image_split(args.images, split) for split in SPLITS}
-    vae = load_saved_vae(args.vae, device)
+    vae = open_vae(params, args.vae, sets["train"].images.shape[1])
     sf = float(vae.config.scaling_factor)
     # a CPU generator draws the same posterior noise on every device
     gen = torch.Generator().manual_seed(params.base.seed) if cfg.sample else None
-    info = {"vae_class": type(vae).__name__, "sample": cfg.sample}
+    info = {"vae_class": type(vae).__name__, "sample": cfg.sample, "dtype": params.vae.dtype}
 
-    per_split, tables, recon = {}, {}, {}
+    per_split, tables, recon, done = {}, {}, {}, {}
     with atomic_dir(args.out) as tmp:
         for split, data in sets.items():
-            z = encode_images(vae, images_to_tensor(data.images), batch_size=cfg.batch_size,
-                              sample=cfg.sample, generator=gen, desc=f"encode {split}")
+            key = tuple(data.meta["id"])  # diffusiondb's artifact splits are its classification splits
+            if key not in done:
+                z = encode_images(vae, images_to_tensor(data.images), batch_size=cfg.batch_size,
+                                  sample=cfg.sample, generator=gen, desc=f"encode {split}")
+                done[key] = (z, tensor_to_images(decode_latents(vae, z, batch_size=cfg.batch_size, desc=f"decode {split}")))
+            z, recon[split] = done[key]
             write_latent_split(tmp, split, z.numpy(), data.meta[META_COLUMNS], scaling_factor=sf, info=info)
-            recon[split] = tensor_to_images(decode_latents(vae, z, batch_size=cfg.batch_size, desc=f"decode {split}"))
             tables[split] = reconstruction_table(data.images, recon[split]).assign(label_name=data.meta["label_name"].values)
             per_split[split] = summarise(tables[split])
             latent_shape = list(z.shape[1:])

@@ -27,13 +27,12 @@ from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.analysis import decode_to_images, nearest_real_images, stratified_subsample, tsne_embedding
 from pipeline.latents.store import read_latent_split
-from pipeline.latents.vae import load_saved_vae
 from pipeline.metrics.fidelity import FidelityReference, PCAFrechet
 from pipeline.metrics.stats import aggregate
 from pipeline.report.figures import embedding_panels, image_grid, paired_rows, round_robin, save_png
-from pipeline.runtime import resolve_device
 from stages.cli import fail, parse_args
 from stages.common import require_same_ids, start
+from stages.vae_open import open_vae
 
 log = logging.getLogger("stages.fidelity")
 
@@ -96,7 +95,7 @@ def main(argv=None) -> None:
     }
 
     # Pixel space (replicate 0): decode the class-matched synthetic and real-train latents.
-    vae = load_saved_vae(args.vae, resolve_device(params.base.device))
+    vae = open_vae(params, args.vae, images["train"].images.shape[1])
     shape = train.shape
     decoded_syn = decode_to_images(vae, Xs[idx_syn].reshape(-1, *shape))
     decoded_real = decode_to_images(vae, X[idx_real].reshape(-1, *shape))

@@ -1,7 +1,11 @@
-"""prepare: generate the labelled image set and the artifact set as parquet shards.
+"""prepare: the labelled image set and the artifact set of ``data.source``, as parquet shards.
 
+Sources: ``shapes`` (procedural, the offline default), ``emoji`` (Noto Color Emoji, 9 Unicode
+groups), ``digits`` (scikit-learn's digits in colour) and ``diffusiondb`` (DiffusionDB images
+with aggregated AI-Horde artifact ratings, from the Hugging Face Hub or ``data.path``).
 Writes ``data/images/{train,test,artifact_train,artifact_test}-*.parquet`` and
-``reports/prepare/metrics.json`` (counts per split and class). Reads params ``base``, ``data``.
+``reports/prepare/metrics.json`` (counts per split and class, data quality), plus
+``reports/prepare/labels.csv`` (per-image ratings) for diffusiondb. Reads params ``base``, ``data``.
 """
 
 from __future__ import annotations
@@ -10,13 +14,14 @@ import logging
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
-from tqdm.auto import tqdm
 
-from pipeline.data.artifacts import MAX_SEVERITY, apply_artifact
-from pipeline.data.shapes import CLASS_NAMES, class_counts, generate_shapes, render_shape
+import pipeline.data.diffusiondb as ddb
+from pipeline.data.artifacts import MAX_SEVERITY
+from pipeline.data.hub import HubFileError, hub_file, hub_files
+from pipeline.data.shapes import class_counts
+from pipeline.data.sources import SPLITS, SourceSets, pool_sets, rated_sets, shapes_sets
 from pipeline.data.store import write_image_split
-from pipeline.io import atomic_dir, write_json
+from pipeline.io import atomic_dir, atomic_file, write_json
 from stages.cli import fail, parse_args
 from stages.common import start
 
@@ -24,90 +29,120 @@ log = logging.getLogger("stages.prepare")
 
 
 def _check_feasible(data) -> None:
-    counts = class_counts(data.n_images, data.class_weights)
-    n_test = np.floor(counts * data.test_fraction)
-    if (counts < 2).any() or (n_test < 1).any() or (counts - n_test < 1).any():
-        fail(
-            f"data.n_images={data.n_images} with data.class_weights={data.class_weights} and "
-            f"data.test_fraction={data.test_fraction} gives per-class counts {counts.tolist()}: every class "
-            "needs at least one training and one test image; raise data.n_images"
-        )
-    if data.n_artifact * data.artifact_test_fraction < MAX_SEVERITY + 1:
-        fail(f"data.n_artifact={data.n_artifact} is too small: the artifact test split needs every severity 0..{MAX_SEVERITY}")
+    if data.source == "shapes":
+        counts = class_counts(data.n_images, data.class_weights)
+        n_test = np.floor(counts * data.test_fraction)
+        if (counts < 2).any() or (n_test < 1).any() or (counts - n_test < 1).any():
+            fail(
+                f"data.n_images={data.n_images} with data.class_weights={data.class_weights} and "
+                f"data.test_fraction={data.test_fraction} gives per-class counts {counts.tolist()}: every class "
+                "needs at least one training and one test image; raise data.n_images"
+            )
+    smaller = min(data.artifact_test_fraction, 1 - data.artifact_test_fraction)
+    if data.source != "diffusiondb" and data.n_artifact * smaller < MAX_SEVERITY + 1:
+        fail(f"data.n_artifact={data.n_artifact} is too small: both artifact splits need every severity 0..{MAX_SEVERITY}")
 
 
-def make_classification_set(data, rng) -> tuple[np.ndarray, pd.DataFrame]:
-    kw = {"texture_prob": data.texture_prob, "distractor_prob": data.distractor_prob}
-    images, labels = generate_shapes(data.n_images, data.class_weights, data.size, rng, **kw)
-    meta = pd.DataFrame({
-        "id": [f"shapes-{i:05d}" for i in range(len(labels))],
-        "label": labels,
-        "label_name": [CLASS_NAMES[k] for k in labels],
-        "artifact_kind": "none",
-        "severity": 0,
-    })
-    return images, meta
+def diffusiondb_files(data) -> tuple[list, object]:
+    """The DiffusionDB parquet files and the ratings file: local copies if given, else the Hub (or its cache)."""
+    if data.path:
+        files = ddb.parquet_files(data.path)
+    else:
+        hint = ("Download it where you have internet (or copy the Hugging Face cache), or set data.path to a local "
+                "parquet file or directory in the same schema.")
+        files = hub_files(ddb.DIFFUSIONDB_REPO, f"{data.hub_config}/train/*.parquet", revision=ddb.PARQUET_REVISION, hint=hint)
+    if data.ratings_path:
+        ratings = ddb.parquet_files(data.ratings_path)[0]
+    else:
+        hint = "Download it where you have internet, or set data.ratings_path to a local copy of the file."
+        ratings = hub_file(ddb.RATINGS_REPO, ddb.RATINGS_FILE, hint=hint)
+    return files, ratings
 
 
-def make_artifact_set(data, rng) -> tuple[np.ndarray, pd.DataFrame]:
-    """Severities spread evenly over 0..5; each degraded image has one artifact of a random kind."""
-    n_classes = len(data.class_weights)
-    severity = np.arange(data.n_artifact) % (MAX_SEVERITY + 1)
-    rng.shuffle(severity)
-    labels = rng.integers(0, n_classes, size=data.n_artifact)
-    kinds = np.where(severity == 0, "none", rng.choice(data.artifact_kinds, size=data.n_artifact))
-    images = []
-    for k, kind, sev in tqdm(zip(labels, kinds, severity), total=data.n_artifact, desc="artifact set", mininterval=2.0):
-        clean = render_shape(rng, CLASS_NAMES[k], data.size, texture_prob=data.texture_prob, distractor_prob=data.distractor_prob)
-        images.append(clean if sev == 0 else apply_artifact(clean, str(kind), int(sev), rng))
-    meta = pd.DataFrame({
-        "id": [f"artifact-{i:05d}" for i in range(data.n_artifact)],
-        "label": labels,
-        "label_name": [CLASS_NAMES[k] for k in labels],
-        "artifact_kind": kinds,
-        "severity": severity,
-    })
-    return np.stack(images), meta
+def diffusiondb_sets(data, seed: int, rng) -> tuple[SourceSets, pd.DataFrame]:
+    files, ratings = diffusiondb_files(data)
+    log.info("DiffusionDB: %d parquet file(s); ratings %s", len(files), ratings)
+    cand = ddb.find_candidates(files, ratings, data.min_ratings)
+    log.info("%d rows, %d blurred, %d without >= %d artifact ratings, %d candidates",
+             cand.counts["rows"], cand.counts["blurred"], cand.counts["unrated"], data.min_ratings, cand.counts["rated"])
+    if cand.counts["rated"] == 0:
+        fail(f"no image of {files[0]}{' …' if len(files) > 1 else ''} has >= data.min_ratings={data.min_ratings} "
+             f"artifact ratings in {ratings} after dropping duplicates and kudos == -50 rows")
+    images, frame, failed = ddb.sample_images(files, cand.frame, data.n_images, data.size, rng)
+    attempted = len(frame) + failed
+    bad = failed / max(attempted, 1)
+    if bad > data.max_bad_fraction:
+        fail(f"{failed} of {attempted} sampled DiffusionDB images could not be decoded ({bad:.1%} > "
+             f"data.max_bad_fraction={data.max_bad_fraction}); check the files in {files[0].parent}")
+    if len(frame) < data.n_images:
+        log.warning("only %d usable rated images (data.n_images=%d)", len(frame), data.n_images)
+    sets = rated_sets(images, frame, ddb.label_names(frame, data.label), ddb.bucket_order(data.label), data, seed)
+    if len(sets.class_names) < 2:
+        fail(f"data.label={data.label}: fewer than two classes with enough images among {len(frame)} (dropped "
+             f"{sets.facts['dropped_classes']}); raise data.n_images or pick another label")
+    sets.facts.update(cand.counts, min_ratings=data.min_ratings, decode_failed=failed, decode_attempted=attempted,
+                      bad_fraction=bad, used=len(frame))
+    return sets, frame
+
+
+def load_sets(data, seed: int) -> tuple[SourceSets, pd.DataFrame | None]:
+    rng = np.random.default_rng(seed)
+    if data.source == "shapes":
+        log.info("rendering %d shape images and %d artifact images at %d px", data.n_images, data.n_artifact, data.size)
+        return shapes_sets(data, seed, rng), None
+    if data.source == "emoji":
+        from pipeline.data.emoji import EmojiUnavailable, render_emoji_set
+
+        try:
+            images, labels, groups, names, skipped = render_emoji_set(data.size)
+        except EmojiUnavailable as exc:
+            fail(f"data.source emoji: {exc}")
+        ids = [f"emoji-{i:04d}-{n.replace(' ', '_')}" for i, n in enumerate(names)]
+        sets = pool_sets(images, labels, groups, ids, data, seed, rng)
+        sets.facts["no_glyph"] = skipped
+        return sets, None
+    if data.source == "digits":
+        from pipeline.data.digits import load_colour_digits
+
+        images, labels, names = load_colour_digits(data.size, rng)
+        return pool_sets(images, labels, names, [f"digits-{i:04d}" for i in range(len(labels))], data, seed, rng), None
+    return diffusiondb_sets(data, seed, rng)
+
+
+def split_metrics(split: str, meta: pd.DataFrame, class_names: list[str]) -> dict:
+    out = {"n": int(len(meta)), **{n: int((meta["label_name"] == n).sum()) for n in class_names}}
+    if split.startswith("artifact"):
+        bins = np.clip(np.floor(meta["severity"].to_numpy(float)), 0, MAX_SEVERITY).astype(int)
+        out["severity"] = {str(s): int((bins == s).sum()) for s in range(MAX_SEVERITY + 1)}
+    return out
 
 
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--out", default="data/images", help="image shard directory (default: %(default)s)"),
-        p.add_argument("--metrics", default="reports/prepare/metrics.json"),
+        p.add_argument("--reports", default="reports/prepare"),
     ))
     params = start(args, torch=False)
     data, seed = params.data, params.base.seed
     _check_feasible(data)
-    rng = np.random.default_rng(seed)
-    class_names = list(CLASS_NAMES[: len(data.class_weights)])
+    try:
+        sets, labels = load_sets(data, seed)
+    except (ddb.DataError, HubFileError) as exc:  # missing file or column, Hub unreachable: named in the message
+        fail(f"data.source {data.source}: {exc}")
 
-    log.info("rendering %d shape images at %d px", data.n_images, data.size)
-    images, meta = make_classification_set(data, rng)
-    train_idx, test_idx = train_test_split(
-        np.arange(len(meta)), test_size=data.test_fraction, stratify=meta["label"], random_state=seed
-    )
-    log.info("rendering %d artifact images", data.n_artifact)
-    art_images, art_meta = make_artifact_set(data, rng)
-    art_train, art_test = train_test_split(
-        np.arange(len(art_meta)), test_size=data.artifact_test_fraction, stratify=art_meta["severity"], random_state=seed
-    )
-
-    splits = {
-        "train": (images, meta, np.sort(train_idx)),
-        "test": (images, meta, np.sort(test_idx)),
-        "artifact_train": (art_images, art_meta, np.sort(art_train)),
-        "artifact_test": (art_images, art_meta, np.sort(art_test)),
-    }
-    metrics = {}
+    metrics = {"source": data.source, "label": data.label, "classes": sets.class_names, "quality": sets.facts, "splits": {}}
     with atomic_dir(args.out) as tmp:
-        for split, (imgs, frame, idx) in splits.items():
-            part = frame.iloc[idx].assign(split=split)
-            write_image_split(tmp, split, imgs[idx], part, class_names, rows_per_shard=data.rows_per_shard)
-            metrics[split] = {"n": int(len(idx)), **{n: int((part["label_name"] == n).sum()) for n in class_names}}
-            if split.startswith("artifact"):
-                metrics[split]["severity"] = {str(s): int((part["severity"] == s).sum()) for s in range(MAX_SEVERITY + 1)}
-    write_json(args.metrics, metrics)
-    log.info("wrote %s", ", ".join(f"{s}: {m['n']}" for s, m in metrics.items()))
+        for split in SPLITS:
+            part = sets.splits[split]
+            write_image_split(tmp, split, part.images, part.meta.assign(split=split), sets.class_names,
+                              rows_per_shard=data.rows_per_shard)
+            metrics["splits"][split] = split_metrics(split, part.meta, sets.class_names)
+    with atomic_dir(args.reports) as tmp:
+        write_json(tmp / "metrics.json", metrics)
+        if labels is not None:
+            with atomic_file(tmp / "labels.csv") as fh:
+                labels.drop(columns=["file", "row"]).to_csv(fh, index=False, float_format="%.6g")
+    log.info("wrote %s", ", ".join(f"{s}: {m['n']}" for s, m in metrics["splits"].items()))
 
 
 if __name__ == "__main__":

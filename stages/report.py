@@ -33,15 +33,29 @@ def _fmt(ms: dict) -> str:
 
 def data_section(r: Path) -> Section:
     m = read_json(r / "prepare/metrics.json")
-    classes = [k for k in m["train"] if k not in ("n", "severity")]
-    counts = pd.DataFrame([{"split": s, "n": v["n"], **{c: v[c] for c in classes}} for s, v in m.items()])
-    sev = pd.DataFrame([{"split": s, **v["severity"]} for s, v in m.items() if "severity" in v])
-    train = m["train"]
-    ratio = max(train[c] for c in classes) / min(train[c] for c in classes)
+    classes, splits, q = m["classes"], m["splits"], m["quality"]
+    counts = pd.DataFrame([{"split": s, "n": v["n"], **{c: v[c] for c in classes}} for s, v in splits.items()])
+    sev = pd.DataFrame([{"split": s, **v["severity"]} for s, v in splits.items() if "severity" in v])
+    train = splits["train"]
+    ratio = max(train[c] for c in classes) / max(min(train[c] for c in classes), 1)
+    if m["source"] == "diffusiondb":
+        art = (f"The artifact score is the median of at least {q.get('min_ratings', 3)} human AI-Horde ratings "
+               "(severity columns: images per whole-number bin). "
+               f"Of {q['rows']} DiffusionDB rows, {q['blurred']} were blurred (image_nsfw 2) and {q['unrated']} lacked "
+               f"enough ratings; {q['decode_failed']} of {q['decode_attempted']} sampled images could not be decoded "
+               f"({q['bad_fraction']:.1%}).")
+        if q.get("dropped_classes"):
+            art += f" Classes too small to split were dropped: {', '.join(q['dropped_classes'])}."
+    elif m["source"] == "shapes":
+        art = "The artifact set spreads severities 0–5 evenly over freshly rendered shapes."
+    else:
+        art = ("The artifact splits are degraded copies of the same split's images (train → artifact_train, "
+               "test → artifact_test), severities 0–5 spread evenly.")
+    label = "" if m["label"] == "class" else f" (label: {m['label']})"
     return Section(
         "Data",
-        f"{train['n']} training and {m['test']['n']} test images over {len(classes)} classes, imbalanced "
-        f"{ratio:.1f}:1 (largest to smallest class); the artifact set spreads severities 0–5 evenly.",
+        f"Source: {m['source']}{label}. {train['n']} training and {splits['test']['n']} test images over "
+        f"{len(classes)} classes, imbalanced {ratio:.1f}:1 (largest to smallest class). {art}",
         tables=[("Images per split and class", counts), ("Artifact set: images per severity", sev)],
     )
 
@@ -114,7 +128,8 @@ def analysis_section(r: Path) -> Section:
     rgb = m["latent_rgb"]
     rgb_t = pd.DataFrame([{"preview": "fitted 4×3 + bias (test)", **rgb["test"]},
                           {"preview": "fitted 4×3 + bias (train)", **rgb["train"]},
-                          {"preview": "constant train-mean colour (baseline, test)", **rgb["baseline_constant_colour_test"]}])
+                          {"preview": "constant train-mean colour (baseline, test)", **rgb["baseline_constant_colour_test"]},
+                          *({"preview": f"published {name} (test)", **v} for name, v in rgb.get("published", {}).items())])
     pca = m["pca"]
     a = r / "analyze"
     return Section(

@@ -15,10 +15,18 @@ import pandas as pd
 
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, atomic_file, write_json
-from pipeline.latents.vae import build_vae, fit_scaling_factor, images_to_tensor, load_vae, train_vae
+from pipeline.latents.vae import (
+    PretrainedVaeError,
+    build_vae,
+    fit_scaling_factor,
+    images_to_tensor,
+    is_sd15_vae,
+    load_vae,
+    train_vae,
+)
 from pipeline.report.figures import loss_curve
 from pipeline.runtime import resolve_device
-from stages.cli import parse_args
+from stages.cli import fail, parse_args
 from stages.common import start
 
 log = logging.getLogger("stages.vae")
@@ -40,9 +48,13 @@ def main(argv=None) -> None:
     metrics = {"source": cfg.source}
 
     if cfg.source == "pretrained":
-        log.info("loading pretrained %s VAE %s", cfg.kind, cfg.id)
-        vae = load_vae(cfg.id, cfg.kind, subfolder=cfg.subfolder or None)
+        log.info("loading pretrained %s VAE %s%s", cfg.kind, cfg.id, f" (subfolder {cfg.subfolder})" if cfg.subfolder else "")
+        try:
+            vae = load_vae(cfg.id, cfg.kind, subfolder=cfg.subfolder or None)
+        except PretrainedVaeError as exc:
+            fail(str(exc))
         curve = pd.DataFrame({"step": [], "mse": []})
+        metrics.update(id=cfg.id, subfolder=cfg.subfolder, kind=cfg.kind)
     else:
         train = read_image_split(args.images, "train")
         x = images_to_tensor(train.images)
@@ -64,6 +76,8 @@ def main(argv=None) -> None:
         metrics.update(steps=result.steps, final_train_mse=result.losses[-1])
 
     metrics.update(
+        vae_class=type(vae).__name__,
+        sd15=is_sd15_vae(vae),
         scaling_factor=float(vae.config.scaling_factor),
         encoder_params=n_params(vae.encoder),
         decoder_params=n_params(vae.decoder),

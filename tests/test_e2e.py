@@ -55,7 +55,7 @@ def project(tmp_path_factory):
 
 def test_repro_writes_every_metric_with_its_baseline(project):
     load = lambda p: json.loads((project / p).read_text())
-    counts = load("reports/prepare/metrics.json")
+    counts = load("reports/prepare/metrics.json")["splits"]
     assert counts["train"]["n"] + counts["test"]["n"] == 170
     assert counts["artifact_train"]["n"] + counts["artifact_test"]["n"] == SHRUNK["data.n_artifact"]
 

@@ -29,7 +29,7 @@ SCHEMA = pa.schema(
         ("label_name", pa.string()),
         ("split", pa.string()),
         ("artifact_kind", pa.string()),
-        ("severity", pa.int8()),
+        ("severity", pa.float32()),
     ]
 )
 

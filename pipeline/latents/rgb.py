@@ -20,6 +20,7 @@ SD15_FACTORS = {
     "comfyui_sd15": [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721],
                      [-0.2120, -0.2616, -0.7177]],
 }
+SD15_PREVIEW = "comfyui_sd15"   # the set previews use for an SD 1.x VAE (the closer fit in public comparisons)
 
 
 @dataclass
@@ -74,3 +75,22 @@ def preview_error(rgb: LatentRGB, latents: np.ndarray, images: np.ndarray) -> di
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.round((np.clip(rgb, -1, 1) + 1.0) * 127.5).astype(np.uint8)
+
+
+def published_rgb(name: str) -> LatentRGB:
+    """One of the published SD 1.x factor sets (no bias) as a preview."""
+    if name not in SD15_FACTORS:
+        raise ValueError(f"unknown published factors {name!r}; known: {', '.join(SD15_FACTORS)}")
+    return LatentRGB(factors=SD15_FACTORS[name], bias=[0.0, 0.0, 0.0], source=name)
+
+
+def compare_published(fitted: LatentRGB, latents: np.ndarray, images: np.ndarray) -> dict:
+    """How far each published SD 1.x factor set is from ``fitted``: its preview error on
+    ``latents``/``images`` and the relative Frobenius distance ‖F_pub − F_fit‖ / ‖F_fit‖."""
+    fit = np.asarray(fitted.factors)
+    out = {}
+    for name in SD15_FACTORS:
+        pub = published_rgb(name)
+        out[name] = {**preview_error(pub, latents, images),
+                     "relative_factor_distance": float(np.linalg.norm(np.asarray(pub.factors) - fit) / np.linalg.norm(fit))}
+    return out

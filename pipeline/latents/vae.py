@@ -18,6 +18,8 @@ from diffusers import AutoencoderKL, AutoencoderTiny
 from tqdm.auto import tqdm
 
 VAE_KINDS = {"kl": AutoencoderKL, "tiny": AutoencoderTiny}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+SD15_SCALING_FACTOR = 0.18215
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -55,18 +57,69 @@ def build_vae(
     )
 
 
+class PretrainedVaeError(RuntimeError):
+    """A pretrained VAE cannot be loaded: unreachable and not cached, or not the expected kind."""
+
+
+def _fetch_hub_config(repo_id: str, subfolder: str | None, where: str) -> None:
+    """Fetch (or find cached) a hub model's config.json, turning each failure into one clear message
+    before diffusers' own loader (which retries a refused connection for half a minute)."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    try:
+        hf_hub_download(repo_id, "config.json", subfolder=subfolder or None)
+    except HFValidationError as exc:
+        raise PretrainedVaeError(f"vae.id {where}: neither a local directory nor a valid hub id ({exc})") from exc
+    except LocalEntryNotFoundError as exc:
+        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else f"the Hub ({constants.ENDPOINT}) cannot be reached"
+        raise PretrainedVaeError(
+            f"vae.id {where}: {why} and the model is not in the Hugging Face cache ({constants.HF_HUB_CACHE}). "
+            "Download it where you have internet (or copy the cache), or set vae.id to a local directory "
+            "written by save_pretrained.") from exc
+    except RepositoryNotFoundError as exc:
+        raise PretrainedVaeError(f"vae.id {where}: no such model on {constants.ENDPOINT} (or it is gated: log in "
+                                 "with `hf auth login`)") from exc
+    except EntryNotFoundError as exc:
+        raise PretrainedVaeError(f"vae.id {where}: the model has no config.json there (wrong vae.subfolder?)") from exc
+
+
 def load_vae(path_or_id: str, kind: str = "kl", *, subfolder: str | None = None, dtype=torch.float32):
-    """Load a pretrained VAE (hub id or local directory) with ``from_pretrained``."""
+    """Load a pretrained VAE (hub id or local directory) with ``from_pretrained``.
+
+    The config is read first, so a wrong ``kind`` or an unreachable, uncached model fails with a
+    clear message before any weights are fetched. The Hub cache and ``HF_ENDPOINT`` /
+    ``HF_HUB_OFFLINE`` apply as for any diffusers model."""
     if kind not in VAE_KINDS:
         raise ValueError(f"vae kind must be one of {sorted(VAE_KINDS)}, got {kind!r}")
-    kwargs = {"torch_dtype": dtype}
-    if subfolder:
-        kwargs["subfolder"] = subfolder
-    return VAE_KINDS[kind].from_pretrained(path_or_id, **kwargs)
+    cls = VAE_KINDS[kind]
+    kwargs = {"subfolder": subfolder} if subfolder else {}
+    where = f"{path_or_id}{'/' + subfolder if subfolder else ''}"
+    if not Path(path_or_id).is_dir():
+        _fetch_hub_config(path_or_id, subfolder, where)
+    try:
+        config = cls.load_config(path_or_id, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise PretrainedVaeError(f"vae.id {where}: cannot read its config.json ({exc})") from exc
+    name = config.get("_class_name")
+    if name and name != cls.__name__:
+        kinds = {c.__name__: k for k, c in VAE_KINDS.items()}
+        hint = f"set vae.kind to {kinds[name]!r}" if name in kinds else f"it is not one of {sorted(kinds)}"
+        raise PretrainedVaeError(f"vae.id {where} is a {name}, but vae.kind {kind!r} expects a {cls.__name__}: {hint}")
+    try:
+        return cls.from_pretrained(path_or_id, torch_dtype=dtype, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise PretrainedVaeError(f"vae.id {where}: cannot load its weights ({exc})") from exc
 
 
-def load_saved_vae(directory: str | Path, device: torch.device | str = "cpu"):
-    """Load a VAE written by ``save_pretrained``; its class is read from ``config.json``."""
+def load_saved_vae(directory: str | Path, device: torch.device | str = "cpu", dtype: str = "float32"):
+    """Load a VAE written by ``save_pretrained`` on ``device`` in ``dtype`` (a ``DTYPES`` name);
+    its class is read from ``config.json``. Encoding and decoding return float32 whatever the dtype."""
     config_path = Path(directory) / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path} not found: run the vae stage first")
@@ -74,7 +127,38 @@ def load_saved_vae(directory: str | Path, device: torch.device | str = "cpu"):
     classes = {cls.__name__: cls for cls in VAE_KINDS.values()}
     if name not in classes:
         raise ValueError(f"{config_path}: _class_name {name!r} is not one of {sorted(classes)}")
-    return classes[name].from_pretrained(directory).to(device).eval()
+    return classes[name].from_pretrained(directory, torch_dtype=DTYPES[dtype]).to(device).eval()
+
+
+def configure_tiling(vae, mode: str, image_side: int) -> bool:
+    """Tiled, one-image-at-a-time encode/decode (diffusers' ``enable_tiling`` / ``enable_slicing``)
+    for images larger than the model's tile size (``auto``), always (``on``) or never (``off``).
+
+    Tiles bound the activation memory of a 1024 px image to that of one tile at a small cost in
+    seams; below the tile size diffusers does not tile, so ``on`` then only slices batches.
+    Returns whether tiling is on."""
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"tiling must be auto, on or off, got {mode!r}")
+    tile = getattr(vae, "tile_sample_min_size", None) or getattr(vae.config, "sample_size", image_side)
+    tile = tile[0] if isinstance(tile, (list, tuple)) else tile
+    use = mode == "on" or (mode == "auto" and image_side > tile)
+    if use:
+        vae.enable_tiling()
+        vae.enable_slicing()
+    return use
+
+
+def is_sd15_vae(vae) -> bool:
+    """An ``AutoencoderKL`` with SD 1.x's 4 latent channels and scaling factor 0.18215 (TAESD's config
+    cannot tell SD 1.x from SDXL latents: choose ``vae.preview: sd15`` for it explicitly)."""
+    cfg = vae.config
+    return (isinstance(vae, AutoencoderKL) and cfg.latent_channels == 4
+            and abs(float(cfg.scaling_factor) - SD15_SCALING_FACTOR) < 1e-6)
+
+
+def downsampling_factor(vae) -> int:
+    """Pixel side per latent cell: 2^(blocks − 1) for diffusers' KL and tiny VAEs (8 for SD and TAESD)."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
 def _batches(n: int, batch_size: int) -> Iterator[slice]:

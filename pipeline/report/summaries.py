@@ -54,8 +54,18 @@ def analysis_sentence(m: dict) -> str:
         f"{than} from pixels ({probe['pixels']:.3f}; chance {probe['chance']:.3f}); silhouette {sep['silhouette']['latents']:.3f} "
         f"vs {sep['silhouette']['pixels']:.3f}. {tol[0].upper() + tol[1:]}. The fitted latent→RGB map previews "
         f"images at {rgb['test']['rmse']:.3f} RMSE against {rgb['baseline_constant_colour_test']['rmse']:.3f} for a "
-        f"constant colour."
+        f"constant colour.{_published_sentence(rgb)}"
     )
+
+
+def _published_sentence(rgb: dict) -> str:
+    """How far the published SD 1.x latent→RGB factors are from those fitted on this data."""
+    pub = rgb.get("published")
+    if not pub:
+        return ""
+    parts = [f"{name} {v['rmse']:.3f} RMSE (factors {v['relative_factor_distance']:.0%} away from the fitted ones)"
+             for name, v in pub.items()]
+    return f" The published SD 1.x factors preview at {'; '.join(parts)}; previews use {rgb['used']}."
 
 
 def fidelity_sentence(rows: list[dict]) -> str:

@@ -1,0 +1,216 @@
+"""DiffusionDB images with AI-Horde human ratings: aggregation, joining, seeded sampling, labels.
+
+Sources (facts in the project's domain reference):
+
+* images: ``poloclub/diffusiondb``, the Hub's auto-converted parquet (revision
+  ``refs/convert/parquet``, ``<config>/train/*.parquet``). ``datasets>=4`` no longer runs the
+  dataset's loading script, so the parquet files are read directly with pyarrow. The image
+  column is the ``datasets`` Image struct ``{bytes, path}``; ``path`` is the image file name,
+  whose stem is the image id. A local copy in the same schema works the same way.
+* ratings: ``Haidra-Org/AI-Horde-Ratings``, ``diffusiondb_export.parquet``: one row per rating,
+  ``id`` = DiffusionDB image id.
+
+Aggregation (the aesthetics-scorer recipe, without the public anchors' bug of grouping the
+*unfiltered* frame): drop repeated (user, image) ratings and ``kudos == -50`` rows, *then* group by
+image; keep images with at least ``min_ratings`` artifact ratings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from pipeline.data.imaging import decode_image
+
+DIFFUSIONDB_REPO = "poloclub/diffusiondb"
+PARQUET_REVISION = "refs/convert/parquet"
+RATINGS_REPO = "Haidra-Org/AI-Horde-Ratings"
+RATINGS_FILE = "diffusiondb_export.parquet"
+
+RATING_COLUMNS = ("id", "user_id", "kudos", "rating", "artifacts")
+IMAGE_COLUMNS = ("image", "image_nsfw", "sampler")
+SPAM_KUDOS = -50          # AI-Horde marks ratings it judged as spam with kudos -50
+BLURRED_NSFW = 2.0        # image_nsfw == 2.0: DiffusionDB already blurred the image
+
+# DiffusionDB's integer sampler codes (metadata parquet); the image parquet may hold names instead.
+SAMPLERS = {1: "ddim", 2: "plms", 3: "k_euler", 4: "k_euler_ancestral", 5: "k_heun", 6: "k_dpm_2",
+            7: "k_dpm_2_ancestral", 8: "k_lms", 9: "others"}
+# Half-open buckets [lo, hi) (the last closed), the same ranges the scorer reports errors on.
+BUCKETS = {
+    "artifact_bucket": ("artifacts_median", [("artifacts_0-2", 0.0), ("artifacts_2-4", 2.0), ("artifacts_4-5", 4.0)]),
+    "rating_bucket": ("rating_median", [("rating_1-4", -np.inf), ("rating_4-7", 4.0), ("rating_7-10", 7.0)]),
+}
+LABELS = ("artifact_bucket", "rating_bucket", "sampler")
+
+
+class DataError(ValueError):
+    """An input file lacks a column, or holds too few usable rows; the message names the file."""
+
+
+def require_columns(columns, needed, where: str) -> None:
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise DataError(f"{where}: missing column(s) {', '.join(missing)} (has: {', '.join(map(str, columns))})")
+
+
+def read_ratings(path: str | Path, ids: list[str] | None = None) -> pd.DataFrame:
+    """The rating rows needed for aggregation, optionally only those of ``ids`` (read with a filter:
+    the export has millions of rows)."""
+    schema = pq.read_schema(path)
+    require_columns(schema.names, RATING_COLUMNS, str(path))
+    columns = list(RATING_COLUMNS) + (["created_at"] if "created_at" in schema.names else [])
+    filters = [("id", "in", list(ids))] if ids is not None else None
+    return pq.read_table(path, columns=columns, filters=filters).to_pandas()
+
+
+def aggregate_ratings(ratings: pd.DataFrame, min_ratings: int, where: str = "ratings") -> pd.DataFrame:
+    """One row per image id: median, mean and count of ``artifacts`` and of ``rating``.
+
+    Filters come first, on the rating rows: a repeated (user, image) rating keeps only its
+    earliest row (``created_at`` when present, else file order), and spam (``kudos == -50``) rows
+    go. Only then are rows grouped by image, and images with fewer than ``min_ratings``
+    non-null artifact ratings are dropped (every image needs a trustworthy artifact score).
+    """
+    require_columns(ratings.columns, RATING_COLUMNS, where)
+    frame = ratings
+    if "created_at" in frame.columns:
+        frame = frame.sort_values("created_at", kind="stable")
+    frame = frame.drop_duplicates(subset=["user_id", "id"], keep="first")
+    frame = frame[frame["kudos"] != SPAM_KUDOS]
+    grouped = frame.groupby("id", sort=True)
+    out = pd.DataFrame({
+        "artifacts_median": grouped["artifacts"].median(),
+        "artifacts_mean": grouped["artifacts"].mean(),
+        "artifacts_count": grouped["artifacts"].count(),
+        "rating_median": grouped["rating"].median(),
+        "rating_mean": grouped["rating"].mean(),
+        "rating_count": grouped["rating"].count(),
+    })
+    out = out[out["artifacts_count"] >= min_ratings]
+    return out.reset_index().astype({"artifacts_count": "int64", "rating_count": "int64"})
+
+
+def parquet_files(path: str | Path) -> list[Path]:
+    """A parquet file, or every ``*.parquet`` below a directory (sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(path.rglob("*.parquet"))
+        if files:
+            return files
+        raise DataError(f"{path}: no .parquet files in this directory")
+    raise DataError(f"{path}: no such file or directory")
+
+
+def _image_ids(table: pa.Table, where: str) -> pa.Array:
+    """Image ids: an ``image_name`` column if there is one, else the stem of the image struct's path."""
+    if "image_name" in table.column_names:
+        names = table.column("image_name").combine_chunks()
+    else:
+        image = table.column("image").combine_chunks()
+        if not pa.types.is_struct(image.type) or image.type.get_field_index("path") < 0:
+            raise DataError(f"{where}: column image has no file name (expected the datasets Image struct "
+                            "{bytes, path}, or an image_name column beside it)")
+        names = image.field("path")
+    return pc.replace_substring_regex(names, r"^.*/|\.[A-Za-z0-9]+$", "")
+
+
+@dataclass
+class Candidates:
+    """Rated, unblurred images of the DiffusionDB files, one row per image, in file order."""
+
+    frame: pd.DataFrame      # id, file, row, sampler, + the aggregated rating columns
+    counts: dict             # rows, blurred, unrated, rated
+
+
+def find_candidates(files: list[Path], ratings_path: str | Path, min_ratings: int) -> Candidates:
+    """Join the images' ids with their aggregated ratings; drop blurred and too-rarely rated images.
+
+    Reads only the small columns here; image bytes are read later for the sampled rows only."""
+    parts = []
+    for i, path in enumerate(files):
+        schema = pq.read_schema(path)
+        require_columns(schema.names, IMAGE_COLUMNS, str(path))
+        cols = ["image", "image_nsfw", "sampler"] + (["image_name"] if "image_name" in schema.names else [])
+        table = pq.read_table(path, columns=cols)
+        parts.append(pd.DataFrame({
+            "id": _image_ids(table, str(path)).to_pylist(),
+            "file": i,
+            "row": np.arange(table.num_rows),
+            "image_nsfw": table.column("image_nsfw").to_numpy(zero_copy_only=False),
+            "sampler": table.column("sampler").to_pylist(),
+        }))
+    images = pd.concat(parts, ignore_index=True)
+    counts = {"rows": int(len(images))}
+    blurred = images["image_nsfw"] == BLURRED_NSFW
+    counts["blurred"] = int(blurred.sum())
+    images = images[~blurred].drop_duplicates("id")
+    ratings = aggregate_ratings(read_ratings(ratings_path, images["id"].tolist()), min_ratings, str(ratings_path))
+    joined = images.merge(ratings, on="id", how="inner", validate="one_to_one")
+    counts["unrated"] = int(len(images) - len(joined))
+    counts["rated"] = int(len(joined))
+    joined["sampler"] = [SAMPLERS.get(s, str(s)) if isinstance(s, (int, np.integer)) else str(s) for s in joined["sampler"]]
+    return Candidates(frame=joined.drop(columns="image_nsfw").reset_index(drop=True), counts=counts)
+
+
+def label_names(frame: pd.DataFrame, label: str) -> pd.Series:
+    """The classification label of each image: an artifact or rating bucket, or the sampler."""
+    if label == "sampler":
+        return frame["sampler"].astype(str)
+    if label not in BUCKETS:
+        raise ValueError(f"label must be one of {LABELS}, got {label!r}")
+    column, buckets = BUCKETS[label]
+    edges = [lo for _, lo in buckets[1:]]
+    index = np.searchsorted(edges, frame[column].to_numpy(float), side="right")
+    return pd.Series([buckets[k][0] for k in index], index=frame.index)
+
+
+def bucket_order(label: str) -> list[str] | None:
+    return [name for name, _ in BUCKETS[label][1]] if label in BUCKETS else None
+
+
+def _read_bytes(path: Path, rows: list[int]) -> list[bytes | None]:
+    image = pq.read_table(path, columns=["image"]).column("image").take(pa.array(rows)).combine_chunks()
+    values = image.field("bytes") if pa.types.is_struct(image.type) else image
+    return values.to_pylist()
+
+
+def sample_images(
+    files: list[Path], candidates: pd.DataFrame, n: int, size: int, rng: np.random.Generator,
+) -> tuple[np.ndarray, pd.DataFrame, int]:
+    """Decode up to ``n`` candidates in a seeded random order, skipping undecodable images.
+
+    Returns the images (N, size, size, 3 uint8), their candidate rows, and how many images
+    failed to decode on the way (a data-quality figure)."""
+    order = rng.permutation(len(candidates))
+    images, kept, failed = [], [], 0
+    progress = tqdm(total=min(n, len(order)), desc="decode diffusiondb", unit="img", mininterval=2.0)
+    # Read in chunks of the permutation so a few failures cost one more small read, not a second pass.
+    start = 0
+    while len(images) < n and start < len(order):
+        chunk = candidates.iloc[order[start : start + (n - len(images))]]
+        start += len(chunk)
+        for file_index, group in chunk.groupby("file", sort=True):
+            blobs = _read_bytes(files[file_index], group["row"].tolist())
+            for (idx, _), blob in zip(group.iterrows(), blobs):
+                img = decode_image(blob, size) if blob else None
+                if img is None:
+                    failed += 1
+                    continue
+                images.append(img)
+                kept.append(idx)
+                progress.update(1)
+    progress.close()
+    # restore the permutation's order, independent of file grouping
+    position = {idx: k for k, idx in enumerate(candidates.index[order])}
+    ranked = sorted(range(len(kept)), key=lambda k: position[kept[k]])
+    stack = np.stack([images[k] for k in ranked]) if ranked else np.zeros((0, size, size, 3), np.uint8)
+    return stack, candidates.loc[[kept[k] for k in ranked]].reset_index(drop=True), failed

@@ -1,0 +1,161 @@
+"""The four splits every source provides: ``train`` / ``test`` (classification) and
+``artifact_train`` / ``artifact_test`` (artifact score 0–5, for the scorer).
+
+* shapes: procedural images; the artifact set is freshly rendered shapes with a known artifact.
+* emoji, digits: real offline images; the artifact splits are degraded copies of the *same
+  split's* images (artifact_train from train, artifact_test from test), so no test image leaks
+  into training through the artifact set.
+* diffusiondb: real generations with human ratings; the artifact splits are the classification
+  splits themselves, with the median human artifact rating as score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from tqdm.auto import tqdm
+
+from pipeline.data.artifacts import MAX_SEVERITY, apply_artifact
+from pipeline.data.shapes import CLASS_NAMES as SHAPE_NAMES
+from pipeline.data.shapes import generate_shapes, render_shape
+
+SPLITS = ("train", "test", "artifact_train", "artifact_test")
+META_COLUMNS = ["id", "label", "label_name", "artifact_kind", "severity"]
+
+
+@dataclass
+class Split:
+    images: np.ndarray
+    meta: pd.DataFrame       # META_COLUMNS
+
+
+@dataclass
+class SourceSets:
+    splits: dict[str, Split]
+    class_names: list[str]
+    facts: dict = field(default_factory=dict)   # source-specific counts for the data-quality metrics
+
+
+def _meta(ids, labels, class_names, kinds="none", severity=0.0) -> pd.DataFrame:
+    labels = np.asarray(labels, dtype=int)
+    return pd.DataFrame({
+        "id": list(ids),
+        "label": labels,
+        "label_name": [class_names[k] for k in labels],
+        "artifact_kind": kinds,
+        "severity": np.asarray(severity, dtype=np.float32) if np.ndim(severity) else np.float32(severity),
+    })
+
+
+def even_severities(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` integer severities spread evenly over 0..MAX_SEVERITY, shuffled."""
+    severity = np.arange(n) % (MAX_SEVERITY + 1)
+    rng.shuffle(severity)
+    return severity
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    train, test = train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels, random_state=seed)
+    return np.sort(train), np.sort(test)
+
+
+def shapes_sets(data, seed: int, rng: np.random.Generator) -> SourceSets:
+    """The procedural default (``data.n_images`` shapes, classes weighted by ``data.class_weights``)."""
+    names = list(SHAPE_NAMES[: len(data.class_weights)])
+    kw = {"texture_prob": data.texture_prob, "distractor_prob": data.distractor_prob}
+    images, labels = generate_shapes(data.n_images, data.class_weights, data.size, rng, **kw)
+    meta = _meta([f"shapes-{i:05d}" for i in range(len(labels))], labels, names)
+    train, test = stratified_split(labels, data.test_fraction, seed)
+
+    severity = even_severities(data.n_artifact, rng)
+    art_labels = rng.integers(0, len(names), size=data.n_artifact)
+    kinds = np.where(severity == 0, "none", rng.choice(data.artifact_kinds, size=data.n_artifact))
+    art_images = []
+    for k, kind, sev in tqdm(zip(art_labels, kinds, severity), total=data.n_artifact, desc="artifact set", mininterval=2.0):
+        clean = render_shape(rng, names[k], data.size, **kw)
+        art_images.append(clean if sev == 0 else apply_artifact(clean, str(kind), int(sev), rng))
+    art_images = np.stack(art_images)
+    art_meta = _meta([f"artifact-{i:05d}" for i in range(data.n_artifact)], art_labels, names, kinds, severity)
+    art_train, art_test = stratified_split(severity, data.artifact_test_fraction, seed)
+    return SourceSets(
+        splits={
+            "train": Split(images[train], meta.iloc[train].reset_index(drop=True)),
+            "test": Split(images[test], meta.iloc[test].reset_index(drop=True)),
+            "artifact_train": Split(art_images[art_train], art_meta.iloc[art_train].reset_index(drop=True)),
+            "artifact_test": Split(art_images[art_test], art_meta.iloc[art_test].reset_index(drop=True)),
+        },
+        class_names=names,
+    )
+
+
+def degraded_copies(split: Split, n: int, kinds: list[str], rng: np.random.Generator, prefix: str) -> Split:
+    """``n`` copies of random images of ``split``, each with one artifact of a random kind at an
+    evenly spread severity (0 = the clean image)."""
+    pick = rng.integers(0, len(split.images), size=n)
+    severity = even_severities(n, rng)
+    kind = np.where(severity == 0, "none", rng.choice(kinds, size=n))
+    images = np.stack([
+        split.images[i] if s == 0 else apply_artifact(split.images[i], str(k), int(s), rng)
+        for i, k, s in tqdm(zip(pick, kind, severity), total=n, desc=f"degrade {prefix}", mininterval=2.0)
+    ])
+    meta = split.meta.iloc[pick].reset_index(drop=True)
+    meta = meta.assign(id=[f"{prefix}-{j:05d}-{src}" for j, src in enumerate(meta["id"])],
+                       artifact_kind=kind, severity=severity.astype(np.float32))
+    return Split(images, meta[META_COLUMNS])
+
+
+def cap_per_class(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of a stratified subsample of ``n`` items (all of them, sorted, when ``n`` ≥ the total)."""
+    if n >= len(labels):
+        return np.arange(len(labels))
+    keep, _ = train_test_split(np.arange(len(labels)), train_size=n, stratify=labels, random_state=seed)
+    return np.sort(keep)
+
+
+def pool_sets(images: np.ndarray, labels: np.ndarray, class_names: list[str], ids: list[str],
+              data, seed: int, rng: np.random.Generator) -> SourceSets:
+    """Splits of a fixed labelled pool (emoji, digits): at most ``data.n_images`` images (stratified),
+    train/test stratified, and the artifact splits degraded from them."""
+    keep = cap_per_class(labels, data.n_images, seed)
+    pool = len(labels)
+    images, labels, ids = images[keep], labels[keep], [ids[i] for i in keep]
+    meta = _meta(ids, labels, class_names)
+    train, test = stratified_split(labels, data.test_fraction, seed)
+    splits = {"train": Split(images[train], meta.iloc[train].reset_index(drop=True)),
+              "test": Split(images[test], meta.iloc[test].reset_index(drop=True))}
+    n_test = int(round(data.n_artifact * data.artifact_test_fraction))
+    for split, n in (("train", data.n_artifact - n_test), ("test", n_test)):
+        splits[f"artifact_{split}"] = degraded_copies(splits[split], n, data.artifact_kinds, rng, f"artifact_{split}")
+    return SourceSets(splits=splits, class_names=list(class_names),
+                      facts={"pool": pool, "used": int(len(keep))})
+
+
+def drop_rare_classes(names: pd.Series, minimum: int, order: list[str] | None = None) -> tuple[np.ndarray, list[str], list[str]]:
+    """Keep classes with at least ``minimum`` members: (keep mask, kept class names, dropped names).
+
+    A stratified split needs every class in both splits; a class of one image cannot be."""
+    counts = names.value_counts()
+    kept = [c for c in (order or sorted(counts.index)) if counts.get(c, 0) >= minimum]
+    dropped = sorted(set(counts.index) - set(kept))
+    return names.isin(kept).to_numpy(), kept, dropped
+
+
+def rated_sets(images: np.ndarray, frame: pd.DataFrame, label_names: pd.Series, class_order: list[str] | None,
+               data, seed: int) -> SourceSets:
+    """Splits of rated DiffusionDB images: the classification label from ``label_names``, the artifact
+    score from the median human rating; artifact splits = classification splits."""
+    min_count = max(2, int(np.ceil(1.0 / min(data.test_fraction, 1 - data.test_fraction))))
+    keep, names, dropped = drop_rare_classes(label_names, min_count, class_order)
+    images, frame, label_names = images[keep], frame[keep].reset_index(drop=True), label_names[keep].reset_index(drop=True)
+    labels = np.array([names.index(n) for n in label_names], dtype=int)
+    severity = frame["artifacts_median"].to_numpy(np.float32)
+    meta = _meta(frame["id"], labels, names, "human", severity)
+    train, test = stratified_split(labels, data.test_fraction, seed)
+    splits = {"train": Split(images[train], meta.iloc[train].reset_index(drop=True)),
+              "test": Split(images[test], meta.iloc[test].reset_index(drop=True))}
+    splits["artifact_train"], splits["artifact_test"] = splits["train"], splits["test"]
+    return SourceSets(splits=splits, class_names=names,
+                      facts={"dropped_classes": dropped, "dropped_images": int((~keep).sum())})

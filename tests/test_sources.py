@@ -1,0 +1,252 @@
+"""Data sources: DiffusionDB + AI-Horde ratings (through a local Hub on 127.0.0.1), emoji, digits."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from hubdata import diffusiondb_table, image_id, rated_records, ratings_table, write_diffusiondb_repo
+from hubserver import LocalHub
+from PIL import Image
+
+from pipeline.data import diffusiondb as ddb
+from pipeline.data.digits import load_colour_digits
+from pipeline.data.emoji import EmojiUnavailable, list_emoji, render_emoji_set
+from pipeline.data.imaging import decode_image, resize_center_crop
+from pipeline.data.store import read_image_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- ratings aggregation ------------------------------------------------------------------------
+def _hand_made_ratings() -> pd.DataFrame:
+    rows = [
+        # image A: u1 twice (the later duplicate says 5), u3 is spam (kudos -50)
+        ("A", "u1", 1.0, 4, 5), ("A", "u2", 2.0, 6, 5), ("A", "u1", 5.0, 9, 5), ("A", "u3", 5.0, 1, -50),
+        ("A", "u4", 3.0, 8, 5),
+        # image B: three rows, but one is a duplicate and one is spam → 1 rating left
+        ("B", "u1", 4.0, 2, 5), ("B", "u1", 0.0, 2, 5), ("B", "u2", 4.0, 3, -50),
+        # image C: three users, one without an artifact rating
+        ("C", "u1", 4.0, 7, 5), ("C", "u2", None, 7, 5), ("C", "u3", 5.0, 9, 5),
+        # image D: four clean ratings
+        ("D", "u1", 0.0, 10, 5), ("D", "u2", 1.0, 9, 5), ("D", "u3", 1.0, 8, 5), ("D", "u4", 4.0, 1, 5),
+    ]
+    frame = pd.DataFrame(rows, columns=["id", "user_id", "artifacts", "rating", "kudos"])
+    return frame.assign(created_at=pd.date_range("2023-01-01", periods=len(frame), freq="h"))
+
+
+def test_ratings_are_filtered_before_grouping():
+    out = ddb.aggregate_ratings(_hand_made_ratings(), min_ratings=3).set_index("id")
+    assert out.index.tolist() == ["A", "D"]          # B: 1 rating left; C: 2 artifact ratings
+    # A keeps u1's first rating (1), u2 (2), u4 (3): by hand median 2, mean 2, ratings 4, 6, 8
+    assert out.loc["A", "artifacts_median"] == 2.0 and out.loc["A", "artifacts_mean"] == 2.0
+    assert out.loc["A", "artifacts_count"] == 3
+    assert out.loc["A", "rating_median"] == 6.0 and out.loc["A", "rating_mean"] == 6.0
+    assert out.loc["D", "artifacts_median"] == 1.0 and out.loc["D", "artifacts_mean"] == 1.5
+    assert out.loc["D", "rating_median"] == 8.5 and out.loc["D", "rating_count"] == 4
+    # The public anchors' bug (filters computed, then the unfiltered frame grouped) gives A median 3.
+    assert _hand_made_ratings().groupby("id")["artifacts"].median()["A"] == 3.0
+    lenient = ddb.aggregate_ratings(_hand_made_ratings(), min_ratings=2).set_index("id")
+    assert lenient.loc["C", "artifacts_median"] == 4.5 and lenient.loc["C", "rating_count"] == 3
+
+
+def test_ratings_duplicates_keep_the_earliest_rating():
+    frame = _hand_made_ratings()
+    shuffled = frame.iloc[::-1]   # file order reversed; created_at decides which duplicate stays
+    a = ddb.aggregate_ratings(shuffled, 3).set_index("id")
+    assert a.loc["A", "artifacts_median"] == 2.0
+
+
+def test_missing_rating_column_is_named():
+    with pytest.raises(ddb.DataError, match="artifacts"):
+        ddb.aggregate_ratings(_hand_made_ratings().drop(columns="artifacts"), 3, "ratings.parquet")
+
+
+@pytest.mark.parametrize("value,bucket", [(0.0, "artifacts_0-2"), (1.99, "artifacts_0-2"), (2.0, "artifacts_2-4"),
+                                          (3.5, "artifacts_2-4"), (4.0, "artifacts_4-5"), (5.0, "artifacts_4-5")])
+def test_artifact_buckets_are_half_open(value, bucket):
+    frame = pd.DataFrame({"artifacts_median": [value], "rating_median": [5.0], "sampler": ["ddim"]})
+    assert ddb.label_names(frame, "artifact_bucket").tolist() == [bucket]
+
+
+def test_rating_buckets_and_sampler_labels():
+    frame = pd.DataFrame({"artifacts_median": [1.0] * 3, "rating_median": [1.0, 4.0, 9.5], "sampler": ["ddim", "plms", "k_lms"]})
+    assert ddb.label_names(frame, "rating_bucket").tolist() == ["rating_1-4", "rating_4-7", "rating_7-10"]
+    assert ddb.label_names(frame, "sampler").tolist() == ["ddim", "plms", "k_lms"]
+
+
+# -- images -------------------------------------------------------------------------------------
+def test_resize_keeps_aspect_and_crops_the_centre():
+    img = np.zeros((40, 80, 3), np.uint8)   # h 40, w 80: red | green (middle half) | blue
+    img[:, :20] = (255, 0, 0)
+    img[:, 20:60] = (0, 255, 0)
+    img[:, 60:] = (0, 0, 255)
+    out = resize_center_crop(Image.fromarray(img), 20)
+    assert out.shape == (20, 20, 3)
+    assert (out[..., 1] > 200).all() and (out[..., 0] < 30).all() and (out[..., 2] < 30).all()
+
+
+def test_undecodable_bytes_give_none():
+    assert decode_image(b"\x89PNG\r\n\x1a\ngarbage", 16) is None
+    assert decode_image(b"", 16) is None
+
+
+def test_candidates_drop_blurred_and_unrated_images_and_sampling_is_seeded(tmp_path):
+    rng = np.random.default_rng(0)
+    table = diffusiondb_table(24, rng, blurred={0, 1}, corrupt={7})
+    pq.write_table(table, tmp_path / "0000.parquet")
+    ids = [image_id(i) for i in range(24)]
+    records = rated_records(ids[:20], rng) + [{"id": ids[21], "user_id": "u0", "artifacts": 3.0}]  # 21: one rating only
+    pq.write_table(ratings_table(records), tmp_path / "ratings.parquet")
+    files = ddb.parquet_files(tmp_path / "0000.parquet")
+    cand = ddb.find_candidates(files, tmp_path / "ratings.parquet", min_ratings=3)
+    assert cand.counts == {"rows": 24, "blurred": 2, "unrated": 4, "rated": 18}
+    assert set(cand.frame["id"]) == set(ids[2:20])
+    assert cand.frame["artifacts_count"].min() >= 3
+
+    a_img, a, a_failed = ddb.sample_images(files, cand.frame, 10, 16, np.random.default_rng(1))
+    b_img, b, _ = ddb.sample_images(files, cand.frame, 10, 16, np.random.default_rng(1))
+    c_img, c, _ = ddb.sample_images(files, cand.frame, 10, 16, np.random.default_rng(2))
+    assert a_img.shape == (10, 16, 16, 3) and a["id"].tolist() == b["id"].tolist() and np.array_equal(a_img, b_img)
+    assert a["id"].tolist() != c["id"].tolist()
+    every, every_meta, failed = ddb.sample_images(files, cand.frame, 100, 16, np.random.default_rng(1))
+    assert failed == 1 and len(every_meta) == 17 and ids[7] not in set(every_meta["id"])
+
+
+# -- the prepare stage against a local Hub --------------------------------------------------------
+def _params(tmp_path: Path, **data) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(data)
+    path = tmp_path / f"params-{len(list(tmp_path.glob('params-*')))}.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+DDB = dict(source="diffusiondb", label="artifact_bucket", size=16, n_images=40, test_fraction=0.25)
+
+
+def _prepare(params: Path, out: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stages.prepare", "--params", str(params), "--out", str(out / "images"),
+                           "--reports", str(out / "reports")], cwd=ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def hub_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hub")
+    rng = np.random.default_rng(0)
+    tables = [diffusiondb_table(30, rng, blurred={3}, corrupt={5}), diffusiondb_table(30, rng, start=30)]
+    ids = [image_id(i) for i in range(60)]
+    write_diffusiondb_repo(root, tables, ratings_table(rated_records(ids[:56], rng)))
+    return root
+
+
+def test_prepare_downloads_diffusiondb_through_the_hub_api_then_works_offline(hub_root, tmp_path):
+    params = _params(tmp_path, **DDB)
+    home = {"HF_HOME": str(tmp_path / "hf")}
+    with LocalHub(hub_root) as hub:
+        proc = _prepare(params, tmp_path / "online", {**home, "HF_ENDPOINT": hub.url})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        paths = [p for _, p in hub.requests]
+    assert any("/api/datasets/poloclub/diffusiondb/revision/refs%2Fconvert%2Fparquet" in p for p in paths)
+    assert any(p.endswith("2m_random_1k/train/0001.parquet") for p in paths)
+    assert any(p.endswith("/resolve/main/diffusiondb_export.parquet") for p in paths)
+
+    metrics = json.loads((tmp_path / "online/reports/metrics.json").read_text())
+    q = metrics["quality"]
+    # 60 rows: 1 blurred, 4 without ratings (ids 56..59) → 55 candidates; 40 sampled, ≤ 1 undecodable
+    assert (q["rows"], q["blurred"], q["unrated"], q["rated"]) == (60, 1, 4, 55)
+    assert q["used"] == 40 and q["decode_failed"] == q["decode_attempted"] - 40 <= 1
+    splits = metrics["splits"]
+    assert splits["train"]["n"] + splits["test"]["n"] == 40 - q["dropped_images"]
+    train = read_image_split(tmp_path / "online/images", "train")
+    art = read_image_split(tmp_path / "online/images", "artifact_train")
+    assert train.images.shape[1:] == (16, 16, 3) and set(train.class_names) <= {"artifacts_0-2", "artifacts_2-4", "artifacts_4-5"}
+    assert train.meta["id"].tolist() == art.meta["id"].tolist()
+    labels = pd.read_csv(tmp_path / "online/reports/labels.csv").set_index("id")
+    sev = art.meta.set_index("id")["severity"]
+    assert np.allclose(sev.to_numpy(), labels.loc[sev.index, "artifacts_median"].to_numpy())
+    assert (labels["artifacts_count"] >= 3).all()
+
+    # the report's data section states the data-quality counts
+    from stages.report import data_section
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r/prepare").symlink_to(tmp_path / "online/reports")
+    section = data_section(tmp_path / "r")
+    assert "Source: diffusiondb (label: artifact_bucket)" in section.summary
+    assert "Of 60 DiffusionDB rows, 1 were blurred" in section.summary
+
+    # HF_HUB_OFFLINE with a warm cache: the same data, no server at all
+    offline = _prepare(params, tmp_path / "offline", {**home, "HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 0, offline.stderr[-2000:]
+    again = read_image_split(tmp_path / "offline/images", "train")
+    assert again.meta["id"].tolist() == train.meta["id"].tolist() and np.array_equal(again.images, train.images)
+
+
+@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}])
+def test_prepare_without_hub_or_cache_names_the_file_and_data_path(tmp_path, env):
+    proc = _prepare(_params(tmp_path, **DDB), tmp_path, {"HF_HOME": str(tmp_path / "empty"), **env})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "2m_random_1k/train/*.parquet" in proc.stderr and "data.path" in proc.stderr
+    assert not (tmp_path / "images").exists()
+
+
+def test_prepare_reads_a_local_copy_with_the_same_result(hub_root, tmp_path):
+    local = hub_root / "datasets"
+    params = _params(tmp_path, **DDB, path=str(local / "poloclub/diffusiondb/2m_random_1k"),
+                     ratings_path=str(local / "Haidra-Org/AI-Horde-Ratings/diffusiondb_export.parquet"))
+    proc = _prepare(params, tmp_path, {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "empty")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "reports/metrics.json").read_text())["quality"]["rated"] == 55
+
+
+def test_prepare_names_a_missing_column_and_too_many_bad_images(tmp_path):
+    rng = np.random.default_rng(3)
+    (tmp_path / "db").mkdir()
+    pq.write_table(diffusiondb_table(30, rng, corrupt=set(range(10))), tmp_path / "db/0000.parquet")
+    ids = [image_id(i) for i in range(30)]
+    pq.write_table(ratings_table(rated_records(ids, rng)), tmp_path / "ratings.parquet")
+    pq.write_table(ratings_table(rated_records(ids, rng)).drop_columns(["kudos"]), tmp_path / "bad_ratings.parquet")
+
+    proc = _prepare(_params(tmp_path, **{**DDB, "n_images": 20}, path=str(tmp_path / "db"),
+                            ratings_path=str(tmp_path / "bad_ratings.parquet")), tmp_path / "a", {})
+    assert proc.returncode == 2 and "kudos" in proc.stderr and "bad_ratings.parquet" in proc.stderr
+
+    proc = _prepare(_params(tmp_path, **{**DDB, "n_images": 20}, path=str(tmp_path / "db"),
+                            ratings_path=str(tmp_path / "ratings.parquet")), tmp_path / "b", {})
+    assert proc.returncode == 2 and "data.max_bad_fraction" in proc.stderr and "could not be decoded" in proc.stderr
+    assert not (tmp_path / "b/images").exists()
+
+
+# -- offline real datasets ----------------------------------------------------------------------
+def test_emoji_render_nine_uneven_groups():
+    images, labels, groups, names, skipped = render_emoji_set(24)
+    assert len(groups) == 9 and "Component" not in groups
+    counts = np.bincount(labels)
+    assert images.shape == (len(labels), 24, 24, 3) and len(labels) >= 1800 and skipped == 0
+    assert counts.max() / counts.min() > 3          # imbalanced: People & Body vs Activities
+    assert (images.reshape(len(images), -1).std(axis=1) > 5).all()   # every tile has a drawn glyph
+    assert not any(chr(0x1F3FB) in e.text for e in list_emoji())
+
+
+def test_emoji_without_the_packages_says_what_to_install(tmp_path):
+    with pytest.raises(EmojiUnavailable, match="fonts-noto-color-emoji unicode-data"):
+        render_emoji_set(24, font_path=tmp_path / "missing.ttf")
+    with pytest.raises(EmojiUnavailable, match="unicode-data"):
+        list_emoji(tmp_path / "emoji-test.txt")
+
+
+def test_digits_are_colour_and_seeded():
+    a, labels, names = load_colour_digits(24, np.random.default_rng(0))
+    b, _, _ = load_colour_digits(24, np.random.default_rng(0))
+    assert a.shape == (1797, 24, 24, 3) and names == [str(d) for d in range(10)] and np.array_equal(a, b)
+    assert np.bincount(labels).min() > 170
+    spread = a.reshape(len(a), -1, 3).std(axis=1).mean(axis=1)
+    assert (spread > 10).all()        # foreground and background differ in every image
