@@ -250,3 +250,21 @@ def test_digits_are_colour_and_seeded():
     assert np.bincount(labels).min() > 170
     spread = a.reshape(len(a), -1, 3).std(axis=1).mean(axis=1)
     assert (spread > 10).all()        # foreground and background differ in every image
+
+
+def test_ids_come_from_image_name_or_the_image_path(tmp_path):
+    import pyarrow as pa
+
+    rng = np.random.default_rng(5)
+    table = diffusiondb_table(6, rng)
+    flat = table.set_column(0, "image", table.column("image").combine_chunks().field("bytes"))
+    named = flat.append_column("image_name", pa.array([f"sub/{image_id(i)}.webp" for i in range(6)]))
+    pq.write_table(named, tmp_path / "named.parquet")
+    pq.write_table(flat, tmp_path / "flat.parquet")
+    pq.write_table(ratings_table(rated_records([image_id(i) for i in range(6)], rng)), tmp_path / "r.parquet")
+    cand = ddb.find_candidates([tmp_path / "named.parquet"], tmp_path / "r.parquet", 3)
+    assert sorted(cand.frame["id"]) == [image_id(i) for i in range(6)]
+    images, meta, failed = ddb.sample_images([tmp_path / "named.parquet"], cand.frame, 3, 8, np.random.default_rng(0))
+    assert images.shape == (3, 8, 8, 3) and failed == 0
+    with pytest.raises(ddb.DataError, match="no file name"):
+        ddb.find_candidates([tmp_path / "flat.parquet"], tmp_path / "r.parquet", 3)
