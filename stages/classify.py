@@ -56,8 +56,8 @@ def main(argv=None) -> None:
                     keep = replicate == r
                     X_fit = np.vstack([X, X_syn[keep]])
                     y_fit = np.concatenate([y, y_syn[keep]])
-                model = make_classifier(name, random_state=seed + r, logreg_C=cfg.logreg_C,
-                                        rf_trees=cfg.rf_trees, knn_neighbors=cfg.knn_neighbors)
+                options = {"C": cfg.logreg_C, "trees": cfg.rf_trees, "neighbors": cfg.knn_neighbors}
+                model = make_classifier(name, options, random_state=seed + r)
                 pred = model.fit(X_fit, y_fit).predict(X_test)
                 m = classification_metrics(y_test, pred, names)
                 rows.append({"model": name, "regime": regime, "replicate": r,

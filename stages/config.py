@@ -29,7 +29,7 @@ CLASS_NAMES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon
 ARTIFACT_KINDS = ("blur", "noise", "jpeg", "banding", "warp", "patch")  # pipeline.data.artifacts
 SCHEDULERS = ("ddpm", "ddim", "euler", "dpmsolver")  # pipeline.latents.noising
 METHODS = ("gaussian", "lerp", "slerp", "smote", "borderline_smote", "adasyn", "inversion")  # pipeline.augment
-CLASSIFIERS = ("logreg", "rf", "knn")  # pipeline.models.classifiers
+CLASSIFIERS = ("logreg", "linear_svm", "rbf_svm", "rf", "knn", "hgb")  # pipeline.models.classifiers
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]

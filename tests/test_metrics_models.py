@@ -5,7 +5,7 @@ from pipeline.metrics.classification import classification_metrics, majority_bas
 from pipeline.metrics.fidelity import PCAFrechet, frechet_distance
 from pipeline.metrics.reconstruction import reconstruction_table, summarise
 from pipeline.metrics.regression import constant_baselines, regression_metrics
-from pipeline.models.classifiers import make_classifier
+from pipeline.models.classifiers import CLASSIFIERS, make_classifier
 from pipeline.report.summaries import verdict
 
 
@@ -51,11 +51,22 @@ def test_verdict_compares_gain_with_spread():
     assert verdict(0.01, 0.02) == "did not change beyond the seed spread"
 
 
-@pytest.mark.parametrize("name", ["logreg", "rf", "knn"])
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_classifiers_fit_separable_data(name):
     rng = np.random.default_rng(0)
     X = np.concatenate([rng.normal(0, 1, (30, 5)), rng.normal(4, 1, (30, 5))])
     y = np.repeat([0, 1], 30)
-    assert (make_classifier(name, random_state=0, rf_trees=10).fit(X, y).predict(X) == y).mean() > 0.9
+    X_test = np.concatenate([rng.normal(0, 1, (20, 5)), rng.normal(4, 1, (20, 5))])
+    y_test = np.repeat([0, 1], 20)
+    model = make_classifier(name, {"trees": 10, "max_iter": 20}, random_state=0).fit(X, y)
+    assert (model.predict(X_test) == y_test).mean() > 0.9
+    assert model.steps[0][0] == "standardscaler"
+
+
+def test_classifier_options_reach_the_model():
+    assert make_classifier("rbf_svm", {"C": 3.0, "gamma": 0.5}, random_state=0)[-1].get_params()["C"] == 3.0
+    assert make_classifier("hgb", {"max_iter": 7}, random_state=0)[-1].max_iter == 7
+    with pytest.raises(ValueError, match="unknown classifier"):
+        make_classifier("xgboost", {}, random_state=0)
 
 

@@ -20,6 +20,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
 from pipeline.latents.noising import SD_TRAIN_SCHEDULE, make_scheduler
+from pipeline.models.training import train_steps
 
 
 def build_unet(latent_shape, block_out_channels, layers_per_block: int = 1, norm_num_groups: int = 8) -> UNet2DModel:
@@ -39,24 +40,16 @@ def train_unet(unet: UNet2DModel, latents: np.ndarray, *, steps: int, batch_size
     CPU generator so a run is the same on every device. Returns the loss per step."""
     scheduler = DDPMScheduler(**SD_TRAIN_SCHEDULE)
     x = torch.as_tensor(np.asarray(latents, dtype=np.float32))
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
-    unet.to(device).train()
-    losses = []
-    for _ in range(steps):
+    unet.to(device)
+
+    def batch_loss(gen: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),), generator=gen)
         eps = torch.randn(x[idx].shape, generator=gen)
         noisy = scheduler.add_noise(x[idx], eps, t)
-        loss = torch.nn.functional.mse_loss(unet(noisy.to(device), t.to(device)).sample, eps.to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    unet.eval()
-    return losses
+        return torch.nn.functional.mse_loss(unet(noisy.to(device), t.to(device)).sample, eps.to(device))
+
+    return train_steps(unet, batch_loss, steps=steps, lr=lr, weight_decay=1e-4, seed=seed, min_lr=0.0)
 
 
 @torch.no_grad()

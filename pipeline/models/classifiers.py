@@ -1,24 +1,45 @@
-"""scikit-learn classifiers on flattened latents, each standardised inside its pipeline."""
+"""scikit-learn classifiers on flattened latents, each standardised inside its pipeline.
+
+Options per model come from its own params section (``bench.<model>``); unscaled latents make
+the solvers crawl, so every model sits behind a ``StandardScaler`` fitted on its training set.
+"""
 
 from __future__ import annotations
 
-from sklearn.ensemble import RandomForestClassifier
+from collections.abc import Mapping
+
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
 
-CLASSIFIERS = ("logreg", "rf", "knn")
+CLASSIFIERS = ("logreg", "linear_svm", "rbf_svm", "rf", "knn", "hgb")
 
 
-def make_classifier(name: str, *, random_state: int, logreg_C: float = 1.0, rf_trees: int = 200, knn_neighbors: int = 5) -> Pipeline:
-    """``StandardScaler`` → the classifier ``name`` (unscaled latents make solvers crawl)."""
+def make_classifier(name: str, options: Mapping | None = None, *, random_state: int) -> Pipeline:
+    """``StandardScaler`` → the classifier ``name`` configured by ``options``.
+
+    logreg: ``C``; linear_svm: ``C``; rbf_svm: ``C``, ``gamma`` ("scale" or a number); rf:
+    ``trees``, ``max_features``; knn: ``neighbors``; hgb: ``max_iter``, ``learning_rate``,
+    ``max_leaf_nodes``. Missing options take scikit-learn's defaults."""
+    o = dict(options or {})
     if name == "logreg":
-        model = LogisticRegression(C=logreg_C, max_iter=2000, random_state=random_state)
+        model = LogisticRegression(C=o.get("C", 1.0), max_iter=2000, random_state=random_state)
+    elif name == "linear_svm":
+        model = LinearSVC(C=o.get("C", 1.0), max_iter=5000, random_state=random_state)
+    elif name == "rbf_svm":
+        model = SVC(C=o.get("C", 1.0), gamma=o.get("gamma", "scale"), kernel="rbf", random_state=random_state)
     elif name == "rf":
-        model = RandomForestClassifier(n_estimators=rf_trees, random_state=random_state, n_jobs=-1)
+        model = RandomForestClassifier(n_estimators=o.get("trees", 100), max_features=o.get("max_features", "sqrt"),
+                                       random_state=random_state, n_jobs=-1)
     elif name == "knn":
-        model = KNeighborsClassifier(n_neighbors=knn_neighbors)
+        model = KNeighborsClassifier(n_neighbors=o.get("neighbors", 5))
+    elif name == "hgb":
+        model = HistGradientBoostingClassifier(max_iter=o.get("max_iter", 100), learning_rate=o.get("learning_rate", 0.1),
+                                               max_leaf_nodes=o.get("max_leaf_nodes", 31), early_stopping=False,
+                                               random_state=random_state)
     else:
         raise ValueError(f"unknown classifier {name!r}; known: {', '.join(CLASSIFIERS)}")
     return make_pipeline(StandardScaler(), model)

@@ -20,6 +20,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from pipeline.models.training import train_steps
+
 MAX_TIMESTEP = 1000.0
 
 
@@ -169,19 +171,13 @@ def train_scorer(model: nn.Module, latents: np.ndarray, timesteps: np.ndarray, t
     parts = model.experts if isinstance(model, ExpertMixture) else [model]
     for part in parts:
         part.fit_normalisation(x)
-    model.to(device).train()
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
-    losses = []
-    for _ in range(steps):
+    model.to(device)
+
+    def batch_loss(gen: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
-        loss = nn.functional.huber_loss(model(x[idx].to(device), t[idx].to(device)), y[idx].to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    model.eval()
-    return losses
+        return nn.functional.huber_loss(model(x[idx].to(device), t[idx].to(device)), y[idx].to(device))
+
+    return train_steps(model, batch_loss, steps=steps, lr=lr, weight_decay=weight_decay, seed=seed)
 
 
 class ArtifactScorer:

@@ -1,0 +1,179 @@
+"""Torch classifiers of the benchmark: an attention net on latents and three CNN families on pixels.
+
+* :class:`LatentAttention`: non-overlapping ``patch``×``patch`` latent patches as tokens (a
+  strided convolution embeds them), a learned position embedding, a class token and ``depth``
+  pre-norm transformer blocks; the class token's output is classified. The last block keeps its
+  attention weights, so :meth:`LatentAttention.cls_attention` gives, per image, how much the
+  class token attends to every patch (averaged over heads): the map the report lays over images.
+* :class:`VGGNet`, :class:`ResNetNet`, :class:`MobileNet`: small members of three CNN families
+  (plain 3×3 stacks with pooling; residual basic blocks; depthwise-separable blocks) for pixels.
+
+Inputs are normalised per channel with statistics fitted on the training set (buffers, saved
+with the model). :func:`fit_classifier` trains any of them with AdamW and cross-entropy on
+seeded minibatches (a CPU generator: same seed, same batches on every device).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.models.training import train_steps
+
+
+class _Normalised(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, channels, 1, 1))
+        self.register_buffer("std", torch.ones(1, channels, 1, 1))
+
+    @torch.no_grad()
+    def fit_normalisation(self, x: torch.Tensor) -> None:
+        self.mean.copy_(x.mean(dim=(0, 2, 3), keepdim=True))
+        self.std.copy_(x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block that keeps its head-averaged attention weights."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: int = 2):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
+        self.weights: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        out, self.weights = self.attn(h, h, h, need_weights=True, average_attn_weights=True)
+        x = x + out
+        return x + self.mlp(self.norm2(x))
+
+
+class LatentAttention(_Normalised):
+    def __init__(self, in_shape: tuple[int, int, int], n_classes: int, *, patch: int = 2, dim: int = 64,
+                 depth: int = 2, heads: int = 4):
+        c, h, w = in_shape
+        if h % patch or w % patch:
+            raise ValueError(f"latent side {h}×{w} is not divisible by patch {patch}")
+        super().__init__(c)
+        self.grid = (h // patch, w // patch)
+        self.embed = nn.Conv2d(c, dim, kernel_size=patch, stride=patch)
+        self.pos = nn.Parameter(torch.zeros(1, self.grid[0] * self.grid[1], dim))
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        nn.init.trunc_normal_(self.cls, std=0.02)
+        self.blocks = nn.ModuleList(_Block(dim, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(self.normalise(x)).flatten(2).transpose(1, 2) + self.pos
+        tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1)
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.head(self.norm(tokens[:, 0]))
+
+    @torch.no_grad()
+    def cls_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, gh, gw): the last block's class-token attention to each patch, rows summing to ≤ 1."""
+        self.eval()
+        self(x)
+        weights = self.blocks[-1].weights[:, 0, 1:]
+        return weights.reshape(len(x), *self.grid)
+
+
+def _conv(cin: int, cout: int, stride: int = 1, groups: int = 1, k: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class _PixelNet(_Normalised):
+    def __init__(self, features: nn.Module, width_out: int, n_classes: int):
+        super().__init__(3)
+        self.features = features
+        self.head = nn.Linear(width_out, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self.normalise(x)).mean(dim=(2, 3)))
+
+
+class VGGNet(_PixelNet):
+    """Two 3×3 convolutions per stage, max-pooling between stages (VGG's recipe), widths w, 2w, 4w."""
+
+    def __init__(self, n_classes: int, width: int = 16):
+        w = width
+        features = nn.Sequential(_conv(3, w), _conv(w, w), nn.MaxPool2d(2),
+                                 _conv(w, 2 * w), _conv(2 * w, 2 * w), nn.MaxPool2d(2),
+                                 _conv(2 * w, 4 * w), _conv(4 * w, 4 * w))
+        super().__init__(features, 4 * w, n_classes)
+
+
+class _Basic(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv(cin, cout, stride), nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.skip = (nn.Identity() if stride == 1 and cin == cout else
+                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class ResNetNet(_PixelNet):
+    """A stem and three residual basic blocks (ResNet's recipe), the last two striding, widths w, 2w, 4w."""
+
+    def __init__(self, n_classes: int, width: int = 16):
+        w = width
+        features = nn.Sequential(_conv(3, w), _Basic(w, w, 1), _Basic(w, 2 * w, 2), _Basic(2 * w, 4 * w, 2))
+        super().__init__(features, 4 * w, n_classes)
+
+
+class _Separable(nn.Sequential):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__(_conv(cin, cin, stride, groups=cin), _conv(cin, cout, k=1))
+
+
+class MobileNet(_PixelNet):
+    """A stem and depthwise-separable blocks (MobileNet's recipe): 3×3 per-channel, then 1×1 mixing."""
+
+    def __init__(self, n_classes: int, width: int = 16):
+        w = width
+        features = nn.Sequential(_conv(3, w), _Separable(w, 2 * w, 2), _Separable(2 * w, 2 * w, 1),
+                                 _Separable(2 * w, 4 * w, 2), _Separable(4 * w, 4 * w, 1))
+        super().__init__(features, 4 * w, n_classes)
+
+
+PIXEL_NETS = {"vgg": VGGNet, "resnet": ResNetNet, "mobilenet": MobileNet}
+
+
+def fit_classifier(model: _Normalised, x: np.ndarray, y: np.ndarray, *, steps: int, batch_size: int = 64,
+                   lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0, device="cpu") -> list[float]:
+    """AdamW (cosine-decayed learning rate) + cross-entropy for ``steps`` seeded minibatches;
+    the input normalisation is fitted on ``x`` first (training data only)."""
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
+    model.fit_normalisation(xt)
+    model.to(device)
+
+    def batch_loss(gen: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(xt), (min(batch_size, len(xt)),), generator=gen)
+        return nn.functional.cross_entropy(model(xt[idx].to(device)), yt[idx].to(device))
+
+    return train_steps(model, batch_loss, steps=steps, lr=lr, weight_decay=weight_decay, seed=seed, min_lr=lr * 0.05)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray, *, batch_size: int = 256, device="cpu") -> np.ndarray:
+    model.eval()
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    out = [model(xt[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(xt), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def images_to_input(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, 3) → float32 (N, 3, H, W) in [0, 1]."""
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0

@@ -1,0 +1,79 @@
+"""Training sets of the classifier benchmark: the regimes (its columns).
+
+Every regime is built from the *training* split only, per seed, and every model is tested on
+the same real test split:
+
+* ``real``: the real training latents.
+* ``real+<method>``: real plus the method's synthetic samples, raising every class to the
+  majority count (imbalanced-learn's ``auto``).
+* ``synthetic:<method>``: only synthetic samples, as many per class as the real class has
+  (the augmenter is fitted on the real set, then the real rows are dropped).
+* ``low_data``: at most ``cap`` real samples per class (a seeded subsample).
+* ``low_data+<method>``: that subsample plus synthetic samples fitted on it alone, ``grow`` − 1
+  times as many as each class has (the subsample is balanced, so ``auto`` would add nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.augment import make_augmenter, synthesize
+
+
+@dataclass(frozen=True)
+class Regime:
+    base: str                 # real | synthetic | low_data
+    method: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.base == "synthetic":
+            return f"synthetic:{self.method}"
+        return self.base + (f"+{self.method}" if self.method else "")
+
+
+def regimes(kinds: Sequence[str], methods: Sequence[str]) -> list[Regime]:
+    """The regimes of ``kinds`` (real, augmented, synthetic, low_data, low_data_augmented) × ``methods``."""
+    out = []
+    for kind in kinds:
+        if kind == "real":
+            out.append(Regime("real"))
+        elif kind == "augmented":
+            out += [Regime("real", m) for m in methods]
+        elif kind == "synthetic":
+            out += [Regime("synthetic", m) for m in methods]
+        elif kind == "low_data":
+            out.append(Regime("low_data"))
+        elif kind == "low_data_augmented":
+            out += [Regime("low_data", m) for m in methods]
+        else:
+            raise ValueError(f"unknown regime kind {kind!r}")
+    return out
+
+
+def cap_per_class(y: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of at most ``cap`` random samples of every class."""
+    keep = [rng.permutation(np.flatnonzero(y == c))[:cap] for c in np.unique(y)]
+    return np.sort(np.concatenate(keep))
+
+
+def training_set(regime: Regime, X: np.ndarray, y: np.ndarray, *, seed: int, cap: int, grow: int,
+                 options: Mapping[str, Mapping], n_channels: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """(X_fit, y_fit) of ``regime`` for ``seed``; ``options[method]`` configures each augmenter."""
+    if regime.base == "low_data":
+        idx = cap_per_class(y, cap, np.random.default_rng(seed))
+        X, y = X[idx], y[idx]
+    if regime.method is None:
+        return X, y
+    counts = np.bincount(y)
+    factor = {"synthetic": 2, "low_data": grow}.get(regime.base)
+    strategy = {int(c): int(factor * counts[c]) for c in np.flatnonzero(counts)} if factor else "auto"
+    sampler = make_augmenter(regime.method, options[regime.method], random_state=seed,
+                             sampling_strategy=strategy, n_channels=n_channels)
+    X_syn, y_syn = synthesize(sampler, X, y)
+    if regime.base == "synthetic":
+        return X_syn, y_syn
+    return np.vstack([X, X_syn]), np.concatenate([y, y_syn])

@@ -1,0 +1,98 @@
+"""The classifier benchmark's building blocks: regimes, the attention net, the pixel CNN families."""
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.models.classifier_nets import (
+    PIXEL_NETS,
+    LatentAttention,
+    fit_classifier,
+    images_to_input,
+    predict,
+)
+from pipeline.models.regimes import Regime, cap_per_class, regimes, training_set
+
+OPTIONS = {"smote": {"k_neighbors": 3}, "gaussian": {"sigma": 0.2}}
+
+
+def _data(seed=0, n=(60, 20, 8), dim=16):
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(3 * k, 1, (m, dim)) for k, m in enumerate(n)]).astype(np.float32)
+    return X, np.repeat(np.arange(len(n)), n)
+
+
+def test_regime_names_and_grid():
+    names = [r.name for r in regimes(["real", "augmented", "synthetic", "low_data", "low_data_augmented"], ["smote", "gaussian"])]
+    assert names == ["real", "real+smote", "real+gaussian", "synthetic:smote", "synthetic:gaussian",
+                     "low_data", "low_data+smote", "low_data+gaussian"]
+    with pytest.raises(ValueError, match="unknown regime"):
+        regimes(["mixed"], ["smote"])
+
+
+def test_training_sets_have_the_documented_sizes():
+    X, y = _data()
+    kw = dict(seed=0, cap=5, grow=3, options=OPTIONS, n_channels=1)
+    Xr, yr = training_set(Regime("real"), X, y, **kw)
+    assert Xr is X and yr is y
+    Xa, ya = training_set(Regime("real", "smote"), X, y, **kw)
+    assert np.bincount(ya).tolist() == [60, 60, 60] and np.array_equal(Xa[: len(X)], X)
+    Xs, ys = training_set(Regime("synthetic", "smote"), X, y, **kw)
+    assert np.bincount(ys).tolist() == [60, 20, 8]
+    assert not (Xs[:, None, :] == X[None]).all(-1).any()          # no real row among them
+    Xl, yl = training_set(Regime("low_data"), X, y, **kw)
+    assert np.bincount(yl).tolist() == [5, 5, 5]
+    Xg, yg = training_set(Regime("low_data", "gaussian"), X, y, **kw)
+    assert np.bincount(yg).tolist() == [15, 15, 15] and np.array_equal(Xg[:15], Xl)
+    again, _ = training_set(Regime("low_data"), X, y, **{**kw, "seed": 1})
+    assert not np.array_equal(again, Xl)                           # a seed draws another subsample
+
+
+def test_cap_per_class_keeps_small_classes_whole():
+    y = np.repeat([0, 1], [10, 3])
+    idx = cap_per_class(y, 5, np.random.default_rng(0))
+    assert np.bincount(y[idx]).tolist() == [5, 3] and (np.diff(idx) > 0).all()
+
+
+def _blobs(shape, seed=0, n=96):
+    """Two classes that differ in the mean of the first channel's top half: easy to see, local."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, *shape)).astype(np.float32)
+    y = np.arange(n) % 2
+    x[y == 1, 0, : shape[1] // 2] += 2.0
+    return x, y
+
+
+def test_attention_net_learns_and_its_map_points_at_the_evidence():
+    torch.manual_seed(0)
+    x, y = _blobs((4, 8, 8))
+    model = LatentAttention((4, 8, 8), 2, patch=2, dim=32, depth=2, heads=4)
+    losses = fit_classifier(model, x, y, steps=150, batch_size=32, lr=3e-3, seed=0)
+    assert losses[-1] < losses[0]
+    x_test, y_test = _blobs((4, 8, 8), seed=1)
+    assert (predict(model, x_test) == y_test).mean() > 0.9
+    maps = model.cls_attention(torch.as_tensor(x_test[:8]))
+    assert maps.shape == (8, 4, 4) and torch.all(maps >= 0) and torch.all(maps.sum((1, 2)) <= 1 + 1e-5)
+
+
+@pytest.mark.parametrize("name", list(PIXEL_NETS))
+def test_pixel_cnn_families_learn_a_visible_difference(name):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 120, size=(96, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(96) % 2
+    images[y == 1, :8] += 120                                     # the top half brighter
+    model = PIXEL_NETS[name](2, width=8)
+    fit_classifier(model, images_to_input(images), y, steps=60, batch_size=32, lr=3e-3, seed=0)
+    assert (predict(model, images_to_input(images)) == y).mean() > 0.9
+    assert sum(p.numel() for p in model.parameters()) < 100_000
+
+
+def test_fit_is_seeded():
+    x, y = _blobs((4, 8, 8))
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = LatentAttention((4, 8, 8), 2, dim=16, depth=1, heads=2)
+        runs.append(fit_classifier(model, x, y, steps=5, batch_size=16, seed=3))
+    assert runs[0] == runs[1]
