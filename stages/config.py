@@ -241,11 +241,91 @@ class Analyze(Section):
     preview_images: Annotated[int, Field(ge=1, le=64)]
 
 
-class Classify(Section):
-    models: UniqueList(Literal[CLASSIFIERS])
-    logreg_C: Annotated[float, Field(gt=0.0)]
-    rf_trees: PositiveInt
-    knn_neighbors: PositiveInt
+class COptions(Section):
+    C: Annotated[float, Field(gt=0.0)]
+
+
+class RbfSvmOptions(Section):
+    C: Annotated[float, Field(gt=0.0)]
+    gamma: Literal["scale", "auto"] | Annotated[float, Field(gt=0.0)]
+
+
+class RfOptions(Section):
+    trees: PositiveInt
+    max_features: Literal["sqrt", "log2"] | Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class KnnOptions(Section):
+    neighbors: PositiveInt
+
+
+class HgbOptions(Section):
+    max_iter: PositiveInt
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)]
+    max_leaf_nodes: Annotated[int, Field(ge=2)]
+
+
+class AttentionOptions(Section):
+    patch: PositiveInt
+    dim: PositiveInt
+    depth: PositiveInt
+    heads: PositiveInt
+    steps: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0.0, le=1.0)]
+
+    @model_validator(mode="after")
+    def _heads(self):
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})")
+        return self
+
+
+class CnnOptions(Section):
+    width: PositiveInt
+    steps: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+REGIME_KINDS = ("real", "augmented", "synthetic", "low_data", "low_data_augmented")  # pipeline.models.regimes
+LATENT_MODELS = CLASSIFIERS + ("attention",)
+PIXEL_MODELS = ("vgg", "resnet", "mobilenet")  # pipeline.models.classifier_nets.PIXEL_NETS
+
+
+class Bench(Section):
+    seeds: Annotated[int, Field(ge=1, le=20)]
+    workers: Annotated[int, Field(ge=0, le=64)]
+    latent_models: UniqueList(Literal[LATENT_MODELS], min_length=0)
+    pixel_models: UniqueList(Literal[PIXEL_MODELS], min_length=0)
+    pixel_inputs: UniqueList(Literal[("pixels", "reconstructed")])
+    regimes: UniqueList(Literal[REGIME_KINDS])
+    torch_regimes: UniqueList(Literal[REGIME_KINDS])
+    methods: UniqueList(Literal[METHODS], min_length=0)
+    low_data_per_class: Annotated[int, Field(ge=2)]
+    low_data_grow: Annotated[int, Field(ge=2, le=20)]
+    gallery_per_class: Annotated[int, Field(ge=1, le=8)]
+    logreg: COptions
+    linear_svm: COptions
+    rbf_svm: RbfSvmOptions
+    rf: RfOptions
+    knn: KnnOptions
+    hgb: HgbOptions
+    attention: AttentionOptions
+    cnn: CnnOptions
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if not self.latent_models and not self.pixel_models:
+            raise ValueError("latent_models and pixel_models are both empty: nothing to benchmark")
+        needs = {"augmented", "synthetic", "low_data_augmented"} & (set(self.regimes) | set(self.torch_regimes))
+        if needs and not self.methods:
+            raise ValueError(f"regimes {sorted(needs)} need at least one entry in bench.methods")
+        return self
+
+    def options(self, model: str) -> dict:
+        """A model's own options (its ``bench.<model>`` subsection; ``cnn`` for the pixel families)."""
+        return getattr(self, model).model_dump()
 
 
 class Score(Section):
@@ -278,7 +358,7 @@ class Params(Section):
     augment: Augment
     fidelity: Fidelity
     compare: Compare
-    classify: Classify
+    bench: Bench
     score: Score
 
 

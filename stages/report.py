@@ -17,7 +17,6 @@ from pipeline.report.html import Section, render_html
 from pipeline.report.summaries import (
     analysis_sentence,
     augmentation_sentence,
-    classification_sentence,
     fidelity_sentence,
     reconstruction_sentence,
     scorer_sentence,
@@ -174,26 +173,35 @@ def fidelity_section(r: Path) -> Section:
                    figures=figures)
 
 
-def classify_section(r: Path) -> Section:
-    m = read_json(r / "classify/metrics.json")
-    models = [k for k in m if k not in ("augment_method", "baseline_majority")]
-    rows = [{"model": "majority class (baseline)", "regime": "–",
-             "balanced accuracy": f"{m['baseline_majority']['balanced_accuracy']:.3f}",
-             "macro-F1": f"{m['baseline_majority']['macro_f1']:.3f}"}]
-    recalls = []
-    for name in models:
-        for regime in ("real", "augmented"):
-            if regime in m[name]:
-                x = m[name][regime]
-                rows.append({"model": name, "regime": regime, "balanced accuracy": _fmt(x["balanced_accuracy"]),
-                             "macro-F1": _fmt(x["macro_f1"])})
-                recalls.append({"model": name, "regime": regime, **x["per_class_recall"]})
+def bench_section(r: Path) -> Section:
+    m = read_json(r / "bench/metrics.json")
+    table = pd.read_csv(r / "bench/table.csv")
+    base = m["baseline_majority"]
+    rows = [{"model": "majority class (baseline)", "input": "–", "regime": "–",
+             "balanced accuracy": f"{base['balanced_accuracy']:.3f}", "macro-F1": f"{base['macro_f1']:.3f}",
+             "minority recall": "0.000", "vs": "–", "gain": "–", "verdict": "–", "train s": "–"}]
+    for t in table.to_dict("records"):
+        has_gain = isinstance(t.get("verdict"), str)
+        rows.append({
+            "model": t["model"], "input": t["input"], "regime": t["regime"],
+            "balanced accuracy": f"{t['balanced_accuracy_mean']:.3f} ± {t['balanced_accuracy_std']:.3f}",
+            "macro-F1": f"{t['macro_f1_mean']:.3f} ± {t['macro_f1_std']:.3f}",
+            "minority recall": "–" if pd.isna(t["minority_recall_mean"]) else f"{t['minority_recall_mean']:.3f}",
+            "vs": t["reference"] if has_gain else "–",
+            "gain": f"{t['gain_mean']:+.3f} ± {t['gain_std']:.3f}" if has_gain else "–",
+            "verdict": t["verdict"] if has_gain else "–",
+            "train s": f"{t['train_seconds_mean']:.2f}",
+        })
+    minority = ", ".join(m["minority_classes"]) or "none"
+    figures = [("Latent models: balanced accuracy per regime (mean ± std over seeds)", r / "bench/latents.png"),
+               ("Pixel CNNs: original images versus VAE reconstructions", r / "bench/pixels.png"),
+               ("Attention net: class-token attention over test images (per class, then misclassified)",
+                r / "bench_latent/attention.png")]
     return Section(
-        "Classifiers on latents", classification_sentence(m, models),
-        tables=[("Real test split, mean ± std over replicates", pd.DataFrame(rows)),
-                ("Per-class recall (mean over replicates; minority classes last)", pd.DataFrame(recalls))],
-        figures=[("Balanced accuracy with seed spread", r / "classify/scores.png"),
-                 ("Confusion matrix (row-normalised colour, counts annotated)", r / "classify/confusion.png")],
+        "Classifier benchmark", m["summary"],
+        tables=[("Real test split, mean ± std over seeds; gains are paired by seed against the reference", pd.DataFrame(rows)),
+                (f"Per-class recall (mean over seeds; minority classes: {minority})", pd.read_csv(r / "bench/recall.csv"))],
+        figures=[(t, p) for t, p in figures if p.exists()],
     )
 
 
@@ -236,7 +244,7 @@ def main(argv=None) -> None:
     configure_logging()
     r = Path(args.reports)
     sections = [data_section(r), vae_section(r), analysis_section(r), fidelity_section(r), augment_section(r),
-                classify_section(r), score_section(r)]
+                bench_section(r), score_section(r)]
     page = render_html("latent lab report", "Every number on this page has its baseline beside it.", sections)
     with atomic_file(args.out) as fh:
         fh.write(page)

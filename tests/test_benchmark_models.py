@@ -1,6 +1,7 @@
 """The classifier benchmark's building blocks: regimes, the attention net, the pixel CNN families."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -96,3 +97,59 @@ def test_fit_is_seeded():
         model = LatentAttention((4, 8, 8), 2, dim=16, depth=1, heads=2)
         runs.append(fit_classifier(model, x, y, steps=5, batch_size=16, seed=3))
     assert runs[0] == runs[1]
+
+
+def _rows():
+    from pipeline.models.bench import result_row
+
+    names = ["a", "b", "c"]
+    y = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    rows = []
+    # real: 5/8 right; real+smote: one more right (improves every seed); synthetic: worse; pixels vs reconstructed
+    preds = {"real": [0, 0, 0, 0, 1, 0, 0, 0], "real+smote": [0, 0, 0, 0, 1, 1, 0, 0],
+             "synthetic:smote": [1, 1, 0, 0, 1, 0, 0, 0]}
+    for seed in range(3):
+        for regime, p in preds.items():
+            p = np.array(p)
+            if regime == "real+smote" and seed == 2:
+                p = np.array([0, 0, 0, 0, 1, 1, 2, 0])
+            rows.append(result_row("logreg", "latents", regime, seed, y, p, names, n_train=10, seconds=0.1))
+        rows.append(result_row("vgg", "pixels", "real", seed, y, np.array([0, 0, 0, 0, 1, 1, 2, 2]), names, n_train=10, seconds=1.0))
+        rows.append(result_row("vgg", "reconstructed", "real", seed, y, np.array(preds["real"]), names, n_train=10, seconds=1.0))
+    return pd.DataFrame(rows), names, y
+
+
+def test_summary_pairs_each_result_with_its_reference():
+    from pipeline.models.bench import benchmark_sentence, minority_classes, summarise
+
+    rows, names, y = _rows()
+    assert minority_classes(np.array([0] * 10 + [1] * 4 + [2] * 2), names) == ["c"]
+    table = summarise(rows, ["c"]).set_index(["model", "input", "regime"])
+    real = table.loc[("logreg", "latents", "real")]
+    assert real["balanced_accuracy_mean"] == pytest.approx((1 + 0.5 + 0) / 3) and real["balanced_accuracy_std"] == 0
+    assert pd.isna(real.get("verdict"))
+    aug = table.loc[("logreg", "latents", "real+smote")]
+    assert aug["reference"] == "latents / real" and aug["verdict"] == "improved"
+    assert aug["gain_mean"] == pytest.approx((1 / 6 + 1 / 6 + 1 / 3) / 3)
+    assert table.loc[("logreg", "latents", "synthetic:smote"), "verdict"] == "hurt"
+    recon = table.loc[("vgg", "reconstructed", "real")]
+    assert recon["reference"] == "pixels / real" and recon["gain_mean"] == pytest.approx(0.5 - 1.0)
+    assert table.loc[("vgg", "pixels", "real"), "minority_recall_mean"] == 1.0
+    text = benchmark_sentence(summarise(rows, ["c"]), majority=1 / 3)
+    assert "Majority class: 0.333" in text and "helped 1 of 1 pairs: logreg real+smote" in text
+    flat = rows[rows["regime"] != "real+smote"]
+    assert "No augmented regime was run" in benchmark_sentence(summarise(flat, ["c"]), 1 / 3)
+
+
+def test_attention_gallery_overlays_the_map(tmp_path):
+    from PIL import Image as PILImage
+
+    from pipeline.report.overlays import attention_gallery, upsample_map
+
+    att = np.zeros((4, 4), np.float32)
+    att[0, 0] = 1.0
+    up = upsample_map(att, 16)
+    assert up.shape == (16, 16) and up[:3, :3].mean() > 0.5 > up[8:, 8:].max()
+    images = np.full((3, 16, 16, 3), 128, np.uint8)
+    attention_gallery(images, np.stack([att] * 3), ["a", "b", "c"], tmp_path / "g.png", columns=3, title="t")
+    assert PILImage.open(tmp_path / "g.png").size[0] > 100

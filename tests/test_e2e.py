@@ -28,7 +28,12 @@ SHRUNK = {
     "fidelity.gallery_size": 8,
     "fidelity.tsne_points": 40,
     "compare.methods": ["gaussian", "slerp", "inversion"],
-    "classify.rf_trees": 10,
+    "bench.seeds": 2,
+    "bench.latent_models": ["logreg", "knn", "attention"],
+    "bench.pixel_models": ["vgg", "mobilenet"],
+    "bench.low_data_per_class": 8,
+    "bench.attention": {"patch": 2, "dim": 16, "depth": 1, "heads": 2, "steps": 10, "batch_size": 32, "lr": 0.002},
+    "bench.cnn": {"width": 4, "steps": 10, "batch_size": 32, "lr": 0.003},
     "noise.t_fracs": [0.1, 0.5, 0.9],
     "noise.heldout_fracs": [0.3],
     "score.seeds": 2,
@@ -38,7 +43,7 @@ SHRUNK = {
     "score.mlp_hidden": [16],
 }
 SECTIONS = ["Data", "VAE reconstruction", "Latent-space analysis", "Synthetic latents: every method compared",
-            "Training-set augmentation", "Classifiers on latents",
+            "Training-set augmentation", "Classifier benchmark",
             "Artifact scorer across noise levels"]
 
 
@@ -92,12 +97,26 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     assert 0 < load("reports/fidelity/inversion/metrics.json")["flip_rate"]["mean"] <= 1
     assert not (project / "reports/fidelity/lerp").exists()
 
-    cls = load("reports/classify/metrics.json")
-    assert cls["baseline_majority"]["balanced_accuracy"] == pytest.approx(1 / 6, abs=1e-6)
-    for model in ("logreg", "rf"):
-        for regime in ("real", "augmented"):
-            assert 0 <= cls[model][regime]["balanced_accuracy"]["mean"] <= 1
-        assert set(cls[model]["real"]["per_class_recall"]) == {"circle", "square", "triangle", "star", "cross", "ring"}
+    bench = load("reports/bench/metrics.json")
+    assert bench["baseline_majority"]["balanced_accuracy"] == pytest.approx(1 / 6, abs=1e-6)
+    results = bench["results"]
+    sklearn_regimes = ["real", "real+smote", "synthetic:smote", "low_data", "low_data+smote"]
+    expected = ({f"{m}/latents/{r}" for m in ("logreg", "knn") for r in sklearn_regimes}
+                | {"attention/latents/real", "attention/latents/real+smote"}
+                | {f"{m}/{i}/real" for m in ("vgg", "mobilenet") for i in ("pixels", "reconstructed")})
+    assert set(results) == expected
+    for key, r in results.items():
+        assert 0 <= r["balanced_accuracy"]["mean"] <= 1 and r["train_seconds"] >= 0
+        assert ("verdict" in r) == (key.split("/")[2] not in ("real", "low_data") or key.split("/")[1] == "reconstructed")
+    assert results["logreg/latents/real"]["balanced_accuracy"]["std"] == 0       # deterministic: one fit for both seeds
+    assert results["logreg/latents/real+smote"]["reference"] == "latents / real"
+    assert results["vgg/reconstructed/real"]["reference"] == "pixels / real"
+    rows = pd.read_csv(project / "reports/bench_latent/results.csv")
+    assert len(rows) == 2 * (2 * 5 + 2) and set(rows["seed"]) == {0, 1}
+    assert {"star", "cross", "ring"} <= set(bench["minority_classes"])
+    assert "Majority class: 0.167" in bench["summary"]
+    for png in ("bench/latents.png", "bench/pixels.png", "bench_latent/attention.png"):
+        assert (project / "reports" / png).stat().st_size > 10_000
 
     score = load("reports/score/metrics.json")
     assert set(score) == {"baseline_constant", "clean", "ddpm", "ddim", "euler", "dpmsolver"}
@@ -142,19 +161,20 @@ def test_same_params_give_identical_metrics(project):
 def test_classifier_sweep_reruns_only_downstream_and_diff_shows_it(project):
     sh(["git", "add", "-A"], project)
     sh(["git", "commit", "-q", "-m", "baseline run"], project)
-    out = sh(["dvc", "exp", "run", "-S", "classify.logreg_C=10"], project, timeout=900).stdout
-    assert "Running stage 'classify'" in out and "Running stage 'report'" in out
+    out = sh(["dvc", "exp", "run", "-S", "bench.logreg.C=10"], project, timeout=900).stdout
+    for stage in ("bench_latent", "bench_pixels", "bench", "report"):
+        assert f"Running stage '{stage}'" in out, stage
     for upstream in ("prepare", "vae", "encode", "augment", "score"):
         assert f"Running stage '{upstream}'" not in out
     diff = json.loads(sh(["dvc", "metrics", "diff", "--json"], project).stdout)
-    changed = diff["reports/classify/metrics.json"]
-    assert any(k.startswith("logreg.real.balanced_accuracy") for k in changed)
-    assert not any(k.startswith("rf.") for k in changed)  # rf does not read logreg_C
+    changed = diff["reports/bench/metrics.json"]
+    assert any(k.startswith("results.logreg/latents/real.balanced_accuracy") for k in changed)
+    assert not any(k.startswith("results.knn/") for k in changed)      # knn does not read logreg.C
     params = json.loads(sh(["dvc", "params", "diff", "--json"], project).stdout)
-    change = params["params.yaml"]["classify.logreg_C"]
+    change = params["params.yaml"]["bench.logreg.C"]
     assert (change["old"], change["new"]) == (0.01, 10)
     shown = sh(["dvc", "exp", "show", "--md", "--only-changed"], project).stdout
-    assert "logreg_C" in shown
+    assert "bench.logreg.C" in shown
 
 
 def test_augmentation_sweep_reruns_only_the_method_it_touches(project):
@@ -162,7 +182,7 @@ def test_augmentation_sweep_reruns_only_the_method_it_touches(project):
     sh(["git", "commit", "-q", "-m", "after the classifier sweep"], project)
     out = sh(["dvc", "exp", "run", "-S", "augment.gaussian.sigma=0.5", "-S", "augment.methods=[gaussian,slerp]"],
              project, timeout=900).stdout
-    for stage in ("fidelity@gaussian", "augment", "classify", "compare", "report"):
+    for stage in ("fidelity@gaussian", "augment", "bench_latent", "bench", "compare", "report"):
         assert f"Running stage '{stage}'" in out, stage
     for stage in ("fidelity@slerp", "fidelity@inversion", "analyze", "encode", "score"):
         assert f"Running stage '{stage}'" not in out, stage

@@ -96,19 +96,6 @@ def fidelity_sentence(rows: list[dict]) -> str:
     return "; ".join(parts) + "."
 
 
-def classification_sentence(m: dict, models: list[str]) -> str:
-    base = m["baseline_majority"]["balanced_accuracy"]
-    parts = []
-    for name in models:
-        real = m[name]["real"]["balanced_accuracy"]
-        text = f"{name} reaches {real['mean']:.3f} balanced accuracy on real latents (majority class: {base:.3f})"
-        if "augmentation_gain_balanced_accuracy" in m[name]:
-            g = m[name]["augmentation_gain_balanced_accuracy"]
-            text += f"; {m['augment_method']} augmentation {verdict(g['mean'], g['std'])} ({g['mean']:+.3f} ± {g['std']:.3f})"
-        parts.append(text)
-    return ". ".join(parts) + "."
-
-
 def scorer_sentence(m: dict, summary, schedulers: list[str]) -> str:
     """Plain verdicts for the artifact-scorer benchmark: the clean upper bound, per scheduler the
     levels where some scorer beats the constant predictor beyond its seed spread (MAE) or ranks

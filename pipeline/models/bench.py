@@ -1,0 +1,100 @@
+"""The classifier benchmark: one fit per (model, input, regime, seed), and its summary table.
+
+A result row holds the model, its input (``latents``, ``pixels`` or ``reconstructed`` pixels),
+the regime, the seed, balanced accuracy, macro-F1, per-class recall, the training-set size and
+the training time. :func:`summarise` turns the rows into the benchmark's table: mean ± std over
+seeds, and beside every number its baselines: the majority class, and the same model without
+augmentation (``real`` for latents, original ``pixels`` for the CNNs) as a paired gain per seed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from pipeline.metrics.classification import classification_metrics
+from pipeline.report.summaries import verdict
+
+
+def timed_fit(fit: Callable[[], Callable[[], np.ndarray]]) -> tuple[np.ndarray, float]:
+    """Run ``fit`` (which trains and returns a predict callable) and time the training only."""
+    start = time.perf_counter()
+    predict = fit()
+    seconds = time.perf_counter() - start
+    return predict(), seconds
+
+
+def result_row(model: str, input_: str, regime: str, seed: int, y_test: np.ndarray, pred: np.ndarray,
+               class_names: list[str], *, n_train: int, seconds: float) -> dict:
+    m = classification_metrics(y_test, pred, class_names)
+    return {"model": model, "input": input_, "regime": regime, "seed": seed, "n_train": n_train,
+            "train_seconds": seconds, "balanced_accuracy": m["balanced_accuracy"], "macro_f1": m["macro_f1"],
+            **{f"recall:{k}": v for k, v in m["per_class_recall"].items()}}
+
+
+def minority_classes(y_train: np.ndarray, class_names: list[str], share: float = 0.5) -> list[str]:
+    """Classes with fewer than ``share`` × the mean class count in training: the ones called out
+    (shapes by default: star, cross and ring)."""
+    counts = np.bincount(y_train, minlength=len(class_names))
+    return [n for n, c in zip(class_names, counts) if c < share * counts.mean()]
+
+
+def reference_of(input_: str, regime: str) -> tuple[str, str] | None:
+    """The (input, regime) a result is compared with: reconstructions with original pixels, augmented
+    and synthetic regimes with real-only, low-data + method with low-data; None for the references."""
+    if input_ == "reconstructed":
+        return "pixels", regime
+    if regime.startswith("low_data+"):
+        return input_, "low_data"
+    if "+" in regime or regime.startswith("synthetic:"):
+        return input_, "real"
+    return None
+
+
+def summarise(rows: pd.DataFrame, minority: list[str]) -> pd.DataFrame:
+    """One row per (model, input, regime): mean ± std over seeds of balanced accuracy and macro-F1,
+    mean minority-class recall, mean training time, and the gain over :func:`reference_of`, paired
+    by seed, with its verdict (improved / hurt / did not change beyond the seed spread)."""
+    out = []
+    for (model, input_, regime), g in rows.groupby(["model", "input", "regime"], sort=False):
+        g = g.sort_values("seed")
+        rec = {"model": model, "input": input_, "regime": regime, "seeds": int(len(g)),
+               "balanced_accuracy_mean": g["balanced_accuracy"].mean(),
+               "balanced_accuracy_std": g["balanced_accuracy"].std(ddof=0),
+               "macro_f1_mean": g["macro_f1"].mean(), "macro_f1_std": g["macro_f1"].std(ddof=0),
+               "minority_recall_mean": g[[f"recall:{c}" for c in minority]].to_numpy().mean() if minority else np.nan,
+               "train_seconds_mean": g["train_seconds"].mean(), "n_train_mean": g["n_train"].mean()}
+        ref = reference_of(input_, regime)
+        if ref is not None:
+            r = rows[(rows["model"] == model) & (rows["input"] == ref[0]) & (rows["regime"] == ref[1])].sort_values("seed")
+            if r["seed"].tolist() == g["seed"].tolist():
+                gain = g["balanced_accuracy"].to_numpy() - r["balanced_accuracy"].to_numpy()
+                rec.update(reference=f"{ref[0]} / {ref[1]}", gain_mean=float(gain.mean()), gain_std=float(gain.std()),
+                           verdict=verdict(float(gain.mean()), float(gain.std())))
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def benchmark_sentence(table: pd.DataFrame, majority: float) -> str:
+    """Plain words: the best model per input against the majority class, and whether any
+    augmentation beat real-only beyond the seed spread."""
+    parts = []
+    for input_, g in table.groupby("input", sort=False):
+        best = g.loc[g["balanced_accuracy_mean"].idxmax()]
+        parts.append(f"on {input_} the best is {best['model']} ({best['regime']}) at "
+                     f"{best['balanced_accuracy_mean']:.3f} ± {best['balanced_accuracy_std']:.3f} balanced accuracy")
+    text = f"Majority class: {majority:.3f}; " + "; ".join(parts) + "."
+    if "verdict" not in table:
+        return text
+    aug = table[table["regime"].str.contains("+", regex=False) & table["verdict"].notna()]
+    better = aug[aug["verdict"] == "improved"]
+    if len(aug) == 0:
+        return text + " No augmented regime was run."
+    if len(better) == 0:
+        return text + (f" No augmentation beat its real-only counterpart beyond the seed spread "
+                       f"({len(aug)} model × regime pairs).")
+    names = ", ".join(f"{r.model} {r.regime} (+{r.gain_mean:.3f} ± {r.gain_std:.3f})" for r in better.itertuples())
+    return text + f" Beyond the seed spread, augmentation helped {len(better)} of {len(aug)} pairs: {names}."

@@ -1,0 +1,74 @@
+"""bench: the classifier benchmark's table, from the latent and pixel results.
+
+Mean ± std over seeds of balanced accuracy and macro-F1 per (model, input, regime), the
+minority classes' recall, training time, and beside every number its baselines: the majority
+class, and the paired gain over the same model without augmentation (or, for reconstructions,
+over original pixels) with a verdict against the seed spread. Reads ``reports/bench_latent/results.csv``
+and ``reports/bench_pixels/results.csv``; writes ``reports/bench/``
+(metrics.json, table.csv, recall.csv, latents.png, pixels.png). Reads ``base``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from pipeline.io import atomic_dir, write_json
+from pipeline.latents.store import read_latent_split
+from pipeline.metrics.classification import majority_baseline
+from pipeline.models.bench import benchmark_sentence, minority_classes, summarise
+from pipeline.report.figures import bar_chart
+from stages.cli import parse_args
+from stages.common import start
+
+log = logging.getLogger("stages.bench")
+
+
+def _metrics(table: pd.DataFrame) -> dict:
+    out = {}
+    for r in table.to_dict("records"):
+        entry = {"balanced_accuracy": {"mean": r["balanced_accuracy_mean"], "std": r["balanced_accuracy_std"]},
+                 "macro_f1": {"mean": r["macro_f1_mean"], "std": r["macro_f1_std"]},
+                 "minority_recall": r["minority_recall_mean"], "train_seconds": r["train_seconds_mean"]}
+        if isinstance(r.get("verdict"), str):
+            entry.update(gain={"mean": r["gain_mean"], "std": r["gain_std"]}, verdict=r["verdict"], reference=r["reference"])
+        out[f"{r['model']}/{r['input']}/{r['regime']}"] = entry
+    return out
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__, argv, lambda p: (
+        p.add_argument("--latents", default="data/latents"),
+        p.add_argument("--latent-results", default="reports/bench_latent/results.csv"),
+        p.add_argument("--pixel-results", default="reports/bench_pixels/results.csv"),
+        p.add_argument("--reports", default="reports/bench"),
+    ))
+    start(args, torch=False)
+    train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
+    names, y = train.class_names, train.meta["label"].to_numpy()
+    parts = [pd.read_csv(path) for path in (args.latent_results, args.pixel_results)]
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    minority = minority_classes(y, names)
+    table = summarise(rows, minority)
+    majority = majority_baseline(y, test.meta["label"].to_numpy(), names)
+    sentence = benchmark_sentence(table, majority["balanced_accuracy"])
+    metrics = {"baseline_majority": {k: majority[k] for k in ("balanced_accuracy", "macro_f1")},
+               "minority_classes": minority, "summary": sentence, "results": _metrics(table)}
+    recall = rows.groupby(["model", "input", "regime"], sort=False)[[f"recall:{c}" for c in names]].mean().reset_index()
+    recall.columns = [c.removeprefix("recall:") for c in recall.columns]
+    log.info("%s", sentence)
+    with atomic_dir(args.reports) as tmp:
+        write_json(tmp / "metrics.json", metrics)
+        table.to_csv(tmp / "table.csv", index=False, float_format="%.6g")
+        recall.to_csv(tmp / "recall.csv", index=False, float_format="%.4g")
+        for input_, path, hue in (("latents", "latents.png", "regime"), ("pixels", "pixels.png", "input")):
+            sub = table[table["input"].isin(["pixels", "reconstructed"] if input_ == "pixels" else [input_])]
+            if len(sub):
+                bar_chart(sub, x="model", y="balanced_accuracy_mean", err="balanced_accuracy_std", hue=hue,
+                          path=tmp / path, title=f"Balanced accuracy on real test images ({input_}), mean ± std over seeds",
+                          baseline=majority["balanced_accuracy"], baseline_label="majority class")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""bench_pixels: CNNs on pixels, trained on the original images and on their VAE reconstructions.
+
+Each family in ``bench.pixel_models`` (vgg, resnet, mobilenet) is trained for every input in
+``bench.pixel_inputs`` (``pixels``: the original training images; ``reconstructed``: the same
+images decoded from their train latents by the VAE in ``models/vae``), once per seed (on ``bench.workers``
+processes), and tested on the *original* test images: does training on what the VAE keeps cost accuracy? Writes
+``reports/bench_pixels/results.csv``. Reads ``base``, ``bench``, ``vae.dtype``, ``vae.tiling``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import torch
+from joblib import Parallel, delayed
+
+from pipeline.data.store import read_image_split
+from pipeline.io import atomic_dir
+from pipeline.latents.store import read_latent_split
+from pipeline.latents.vae import decode_latents, tensor_to_images
+from pipeline.models.bench_tasks import pixel_task
+from pipeline.runtime import configure_threads
+from stages.cli import parse_args
+from stages.common import require_same_ids, start
+from stages.vae_open import open_vae
+
+log = logging.getLogger("stages.bench_pixels")
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__, argv, lambda p: (
+        p.add_argument("--images", default="data/images"),
+        p.add_argument("--latents", default="data/latents"),
+        p.add_argument("--vae", default="models/vae"),
+        p.add_argument("--reports", default="reports/bench_pixels"),
+    ))
+    params = start(args)
+    cfg, seed0 = params.bench, params.base.seed
+    train, test = read_image_split(args.images, "train"), read_image_split(args.images, "test")
+    latents = read_latent_split(args.latents, "train")
+    require_same_ids(train, latents, "train", args.images, args.latents)
+    inputs = {"pixels": train.images}
+    if "reconstructed" in cfg.pixel_inputs:
+        vae = open_vae(params, args.vae, train.images.shape[1])
+        z = torch.as_tensor(latents.latents, dtype=torch.float32)
+        inputs["reconstructed"] = tensor_to_images(decode_latents(vae, z, desc="decode train"))
+    threads = configure_threads()
+    workers = cfg.workers or threads
+    common = {"y": train.meta["label"].to_numpy(), "test_images": test.images, "y_test": test.meta["label"].to_numpy(),
+              "class_names": train.class_names, "threads": max(1, threads // workers)}
+    tasks = [{**common, "model": model, "options": cfg.options("cnn"), "input": input_, "images": inputs[input_],
+              "seed": seed0 + s} for model in cfg.pixel_models for input_ in cfg.pixel_inputs for s in range(cfg.seeds)]
+    log.info("%d CNN fits on %d worker(s)", len(tasks), workers)
+    rows = [o["row"] for o in Parallel(n_jobs=workers, backend="loky", verbose=5)(delayed(pixel_task)(t) for t in tasks)]
+    for (model, input_), g in pd.DataFrame(rows).groupby(["model", "input"], sort=False):
+        log.info("%-10s %-13s balanced accuracy %.3f ± %.3f (%.1f s per fit)", model, input_,
+                 g["balanced_accuracy"].mean(), g["balanced_accuracy"].std(ddof=0), g["train_seconds"].mean())
+    with atomic_dir(args.reports) as tmp:
+        pd.DataFrame(rows).to_csv(tmp / "results.csv", index=False, float_format="%.6g")
+
+
+if __name__ == "__main__":
+    main()
