@@ -5,7 +5,7 @@ minority classes' recall, training time, and beside every number its baselines: 
 class, and the paired gain over the same model without augmentation (or, for reconstructions,
 over original pixels) with a verdict against the seed spread. Reads ``reports/bench_latent/results.csv``
 and ``reports/bench_pixels/results.csv``; writes ``reports/bench/``
-(metrics.json, table.csv, recall.csv, latents.png, pixels.png). Reads ``base``.
+(metrics.json, summary.json, table.csv, recall.csv, latents.png, pixels.png). Reads ``base``.
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ def main(argv=None) -> None:
     majority = majority_baseline(y, test.meta["label"].to_numpy(), names)
     sentence = benchmark_sentence(table, majority["balanced_accuracy"])
     metrics = {"baseline_majority": {k: majority[k] for k in ("balanced_accuracy", "macro_f1")},
-               "minority_classes": minority, "summary": sentence, "results": _metrics(table)}
+               "results": _metrics(table)}
     recall = rows.groupby(["model", "input", "regime"], sort=False)[[f"recall:{c}" for c in names]].mean().reset_index()
     recall.columns = [c.removeprefix("recall:") for c in recall.columns]
     log.info("%s", sentence)
     with atomic_dir(args.reports) as tmp:
-        write_json(tmp / "metrics.json", metrics)
+        write_json(tmp / "metrics.json", metrics)               # numbers only: DVC metrics
+        write_json(tmp / "summary.json", {"summary": sentence, "minority_classes": minority})
         table.to_csv(tmp / "table.csv", index=False, float_format="%.6g")
         recall.to_csv(tmp / "recall.csv", index=False, float_format="%.4g")
         for input_, path, hue in (("latents", "latents.png", "regime"), ("pixels", "pixels.png", "input")):

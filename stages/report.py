@@ -174,7 +174,7 @@ def fidelity_section(r: Path) -> Section:
 
 
 def bench_section(r: Path) -> Section:
-    m = read_json(r / "bench/metrics.json")
+    m, words = read_json(r / "bench/metrics.json"), read_json(r / "bench/summary.json")
     table = pd.read_csv(r / "bench/table.csv")
     base = m["baseline_majority"]
     rows = [{"model": "majority class (baseline)", "input": "–", "regime": "–",
@@ -192,13 +192,13 @@ def bench_section(r: Path) -> Section:
             "verdict": t["verdict"] if has_gain else "–",
             "train s": f"{t['train_seconds_mean']:.2f}",
         })
-    minority = ", ".join(m["minority_classes"]) or "none"
+    minority = ", ".join(words["minority_classes"]) or "none"
     figures = [("Latent models: balanced accuracy per regime (mean ± std over seeds)", r / "bench/latents.png"),
                ("Pixel CNNs: original images versus VAE reconstructions", r / "bench/pixels.png"),
                ("Attention net: class-token attention over test images (per class, then misclassified)",
                 r / "bench_latent/attention.png")]
     return Section(
-        "Classifier benchmark", m["summary"],
+        "Classifier benchmark", words["summary"],
         tables=[("Real test split, mean ± std over seeds; gains are paired by seed against the reference", pd.DataFrame(rows)),
                 (f"Per-class recall (mean over seeds; minority classes: {minority})", pd.read_csv(r / "bench/recall.csv"))],
         figures=[(t, p) for t, p in figures if p.exists()],

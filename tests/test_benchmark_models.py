@@ -137,6 +137,11 @@ def test_summary_pairs_each_result_with_its_reference():
     assert table.loc[("vgg", "pixels", "real"), "minority_recall_mean"] == 1.0
     text = benchmark_sentence(summarise(rows, ["c"]), majority=1 / 3)
     assert "Majority class: 0.333" in text and "helped 1 of 1 pairs: logreg real+smote" in text
+    assert "on pixels the best is vgg (real) at 1.000 ± 0.000" in text and "reconstructed" in text
+    assert "no better than the majority class" not in text
+    strict = benchmark_sentence(summarise(rows, ["c"]), majority=0.6)
+    assert "on reconstructed the best is vgg (real) at 0.500 ± 0.000 balanced accuracy, no better than the majority class" in strict
+    assert strict.count("no better than the majority class") == 1
     flat = rows[rows["regime"] != "real+smote"]
     assert "No augmented regime was run" in benchmark_sentence(summarise(flat, ["c"]), 1 / 3)
 

@@ -113,8 +113,9 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     assert results["vgg/reconstructed/real"]["reference"] == "pixels / real"
     rows = pd.read_csv(project / "reports/bench_latent/results.csv")
     assert len(rows) == 2 * (2 * 5 + 2) and set(rows["seed"]) == {0, 1}
-    assert {"star", "cross", "ring"} <= set(bench["minority_classes"])
-    assert "Majority class: 0.167" in bench["summary"]
+    words = load("reports/bench/summary.json")
+    assert {"star", "cross", "ring"} <= set(words["minority_classes"])
+    assert "Majority class: 0.167" in words["summary"]
     for png in ("bench/latents.png", "bench/pixels.png", "bench_latent/attention.png"):
         assert (project / "reports" / png).stat().st_size > 10_000
 

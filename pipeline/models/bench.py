@@ -84,8 +84,11 @@ def benchmark_sentence(table: pd.DataFrame, majority: float) -> str:
     parts = []
     for input_, g in table.groupby("input", sort=False):
         best = g.loc[g["balanced_accuracy_mean"].idxmax()]
-        parts.append(f"on {input_} the best is {best['model']} ({best['regime']}) at "
-                     f"{best['balanced_accuracy_mean']:.3f} ± {best['balanced_accuracy_std']:.3f} balanced accuracy")
+        text = (f"on {input_} the best is {best['model']} ({best['regime']}) at "
+                f"{best['balanced_accuracy_mean']:.3f} ± {best['balanced_accuracy_std']:.3f} balanced accuracy")
+        if best["balanced_accuracy_mean"] - best["balanced_accuracy_std"] <= majority:
+            text += ", no better than the majority class"
+        parts.append(text)
     text = f"Majority class: {majority:.3f}; " + "; ".join(parts) + "."
     if "verdict" not in table:
         return text
