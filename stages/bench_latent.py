@@ -25,7 +25,7 @@ from pipeline.latents.store import read_latent_split
 from pipeline.models.bench_tasks import latent_task
 from pipeline.models.regimes import regimes
 from pipeline.report.overlays import attention_gallery
-from pipeline.runtime import configure_threads
+from pipeline.runtime import configure_threads, resolve_device
 from stages.cli import fail, parse_args
 from stages.common import require_same_ids, start
 
@@ -64,7 +64,8 @@ def main(argv=None) -> None:
     threads = configure_threads()
     workers = cfg.workers or threads
     common = {"X": train.latents, "y": y, "X_test": test.latents, "y_test": test.meta["label"].to_numpy(),
-              "class_names": names, "cap": cfg.low_data_per_class, "grow": cfg.low_data_grow,
+              "class_names": names, "device": str(resolve_device(params.base.device)),
+              "cap": cfg.low_data_per_class, "grow": cfg.low_data_grow,
               "augment": {m: params.augment.options(m) for m in cfg.methods}}
     tasks, copies = [], {}
     for model in cfg.latent_models:

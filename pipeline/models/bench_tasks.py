@@ -13,7 +13,8 @@ def latent_task(task: dict) -> dict:
     """One latent-model fit for a worker process. ``task``: model, options (its params section),
     regime (:class:`~pipeline.models.regimes.Regime`), seed, X / y (train latents (N, C, H, W) and
     labels), X_test / y_test, class_names, cap, grow, augment (the augmenters' options), threads,
-    and ``maps``: return the attention maps of every test image (attention model only)."""
+    ``maps``: return the attention maps of every test image (attention model only), and ``device``
+    (torch models; ``cpu`` when absent)."""
     import torch
 
     from pipeline.models.classifier_nets import LatentAttention, fit_classifier, predict
@@ -21,6 +22,7 @@ def latent_task(task: dict) -> dict:
     from pipeline.models.regimes import training_set
 
     torch.set_num_threads(task["threads"])
+    device = task.get("device", "cpu")
     X, y, X_test = task["X"], task["y"], task["X_test"]
     shape, seed, o = X.shape[1:], task["seed"], task["options"]
     Xf, yf = training_set(task["regime"], X.reshape(len(X), -1), y, seed=seed, cap=task["cap"], grow=task["grow"],
@@ -33,8 +35,8 @@ def latent_task(task: dict) -> dict:
 
         def fit():
             fit_classifier(net, Xf.reshape(-1, *shape), yf, steps=o["steps"], batch_size=o["batch_size"], lr=o["lr"],
-                           seed=seed)
-            return lambda: predict(net, X_test)
+                           seed=seed, device=device)
+            return lambda: predict(net, X_test, device=device)
     else:
         clf = make_classifier(task["model"], o, random_state=seed)
 
@@ -47,27 +49,29 @@ def latent_task(task: dict) -> dict:
                             task["class_names"], n_train=len(yf), seconds=seconds)
     if task.get("maps") and task["model"] == "attention":
         out["pred"] = pred
-        out["maps"] = net.cls_attention(torch.as_tensor(X_test, dtype=torch.float32)).numpy()
+        out["maps"] = net.cls_attention(torch.as_tensor(X_test, dtype=torch.float32).to(device)).cpu().numpy()
     return out
 
 
 def pixel_task(task: dict) -> dict:
     """One CNN fit: ``task``: model (a PIXEL_NETS family), options (width, steps, batch_size, lr), input
     (pixels | reconstructed), seed, images / y (training images, uint8 NHWC), test_images / y_test,
-    class_names, threads. Always tested on the original test images."""
+    class_names, threads, device. Always tested on the original test images."""
     import torch
 
     from pipeline.models.classifier_nets import PIXEL_NETS, fit_classifier, images_to_input, predict
 
     torch.set_num_threads(task["threads"])
+    device = task.get("device", "cpu")
     o, seed = task["options"], task["seed"]
     torch.manual_seed(seed)
     net = PIXEL_NETS[task["model"]](len(task["class_names"]), width=o["width"])
     x = images_to_input(task["images"])
 
     def fit():
-        fit_classifier(net, x, task["y"], steps=o["steps"], batch_size=o["batch_size"], lr=o["lr"], seed=seed)
-        return lambda: predict(net, images_to_input(task["test_images"]))
+        fit_classifier(net, x, task["y"], steps=o["steps"], batch_size=o["batch_size"], lr=o["lr"], seed=seed,
+                       device=device)
+        return lambda: predict(net, images_to_input(task["test_images"]), device=device)
 
     pred, seconds = timed_fit(fit)
     return {"row": result_row(task["model"], task["input"], "real", seed, task["y_test"], pred, task["class_names"],
