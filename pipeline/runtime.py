@@ -43,3 +43,11 @@ def configure_threads(*, torch: bool = True) -> int:
 
         _torch.set_num_threads(n)
     return n
+
+
+def worker_plan(requested: int) -> tuple[int, int]:
+    """(worker processes, torch threads per worker) for a process pool on this machine's cores:
+    ``requested`` workers (0 = one per core), never more than the cores, sharing them evenly."""
+    cores = configure_threads(torch=False)
+    workers = min(requested or cores, cores)
+    return workers, max(1, cores // workers)

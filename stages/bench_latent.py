@@ -25,7 +25,7 @@ from pipeline.latents.store import read_latent_split
 from pipeline.models.bench_tasks import latent_task
 from pipeline.models.regimes import regimes
 from pipeline.report.overlays import attention_gallery
-from pipeline.runtime import configure_threads, resolve_device
+from pipeline.runtime import resolve_device, worker_plan
 from stages.cli import fail, parse_args
 from stages.common import require_same_ids, start
 
@@ -61,8 +61,7 @@ def main(argv=None) -> None:
         fail(f"bench.methods {needs} need more than {k} samples per class; the smallest training class has "
              f"{smallest} and bench.low_data_per_class is {cfg.low_data_per_class}")
 
-    threads = configure_threads()
-    workers = cfg.workers or threads
+    workers, threads = worker_plan(cfg.workers)
     common = {"X": train.latents, "y": y, "X_test": test.latents, "y_test": test.meta["label"].to_numpy(),
               "class_names": names, "device": str(resolve_device(params.base.device)),
               "cap": cfg.low_data_per_class, "grow": cfg.low_data_grow,
@@ -77,7 +76,7 @@ def main(argv=None) -> None:
                     continue
                 tasks.append({**common, "model": model, "options": cfg.options(model), "regime": regime, "seed": seed0 + s,
                               "maps": model == "attention" and regime.name == "real" and s == 0,
-                              "threads": max(1, threads // workers)})
+                              "threads": threads})
     log.info("%d fits (%d models, regimes %s, methods %s, %d seeds) on %d worker(s)", len(tasks),
              len(cfg.latent_models), cfg.regimes, cfg.methods, cfg.seeds, workers)
     outputs = Parallel(n_jobs=workers, backend="loky", verbose=5)(delayed(latent_task)(t) for t in tasks)

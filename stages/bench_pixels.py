@@ -20,7 +20,7 @@ from pipeline.io import atomic_dir
 from pipeline.latents.store import read_latent_split
 from pipeline.latents.vae import decode_latents, tensor_to_images
 from pipeline.models.bench_tasks import pixel_task
-from pipeline.runtime import configure_threads, resolve_device
+from pipeline.runtime import resolve_device, worker_plan
 from stages.cli import parse_args
 from stages.common import require_same_ids, start
 from stages.vae_open import open_vae
@@ -45,10 +45,9 @@ def main(argv=None) -> None:
         vae = open_vae(params, args.vae, train.images.shape[1])
         z = torch.as_tensor(latents.latents, dtype=torch.float32)
         inputs["reconstructed"] = tensor_to_images(decode_latents(vae, z, desc="decode train"))
-    threads = configure_threads()
-    workers = cfg.workers or threads
+    workers, threads = worker_plan(cfg.workers)
     common = {"y": train.meta["label"].to_numpy(), "test_images": test.images, "y_test": test.meta["label"].to_numpy(),
-              "class_names": train.class_names, "threads": max(1, threads // workers),
+              "class_names": train.class_names, "threads": threads,
               "device": str(resolve_device(params.base.device))}
     tasks = [{**common, "model": model, "options": cfg.options("cnn"), "input": input_, "images": inputs[input_],
               "seed": seed0 + s} for model in cfg.pixel_models for input_ in cfg.pixel_inputs for s in range(cfg.seeds)]

@@ -37,7 +37,7 @@ from pipeline.models.benchmark import ScorerSpec, run_task
 from pipeline.models.early_exit import calibrate_and_evaluate
 from pipeline.models.neural import build_scorer, save_scorer
 from pipeline.report.figures import level_panels, prediction_scatter, tradeoff_chart
-from pipeline.runtime import configure_threads
+from pipeline.runtime import worker_plan
 from stages.cli import fail, parse_args
 from stages.common import start
 
@@ -145,11 +145,10 @@ def main(argv=None) -> None:
                       t_dim=cfg.t_dim, level_steps=cfg.level_steps, cond_steps=cfg.cond_steps, batch_size=cfg.batch_size,
                       lr=cfg.lr, level_models=list(cfg.level_models), expert_model=cfg.expert_model,
                       rgb_models=list(cfg.rgb_models), max_score=MAX_SCORE, severe_at=cfg.severe_at)
-    cores = configure_threads()
-    workers = min(cfg.workers or cores, cores)
+    workers, threads = worker_plan(cfg.workers)
     seeds = [base_seed + i for i in range(cfg.seeds)]
     common = {"clean_train": train.latents, "y_train": y_train, "clean_test": test.latents, "y_test": y_test,
-              "spec": spec, "threads": max(1, cores // workers)}
+              "spec": spec, "threads": threads}
     tasks = [{**common, "scheduler": "clean", "seed": s} for s in seeds]
     tasks += [{**common, "scheduler": name, "seed": s, "t_fracs": list(noise.t_fracs), "heldout_fracs": list(noise.heldout_fracs),
                "num_inference_steps": noise.num_inference_steps, "rgb": rgb, "keep_models": s == base_seed}

@@ -29,7 +29,7 @@ def _where(repo_id: str, filename: str, revision: str | None) -> str:
     return f"{filename!r} of dataset {repo_id!r}{rev}"
 
 
-def _reason(exc: BaseException) -> str:
+def _reason() -> str:
     if constants.HF_HUB_OFFLINE:
         return "HF_HUB_OFFLINE is set and it is not in the cache"
     return f"the Hub ({constants.ENDPOINT}) could not be reached and it is not in the cache"
@@ -40,7 +40,7 @@ def hub_file(repo_id: str, filename: str, *, revision: str | None = None, hint: 
     try:
         return Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
     except LocalEntryNotFoundError as exc:
-        raise HubFileError(f"{_where(repo_id, filename, revision)} is missing: {_reason(exc)} "
+        raise HubFileError(f"{_where(repo_id, filename, revision)} is missing: {_reason()} "
                            f"(cache: {constants.HF_HUB_CACHE}). {hint}") from exc
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
         raise HubFileError(f"{_where(repo_id, filename, revision)} does not exist on {constants.ENDPOINT} "
@@ -55,7 +55,7 @@ def hub_files(repo_id: str, pattern: str, *, revision: str | None = None, hint: 
     try:
         root = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=[pattern]))
     except LocalEntryNotFoundError as exc:
-        raise HubFileError(f"{_where(repo_id, pattern, revision)} is missing: {_reason(exc)} "
+        raise HubFileError(f"{_where(repo_id, pattern, revision)} is missing: {_reason()} "
                            f"(cache: {constants.HF_HUB_CACHE}). {hint}") from exc
     except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
         raise HubFileError(f"{_where(repo_id, pattern, revision)}: no such repository or revision on "
