@@ -23,7 +23,7 @@ from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir
 from pipeline.latents.store import read_latent_split
 from pipeline.models.bench_tasks import latent_task
-from pipeline.models.regimes import regimes
+from pipeline.models.regimes import regimes, training_set
 from pipeline.report.overlays import attention_gallery
 from pipeline.runtime import resolve_device, worker_plan
 from stages.cli import fail, parse_args
@@ -53,19 +53,21 @@ def main(argv=None) -> None:
     require_same_ids(images, test, "test", args.images, args.latents)
     names = train.class_names
     y = train.meta["label"].to_numpy()
-    smallest = int(np.bincount(y).min())
-    needs = [m for m in cfg.methods if m in ("smote", "borderline_smote", "adasyn")]
-    k = max([params.augment.options(m).get("k_neighbors", params.augment.options(m).get("n_neighbors", 0)) for m in needs],
-            default=0)
-    if needs and min(smallest, cfg.low_data_per_class) <= k:
-        fail(f"bench.methods {needs} need more than {k} samples per class; the smallest training class has "
-             f"{smallest} and bench.low_data_per_class is {cfg.low_data_per_class}")
+    augment = {m: params.augment.options(m) for m in cfg.methods}
+    flat = train.flat()
+    for regime in regimes(list(dict.fromkeys(cfg.regimes + cfg.torch_regimes)), cfg.methods):
+        try:   # cheap (one augmenter fit each) and before the pool starts
+            training_set(regime, flat, y, seed=seed0, cap=cfg.low_data_per_class, grow=cfg.low_data_grow,
+                         options=augment, n_channels=train.shape[0])
+        except ValueError as exc:
+            fail(f"bench regime {regime.name} (augment.{regime.method}, bench.low_data_per_class="
+                 f"{cfg.low_data_per_class}): {exc}")
 
     workers, threads = worker_plan(cfg.workers)
     common = {"X": train.latents, "y": y, "X_test": test.latents, "y_test": test.meta["label"].to_numpy(),
               "class_names": names, "device": str(resolve_device(params.base.device)),
               "cap": cfg.low_data_per_class, "grow": cfg.low_data_grow,
-              "augment": {m: params.augment.options(m) for m in cfg.methods}}
+              "augment": augment}
     tasks, copies = [], {}
     for model in cfg.latent_models:
         kinds = cfg.torch_regimes if model == "attention" else cfg.regimes

@@ -158,3 +158,11 @@ def test_attention_gallery_overlays_the_map(tmp_path):
     images = np.full((3, 16, 16, 3), 128, np.uint8)
     attention_gallery(images, np.stack([att] * 3), ["a", "b", "c"], tmp_path / "g.png", columns=3, title="t")
     assert PILImage.open(tmp_path / "g.png").size[0] > 100
+
+
+def test_training_set_names_a_class_too_small_for_smote():
+    X, y = _data(n=(60, 20, 3))                                  # class 2 has 3 members, SMOTE wants k=3 neighbours
+    with pytest.raises(ValueError, match=r"needs more than 3 samples per class.*\{2: 3\}"):
+        training_set(Regime("real", "smote"), X, y, seed=0, cap=5, grow=3, options=OPTIONS, n_channels=1)
+    Xg, yg = training_set(Regime("real", "gaussian"), X, y, seed=0, cap=5, grow=3, options=OPTIONS, n_channels=1)
+    assert np.bincount(yg).tolist() == [60, 60, 60]              # jitter needs no neighbours

@@ -50,6 +50,11 @@ def _meta(ids, labels, class_names, kinds="none", severity=0.0) -> pd.DataFrame:
     })
 
 
+def take(images: np.ndarray, meta: pd.DataFrame, idx: np.ndarray) -> Split:
+    """The rows ``idx`` of an image set as a :class:`Split`."""
+    return Split(images[idx], meta.iloc[idx].reset_index(drop=True))
+
+
 def even_severities(n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` integer severities spread evenly over 0..MAX_SEVERITY, shuffled."""
     severity = np.arange(n) % (MAX_SEVERITY + 1)
@@ -82,10 +87,10 @@ def shapes_sets(data, seed: int, rng: np.random.Generator) -> SourceSets:
     art_train, art_test = stratified_split(severity, data.artifact_test_fraction, seed)
     return SourceSets(
         splits={
-            "train": Split(images[train], meta.iloc[train].reset_index(drop=True)),
-            "test": Split(images[test], meta.iloc[test].reset_index(drop=True)),
-            "artifact_train": Split(art_images[art_train], art_meta.iloc[art_train].reset_index(drop=True)),
-            "artifact_test": Split(art_images[art_test], art_meta.iloc[art_test].reset_index(drop=True)),
+            "train": take(images, meta, train),
+            "test": take(images, meta, test),
+            "artifact_train": take(art_images, art_meta, art_train),
+            "artifact_test": take(art_images, art_meta, art_test),
         },
         class_names=names,
     )
@@ -107,7 +112,7 @@ def degraded_copies(split: Split, n: int, kinds: list[str], rng: np.random.Gener
     return Split(images, meta[META_COLUMNS])
 
 
-def cap_per_class(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+def stratified_subsample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Indices of a stratified subsample of ``n`` items (all of them, sorted, when ``n`` ≥ the total)."""
     if n >= len(labels):
         return np.arange(len(labels))
@@ -119,13 +124,12 @@ def pool_sets(images: np.ndarray, labels: np.ndarray, class_names: list[str], id
               data, seed: int, rng: np.random.Generator) -> SourceSets:
     """Splits of a fixed labelled pool (emoji, digits): at most ``data.n_images`` images (stratified),
     train/test stratified, and the artifact splits degraded from them."""
-    keep = cap_per_class(labels, data.n_images, seed)
+    keep = stratified_subsample(labels, data.n_images, seed)
     pool = len(labels)
     images, labels, ids = images[keep], labels[keep], [ids[i] for i in keep]
     meta = _meta(ids, labels, class_names)
     train, test = stratified_split(labels, data.test_fraction, seed)
-    splits = {"train": Split(images[train], meta.iloc[train].reset_index(drop=True)),
-              "test": Split(images[test], meta.iloc[test].reset_index(drop=True))}
+    splits = {"train": take(images, meta, train), "test": take(images, meta, test)}
     n_test = int(round(data.n_artifact * data.artifact_test_fraction))
     for split, n in (("train", data.n_artifact - n_test), ("test", n_test)):
         splits[f"artifact_{split}"] = degraded_copies(splits[split], n, data.artifact_kinds, rng, f"artifact_{split}")
@@ -154,8 +158,7 @@ def rated_sets(images: np.ndarray, frame: pd.DataFrame, label_names: pd.Series, 
     severity = frame["artifacts_median"].to_numpy(np.float32)
     meta = _meta(frame["id"], labels, names, "human", severity)
     train, test = stratified_split(labels, data.test_fraction, seed)
-    splits = {"train": Split(images[train], meta.iloc[train].reset_index(drop=True)),
-              "test": Split(images[test], meta.iloc[test].reset_index(drop=True))}
+    splits = {"train": take(images, meta, train), "test": take(images, meta, test)}
     splits["artifact_train"], splits["artifact_test"] = splits["train"], splits["test"]
     return SourceSets(splits=splits, class_names=names,
                       facts={"dropped_classes": dropped, "dropped_images": int((~keep).sum())})

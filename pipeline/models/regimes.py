@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.augment import make_augmenter, synthesize
+from pipeline.augment.smote import check_neighbours
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def cap_per_class(y: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarr
 
 def training_set(regime: Regime, X: np.ndarray, y: np.ndarray, *, seed: int, cap: int, grow: int,
                  options: Mapping[str, Mapping], n_channels: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """(X_fit, y_fit) of ``regime`` for ``seed``; ``options[method]`` configures each augmenter."""
+    """(X_fit, y_fit) of ``regime`` for ``seed``; ``options[method]`` configures each augmenter.
+    Raises ``ValueError`` naming the classes when one is too small for a k-NN augmenter."""
     if regime.base == "low_data":
         idx = cap_per_class(y, cap, np.random.default_rng(seed))
         X, y = X[idx], y[idx]
@@ -73,6 +75,7 @@ def training_set(regime: Regime, X: np.ndarray, y: np.ndarray, *, seed: int, cap
     strategy = {int(c): int(factor * counts[c]) for c in np.flatnonzero(counts)} if factor else "auto"
     sampler = make_augmenter(regime.method, options[regime.method], random_state=seed,
                              sampling_strategy=strategy, n_channels=n_channels)
+    check_neighbours(sampler, y)   # a clear ValueError when a class is too small for the method's k-NN
     X_syn, y_syn = synthesize(sampler, X, y)
     if regime.base == "synthetic":
         return X_syn, y_syn
