@@ -81,6 +81,9 @@ class Data(Section):
     artifact_test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     texture_prob: Fraction
     distractor_prob: Fraction
+    scale_range: Annotated[list[Annotated[float, Field(gt=0.0, le=0.5)]], Field(min_length=2, max_length=2)]
+    position_jitter: Fraction
+    min_contrast: Annotated[float, Field(ge=0.0, le=441.0)]
     rows_per_shard: PositiveInt
 
     @field_validator("class_weights")
@@ -88,6 +91,13 @@ class Data(Section):
     def _n_classes(cls, v):
         if not 2 <= len(v) <= len(CLASS_NAMES):
             raise ValueError(f"needs 2..{len(CLASS_NAMES)} weights (one per class of {list(CLASS_NAMES)}), got {len(v)}")
+        return v
+
+    @field_validator("scale_range")
+    @classmethod
+    def _ordered(cls, v):
+        if v[0] > v[1]:
+            raise ValueError(f"needs [min, max] with min <= max, got {v}")
         return v
 
     @model_validator(mode="after")
@@ -340,12 +350,18 @@ class Score(Section):
     batch_size: PositiveInt
     lr: Annotated[float, Field(gt=0.0, le=1.0)]
     level_models: UniqueList(Literal[("ridge", "mlp", "cnn")])
-    expert_model: Literal[("mlp", "cnn")]
+    expert_model: Literal[("mlp", "cnn", "none")]
     rgb_models: UniqueList(Literal[("ridge", "mlp", "cnn")], min_length=0)
     severe_at: Annotated[float, Field(gt=0.0, le=5.0)]
     exit_model: Literal[("cnn_t", "mixture")]
     exit_min_checks: Annotated[int, Field(ge=1)]
     exit_max_false_stop: Annotated[float, Field(ge=0.0, le=1.0)]
+
+    @model_validator(mode="after")
+    def _exit_model_exists(self):
+        if self.exit_model == "mixture" and self.expert_model == "none":
+            raise ValueError("score.exit_model 'mixture' needs score.expert_model mlp or cnn (it is 'none': no mixture is built)")
+        return self
 
 
 class Params(Section):

@@ -1,12 +1,13 @@
 """score: how early in a generation can the finished image's artifact score be predicted?
 
-For every scheduler in ``noise.schedulers`` the artifact set's clean latents are taken through
-the latents that scheduler's sampling loop holds at each ``noise.t_fracs`` level of a run that
-ends at them (``pipeline.latents.noising.oracle_trajectory``), so every noisy latent keeps its
-image's known score. At each level ridge / MLP / CNN scorers are fitted on the noisy latent
-(and ``score.rgb_models`` on its latent→RGB preview, ``models/latent_rgb.json``); one
-timestep-conditioned CNN (``cnn_t``) and a mixture of the per-level CNNs (``mixture``) cover
-every level and are also scored at ``noise.heldout_fracs``. Clean latents give the upper bound;
+For every scheduler in ``noise.schedulers`` the artifact set's clean test latents are taken
+through the latents that scheduler's sampling loop holds at each ``noise.t_fracs`` level of a run
+that ends at them under an exact denoiser (``pipeline.latents.noising.oracle_trajectory``: the
+forward-noising *proxy*), so every noisy latent keeps its image's known score. Scorers are trained
+on the same marginal with fresh noise every minibatch (``pipeline.models.benchmark``): at each
+level ridge / MLP / CNN (and ``score.rgb_models`` on the latent→RGB preview,
+``models/latent_rgb.json``); one timestep-conditioned CNN (``cnn_t``) and a mixture of the
+per-level experts (``mixture``) cover every level and are also scored at ``noise.heldout_fracs``. Clean latents give the upper bound;
 train-mean and train-median predictors the baseline. Everything is fitted on ``artifact_train``
 and scored on ``artifact_test``, over ``score.seeds`` seeds (trajectory noise, init, batches).
 
@@ -14,7 +15,8 @@ An early-exit rule (``pipeline.models.early_exit``) runs ``score.exit_model`` ov
 from noise to image and stops when the running mean of its predicted score passes a threshold;
 the threshold is chosen on half of the test runs and measured on the other half.
 
-Writes ``models/scorers/<scheduler>/{cnn_t,mixture}/`` (safetensors + config.json, first seed;
+Writes ``models/scorers/<scheduler>/{cnn_t,mixture}/`` (safetensors + config.json, first seed; the
+``cnn_t`` is one model for every scheduler, saved beside each scheduler's mixture for convenience;
 load with ``pipeline.models.neural.load_scorer(dir).score(latents, timestep)``) and
 ``reports/score/``. Reads ``base``, ``noise``, ``score``.
 """
@@ -149,14 +151,14 @@ def main(argv=None) -> None:
     seeds = [base_seed + i for i in range(cfg.seeds)]
     common = {"clean_train": train.latents, "y_train": y_train, "clean_test": test.latents, "y_test": y_test,
               "spec": spec, "threads": threads}
-    tasks = [{**common, "scheduler": "clean", "seed": s} for s in seeds]
-    tasks += [{**common, "scheduler": name, "seed": s, "t_fracs": list(noise.t_fracs), "heldout_fracs": list(noise.heldout_fracs),
-               "num_inference_steps": noise.num_inference_steps, "rgb": rgb, "keep_models": s == base_seed}
-              for s in seeds for name in noise.schedulers]
-    log.info("%d tasks (%d schedulers × %d seeds + clean) on %d worker(s); %d train / %d test images",
-             len(tasks), len(noise.schedulers), len(seeds), workers, len(y_train), len(y_test))
+    tasks = [{**common, "kind": "clean", "seed": s} for s in seeds]
+    tasks += [{**common, "kind": "noisy", "schedulers": list(noise.schedulers), "seed": s, "t_fracs": list(noise.t_fracs),
+               "heldout_fracs": list(noise.heldout_fracs), "num_inference_steps": noise.num_inference_steps, "rgb": rgb,
+               "keep_models": s == base_seed} for s in seeds]
+    log.info("%d tasks (clean and noisy × %d seeds; schedulers %s) on %d worker(s); %d train / %d test images",
+             len(tasks), len(seeds), noise.schedulers, workers, len(y_train), len(y_test))
     outputs = Parallel(n_jobs=workers, backend="loky", verbose=5)(delayed(run_task)(t) for t in tasks)
-    results = [{**o, "scheduler": t["scheduler"], "seed": t["seed"]} for t, o in zip(tasks, outputs)]
+    results = [{**r, "scheduler": name, "seed": t["seed"]} for t, o in zip(tasks, outputs) for name, r in o.items()]
 
     rows = pd.DataFrame([row for r in results for row in r["rows"]])
     summary = summarise(rows)

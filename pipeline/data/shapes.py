@@ -4,6 +4,11 @@ Every image is drawn at ``supersample`` times its size and downsampled, so edges
 anti-aliased. Objects and backgrounds are filled with colour gradients or stripe textures
 (colour banding only shows on gradients), and optional distractor strokes are drawn on top,
 so that the classes are not separable by colour or a single pixel.
+
+The shape's mean colour differs from the background's by at least ``min_contrast`` (Euclidean
+RGB distance, 0..441): without it, about a third of the shapes melt into their background and
+no classifier learns the task in the default budget (a VGG-style CNN reached 0.25 balanced
+accuracy at contrast 0 and 0.63 at 150, same steps).
 """
 
 from __future__ import annotations
@@ -65,16 +70,27 @@ def _draw_shape_mask(name: str, size: int, cx: float, cy: float, r: float, theta
     return np.asarray(mask, dtype=np.float32) / 255.0
 
 
-def _fill(rng: np.random.Generator, grid: tuple[np.ndarray, np.ndarray], texture_prob: float) -> np.ndarray:
-    """A colour gradient between two random colours, or stripes, over the whole canvas (H, W, 3)."""
+def _fill(rng: np.random.Generator, grid: tuple[np.ndarray, np.ndarray], texture_prob: float,
+          away_from: np.ndarray | None = None, min_contrast: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """A colour gradient between two random colours, or stripes, over the whole canvas (H, W, 3),
+    and its mean colour. With ``away_from``, the colour pair is redrawn until its mean lies at least
+    ``min_contrast`` from that colour (the best of 64 draws otherwise)."""
     yy, xx = grid
-    c1, c2 = rng.uniform(0, 255, size=(2, 3))
+    best, best_gap = None, -1.0
+    for _ in range(64):
+        pair = rng.uniform(0, 255, size=(2, 3))
+        gap = np.inf if away_from is None else float(np.linalg.norm(pair.mean(0) - away_from))
+        if gap > best_gap:
+            best, best_gap = pair, gap
+        if gap >= min_contrast:
+            break
+    c1, c2 = best
     angle = rng.uniform(0, 2 * math.pi)
     t = (math.cos(angle) * xx + math.sin(angle) * yy + 1.0) / 2.0
     if rng.random() < texture_prob:
         freq = rng.uniform(3.0, 9.0)
         t = 0.5 + 0.5 * np.sin(2 * math.pi * freq * t + rng.uniform(0, 2 * math.pi))
-    return c1 * (1.0 - t[..., None]) + c2 * t[..., None]
+    return c1 * (1.0 - t[..., None]) + c2 * t[..., None], (c1 + c2) / 2.0
 
 
 def render_shape(
@@ -86,20 +102,25 @@ def render_shape(
     texture_prob: float = 0.35,
     distractor_prob: float = 0.5,
     scale_range: tuple[float, float] = (0.22, 0.42),
+    position_jitter: float = 1.0,
+    min_contrast: float = 0.0,
 ) -> np.ndarray:
     """Render one ``size``×``size`` RGB image (uint8) of the shape ``name``.
 
-    ``scale_range`` is the shape's circumradius as a fraction of the image side.
+    ``scale_range`` is the shape's circumradius as a fraction of the image side;
+    ``position_jitter`` how far its centre may move from the image centre, as a fraction of the
+    room it has (0 = always centred, 1 = anywhere it fits); ``min_contrast`` the least RGB
+    distance between the mean colours of shape and background.
     """
     big = size * supersample
     lin = np.linspace(-1.0, 1.0, big, dtype=np.float32)
     grid = np.meshgrid(lin, lin, indexing="ij")
-    background = _fill(rng, grid, texture_prob)
-    foreground = _fill(rng, grid, texture_prob)
+    background, bg_mean = _fill(rng, grid, texture_prob)
+    foreground, _ = _fill(rng, grid, texture_prob, away_from=bg_mean, min_contrast=min_contrast)
 
     r = rng.uniform(*scale_range) * big
-    cx = rng.uniform(r, big - r)
-    cy = rng.uniform(r, big - r)
+    room = big / 2 - r
+    cx, cy = big / 2 + position_jitter * rng.uniform(-room, room, size=2)
     theta = rng.uniform(0, 2 * math.pi)
     mask = _draw_shape_mask(name, big, cx, cy, r, theta)[..., None]
     canvas = background * (1.0 - mask) + foreground * mask

@@ -70,7 +70,9 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
 def shapes_sets(data, seed: int, rng: np.random.Generator) -> SourceSets:
     """The procedural default (``data.n_images`` shapes, classes weighted by ``data.class_weights``)."""
     names = list(SHAPE_NAMES[: len(data.class_weights)])
-    kw = {"texture_prob": data.texture_prob, "distractor_prob": data.distractor_prob}
+    kw = {"texture_prob": data.texture_prob, "distractor_prob": data.distractor_prob,
+          "scale_range": tuple(data.scale_range), "position_jitter": data.position_jitter,
+          "min_contrast": data.min_contrast}
     images, labels = generate_shapes(data.n_images, data.class_weights, data.size, rng, **kw)
     meta = _meta([f"shapes-{i:05d}" for i in range(len(labels))], labels, names)
     train, test = stratified_split(labels, data.test_fraction, seed)

@@ -1,5 +1,14 @@
-"""The artifact-scorer benchmark: every model on every representation at every noise level of one
-scheduler's runs, for one seed.
+"""The artifact-scorer benchmark: every model on every representation at every noise level of
+every scheduler's runs, for one seed.
+
+**What is scored (a proxy).** A scheduler's U-Net input at timestep t of a run that ends at a
+clean latent x0 is, for a perfect denoiser, distributed as ``√ᾱ_t·x0 + √(1−ᾱ_t)·ε`` for DDPM,
+DDIM, Euler (after ``scale_model_input``) and DPM-Solver alike: the forward-noising proxy of
+:func:`~pipeline.latents.noising.oracle_trajectory`. Models are therefore trained once per seed
+on that marginal with *fresh noise every minibatch* (:func:`~pipeline.models.neural.forward_noise`)
+at the timesteps the schedulers use, and each scheduler's runs are scored at its own timesteps.
+What a *learned* U-Net holds mid-run, and a deterministic sampler's dependence on its final
+image, are not in this proxy: draw no conclusion about deterministic samplers from it.
 
 Representations (what a scorer is given at a step of the run):
 
@@ -7,13 +16,14 @@ Representations (what a scorer is given at a step of the run):
 - ``rgb``: its fitted latent→RGB linear preview (the public attempt's input), clipped to [-1, 1];
 - ``clean``: the finished latent (t = 0), the upper bound, scored by :func:`run_clean`.
 
-Models: ``ridge`` (standardised ridge regression), ``mlp`` and ``cnn`` (one per level; which of
-them run is ``ScorerSpec.level_models``), ``cnn_t`` (one timestep-conditioned CNN trained on
-every level at once) and ``mixture`` (per-level ``expert_model`` networks as experts,
-interpolated in t; see :class:`~pipeline.models.neural.ExpertMixture`). The
-two cross-level models are also scored at *held-out* levels between the training ones, which
-is where they differ. Everything is fitted on the training split only and scored on the test
-split with :func:`~pipeline.metrics.regression.artifact_metrics`.
+Models: ``ridge`` (standardised ridge regression on ``RIDGE_DRAWS`` noise draws of the training
+set), ``mlp`` and ``cnn`` (one per timestep; which of them run is ``ScorerSpec.level_models``),
+``cnn_t`` (one timestep-conditioned CNN trained on every level at once) and ``mixture`` (per-level
+``expert_model`` networks as experts, interpolated in t; see
+:class:`~pipeline.models.neural.ExpertMixture`). The two cross-level models are also scored at
+*held-out* levels between the training ones, which is where they differ. Everything is fitted on
+the training split only and scored on the test split with
+:func:`~pipeline.metrics.regression.artifact_metrics`.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.latents.noising import oracle_trajectory
 from pipeline.latents.rgb import LatentRGB
 from pipeline.metrics.regression import artifact_metrics
-from pipeline.models.neural import CNNScorer, ExpertMixture, MLPScorer, train_scorer
+from pipeline.models.neural import CNNScorer, ExpertMixture, MLPScorer, forward_noise, train_scorer
 
 LEVEL_MODELS = ("ridge", "mlp", "cnn")     # fitted once per noise level
 CROSS_MODELS = ("cnn_t", "mixture")        # one model for every level
@@ -48,10 +58,13 @@ class ScorerSpec:
     batch_size: int = 64
     lr: float = 1e-3
     level_models: list[str] = field(default_factory=lambda: list(LEVEL_MODELS))
-    expert_model: str = "cnn"    # the per-level model the mixture is made of (mlp | cnn)
+    expert_model: str = "cnn"    # the per-level model the mixture is made of (mlp | cnn | none: no mixture)
     rgb_models: list[str] = field(default_factory=lambda: ["ridge", "mlp"])
     max_score: float = 5.0
     severe_at: float = 3.0
+
+
+RIDGE_DRAWS = 2   # noise draws of the training set a ridge level model is fitted on
 
 
 def _predict(model, x: np.ndarray, t: np.ndarray, max_score: float) -> np.ndarray:
@@ -60,26 +73,44 @@ def _predict(model, x: np.ndarray, t: np.ndarray, max_score: float) -> np.ndarra
     return out.clamp(0, max_score).numpy().astype(np.float64)
 
 
-def fit_predict(kind: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, spec: ScorerSpec, seed: int):
-    """Fit one per-level model ``kind`` (ridge | mlp | cnn) and predict the test set.
+def fit_level(kind: str, x_train: np.ndarray, y_train: np.ndarray, spec: ScorerSpec, seed: int,
+              alpha_bar: float | None = None, timestep: float = 0.0, preview: LatentRGB | None = None):
+    """Fit one per-level model ``kind`` (ridge | mlp | cnn) at one noise level.
 
-    Returns ``(predictions, model)``; the model is a torch module for mlp/cnn, None for ridge."""
+    ``x_train`` are clean latents; with ``alpha_bar`` they are noised to that level: afresh every
+    minibatch for the networks, ``RIDGE_DRAWS`` seeded draws for ridge and for preview inputs.
+    ``preview`` maps the (noisy) training latents to their latent→RGB preview first. Returns
+    ``(predict, model)``: ``predict(x)`` gives clipped scores for inputs of the training kind
+    (noisy latents, or previews), ``model`` is the torch module for mlp/cnn, None for ridge."""
+    if kind not in LEVEL_MODELS:
+        raise ValueError(f"unknown per-level model {kind!r}; known: {', '.join(LEVEL_MODELS)}")
+    if kind == "ridge" or preview is not None:
+        draws = RIDGE_DRAWS if alpha_bar is not None else 1
+        gen = torch.Generator().manual_seed(seed)
+        clean = torch.from_numpy(np.array(x_train, dtype=np.float32))
+        x_fit = np.concatenate([
+            (clean if alpha_bar is None else forward_noise(clean, torch.full((len(clean),), alpha_bar), gen)).numpy()
+            for _ in range(draws)])
+        if preview is not None:
+            x_fit = np.moveaxis(preview(x_fit), -1, 1)
+        x_train, y_train, alpha_bar = x_fit, np.tile(y_train, draws), None
     if kind == "ridge":
         pipe = make_pipeline(StandardScaler(), Ridge(alpha=spec.ridge_alpha))
         pipe.fit(x_train.reshape(len(x_train), -1), y_train)
-        pred = pipe.predict(x_test.reshape(len(x_test), -1))
-        return np.clip(pred, 0, spec.max_score), None
+        return (lambda x: np.clip(pipe.predict(x.reshape(len(x), -1)), 0, spec.max_score)), None
     torch.manual_seed(seed)
     shape = list(x_train.shape[1:])
-    if kind == "mlp":
-        model = MLPScorer(shape, spec.mlp_hidden)
-    elif kind == "cnn":
-        model = CNNScorer(shape, spec.cnn_channels)
-    else:
-        raise ValueError(f"unknown per-level model {kind!r}; known: {', '.join(LEVEL_MODELS)}")
-    zeros = np.zeros(len(x_train))
-    train_scorer(model, x_train, zeros, y_train, steps=spec.level_steps, batch_size=spec.batch_size, lr=spec.lr, seed=seed)
-    return _predict(model, x_test, np.zeros(len(x_test)), spec.max_score), model
+    model = MLPScorer(shape, spec.mlp_hidden) if kind == "mlp" else CNNScorer(shape, spec.cnn_channels)
+    ab = None if alpha_bar is None else np.full(len(x_train), alpha_bar)
+    train_scorer(model, x_train, np.full(len(x_train), timestep), y_train, steps=spec.level_steps,
+                 batch_size=spec.batch_size, lr=spec.lr, seed=seed, alpha_bars=ab)
+    return (lambda x: _predict(model, x, np.full(len(x), timestep), spec.max_score)), model
+
+
+def fit_predict(kind: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, spec: ScorerSpec, seed: int):
+    """:func:`fit_level` on clean latents, then its predictions on ``x_test``."""
+    predict, model = fit_level(kind, x_train, y_train, spec, seed)
+    return predict(x_test), model
 
 
 def run_clean(x_train, y_train, x_test, y_test, spec: ScorerSpec, seed: int) -> list[dict]:
@@ -100,77 +131,101 @@ class SchedulerResult:
     models: dict[str, torch.nn.Module]  # the deployable cross-level models (cnn_t, mixture)
 
 
-def run_scheduler(name: str, clean_train: np.ndarray, y_train: np.ndarray, clean_test: np.ndarray,
-                  y_test: np.ndarray, *, t_fracs: list[float], heldout_fracs: list[float], num_inference_steps: int,
-                  spec: ScorerSpec, seed: int, rgb: LatentRGB | None = None) -> SchedulerResult:
-    """Every model at every level of scheduler ``name``'s runs (trajectory noise seeded by ``seed``:
-    the same starting noise per image for every deterministic scheduler)."""
-    fracs = list(t_fracs) + list(heldout_fracs)
-    clean = torch.from_numpy(np.concatenate([clean_train, clean_test]).astype(np.float32))
-    traj = oracle_trajectory(name, clean, fracs, num_inference_steps, seed)
-    n_tr, n_lv = len(clean_train), len(t_fracs)
-    x_all = traj.model_input.numpy()
-    xtr, xte = x_all[:, :n_tr], x_all[:, n_tr:]
-    stamp = [{"t_frac": traj.t_fracs[i], "timestep": traj.timesteps[i], "run_frac": traj.run_fracs[i], "seed": seed}
-             for i in range(len(fracs))]
-    rows, preds, experts = [], {k: [] for k in (*LEVEL_MODELS, *CROSS_MODELS)}, []
+def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarray, clean_test: np.ndarray,
+                   y_test: np.ndarray, *, t_fracs: list[float], heldout_fracs: list[float], num_inference_steps: int,
+                   spec: ScorerSpec, seed: int, rgb: LatentRGB | None = None) -> dict[str, SchedulerResult]:
+    """Every model at every level of each scheduler in ``names``, for one seed.
 
-    if spec.expert_model not in ("mlp", "cnn"):
-        raise ValueError(f"expert_model must be mlp or cnn, got {spec.expert_model!r}")
-    for i in range(n_lv):
-        kinds = list(dict.fromkeys([*spec.level_models, spec.expert_model]))
-        for kind in kinds:
-            pred, model = fit_predict(kind, xtr[i], y_train, xte[i], spec, seed)
-            preds[kind].append(pred)
-            if kind == spec.expert_model:
-                experts.append(model)
-            if kind in spec.level_models:
-                rows.append({"representation": "latent", "model": kind, **stamp[i],
-                             **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
-        if rgb is not None:
-            rtr, rte = (np.moveaxis(rgb(x), -1, 1) for x in (xtr[i], xte[i]))
-            for kind in spec.rgb_models:
-                pred, _ = fit_predict(kind, rtr, y_train, rte, spec, seed)
-                rows.append({"representation": "rgb", "model": kind, **stamp[i], **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
+    Test runs are each scheduler's :func:`oracle_trajectory` (seeded by ``seed``: the same starting
+    noise per image for every deterministic scheduler). Per-level models are fitted once per distinct
+    timestep (schedulers sharing a timestep share them); ``cnn_t`` once on the union of all training
+    timesteps; each scheduler's ``mixture`` is made of the experts at its own timesteps."""
+    if spec.expert_model not in ("mlp", "cnn", "none"):
+        raise ValueError(f"expert_model must be mlp, cnn or none, got {spec.expert_model!r}")
+    fracs, n_lv = list(t_fracs) + list(heldout_fracs), len(t_fracs)
+    test = torch.from_numpy(np.array(clean_test, dtype=np.float32))
+    trajs = {name: oracle_trajectory(name, test, fracs, num_inference_steps, seed) for name in names}
+    abar = {t: a for tr in trajs.values() for t, a in zip(tr.timesteps, tr.alpha_bars)}
+    kinds = list(dict.fromkeys([*spec.level_models, *([spec.expert_model] if spec.expert_model != "none" else [])]))
+    fitted: dict[tuple[str, float], tuple] = {}
+
+    def level_fit(kind: str, t: float, preview=None):
+        key = (kind if preview is None else f"rgb {kind}", t)
+        if key not in fitted:
+            fitted[key] = fit_level(kind, clean_train, y_train, spec, seed, alpha_bar=abar[t], timestep=t, preview=preview)
+        return fitted[key]
 
     torch.manual_seed(seed)
     cond = CNNScorer(list(clean_train.shape[1:]), spec.cnn_channels, t_dim=spec.t_dim)
-    t_train = np.repeat(np.asarray(traj.timesteps[:n_lv]), n_tr)
-    train_scorer(cond, xtr[:n_lv].reshape(-1, *xtr.shape[2:]), t_train, np.tile(y_train, n_lv),
-                 steps=spec.cond_steps, batch_size=spec.batch_size, lr=spec.lr, seed=seed)
-    mixture = ExpertMixture(experts, traj.timesteps[:n_lv]).eval()
-    for i in range(len(fracs)):
-        t = np.full(len(y_test), traj.timesteps[i])
-        for kind, model in (("cnn_t", cond), ("mixture", mixture)):
-            pred = _predict(model, xte[i], t, spec.max_score)
-            if i < n_lv:
+    train_t = sorted({t for tr in trajs.values() for t in tr.timesteps[:n_lv]})
+    t_rows = np.repeat(np.asarray(train_t), len(clean_train))
+    train_scorer(cond, np.tile(clean_train, (len(train_t), 1, 1, 1)), t_rows, np.tile(y_train, len(train_t)),
+                 steps=spec.cond_steps, batch_size=spec.batch_size, lr=spec.lr, seed=seed,
+                 alpha_bars=np.array([abar[t] for t in t_rows]))
+
+    results = {}
+    for name, traj in trajs.items():
+        x_te = traj.model_input.numpy()
+        stamp = [{"t_frac": traj.t_fracs[i], "timestep": traj.timesteps[i], "run_frac": traj.run_fracs[i], "seed": seed}
+                 for i in range(len(fracs))]
+        rows, preds, experts = [], {k: [] for k in (*LEVEL_MODELS, *CROSS_MODELS)}, []
+        for i in range(n_lv):
+            t = traj.timesteps[i]
+            for kind in kinds:
+                predict, model = level_fit(kind, t)
+                pred = predict(x_te[i])
                 preds[kind].append(pred)
-            rows.append({"representation": "latent", "model": kind, **stamp[i], "heldout": i >= n_lv,
-                         **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
-    for row in rows:
-        row.setdefault("heldout", False)
-        row["scheduler"] = name
-    levels = {k: getattr(traj, k)[:n_lv] for k in ("t_fracs", "timesteps", "steps", "run_fracs", "alpha_bars")}
-    return SchedulerResult(rows=rows, test_pred={k: np.stack(v) for k, v in preds.items() if v}, levels=levels,
-                           models={"cnn_t": cond, "mixture": mixture})
+                if kind == spec.expert_model:
+                    experts.append(model)
+                if kind in spec.level_models:
+                    rows.append({"representation": "latent", "model": kind, **stamp[i],
+                                 **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
+            if rgb is not None:
+                rte = np.moveaxis(rgb(x_te[i]), -1, 1)
+                for kind in spec.rgb_models:
+                    pred = level_fit(kind, t, preview=rgb)[0](rte)
+                    rows.append({"representation": "rgb", "model": kind, **stamp[i],
+                                 **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
+        cross = {"cnn_t": cond}
+        if experts:
+            cross["mixture"] = ExpertMixture(experts, traj.timesteps[:n_lv]).eval()
+        for i in range(len(fracs)):
+            t = np.full(len(y_test), traj.timesteps[i])
+            for kind, model in cross.items():
+                pred = _predict(model, x_te[i], t, spec.max_score)
+                if i < n_lv:
+                    preds[kind].append(pred)
+                rows.append({"representation": "latent", "model": kind, **stamp[i], "heldout": i >= n_lv,
+                             **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
+        for row in rows:
+            row.setdefault("heldout", False)
+            row["scheduler"] = name
+        levels = {k: getattr(traj, k)[:n_lv] for k in ("t_fracs", "timesteps", "steps", "run_fracs", "alpha_bars")}
+        results[name] = SchedulerResult(rows=rows, test_pred={k: np.stack(v) for k, v in preds.items() if v},
+                                        levels=levels, models=cross)
+    return results
 
 
 def run_task(task: dict) -> dict:
-    """One cell of the grid, for a worker process: ``task["scheduler"]`` is a scheduler name or
-    ``"clean"``; the rest are the keyword arguments of :func:`run_scheduler` / :func:`run_clean`
-    plus ``threads``. Returns plain data (rows, predictions, levels, and for ``keep_models`` the
-    cross-level models' configs and CPU state dicts)."""
+    """One cell of the grid, for a worker process: ``task["kind"]`` is ``"clean"`` (the upper bound)
+    or ``"noisy"`` (every scheduler in ``task["schedulers"]``); the rest are the keyword arguments of
+    :func:`run_schedulers` / :func:`run_clean` plus ``threads``. Returns plain data per scheduler
+    (rows, predictions, levels, and for ``keep_models`` the cross-level models' configs and CPU
+    state dicts)."""
     torch.set_num_threads(task["threads"])
     spec, seed = task["spec"], task["seed"]
-    if task["scheduler"] == "clean":
-        return {"rows": run_clean(task["clean_train"], task["y_train"], task["clean_test"], task["y_test"], spec, seed)}
-    result = run_scheduler(
-        task["scheduler"], task["clean_train"], task["y_train"], task["clean_test"], task["y_test"],
+    if task["kind"] == "clean":
+        return {"clean": {"rows": run_clean(task["clean_train"], task["y_train"], task["clean_test"], task["y_test"],
+                                            spec, seed)}}
+    results = run_schedulers(
+        task["schedulers"], task["clean_train"], task["y_train"], task["clean_test"], task["y_test"],
         t_fracs=task["t_fracs"], heldout_fracs=task["heldout_fracs"], num_inference_steps=task["num_inference_steps"],
         spec=spec, seed=seed, rgb=task["rgb"],
     )
-    out = {"rows": result.rows, "test_pred": result.test_pred, "levels": result.levels}
-    if task.get("keep_models"):
-        out["models"] = {k: (m.config, {n: v.detach().cpu() for n, v in m.state_dict().items()})
-                         for k, m in result.models.items()}
+    out = {}
+    for name, result in results.items():
+        out[name] = {"rows": result.rows, "test_pred": result.test_pred, "levels": result.levels}
+        if task.get("keep_models"):
+            out[name]["models"] = {k: (m.config, {n: v.detach().cpu() for n, v in m.state_dict().items()})
+                                   for k, m in result.models.items()}
     return out

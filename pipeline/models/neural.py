@@ -155,29 +155,44 @@ def build_scorer(config: dict) -> nn.Module:
     raise ValueError(f"unknown scorer kind {kind!r} in config (expected mlp, cnn or mixture)")
 
 
+def forward_noise(clean: torch.Tensor, alpha_bars: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """``√ᾱ·x0 + √(1−ᾱ)·ε`` with fresh ε from ``gen``, one ᾱ per latent: the marginal of what every
+    scheduler's U-Net input holds at that timestep of a run ending at ``clean`` (the proxy)."""
+    a = alpha_bars.reshape(-1, *([1] * (clean.ndim - 1)))
+    return a.sqrt() * clean + (1 - a).sqrt() * torch.randn(clean.shape, generator=gen)
+
+
 def train_scorer(model: nn.Module, latents: np.ndarray, timesteps: np.ndarray, targets: np.ndarray, *, steps: int,
                  batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0,
-                 device: str | torch.device = "cpu") -> list[float]:
-    """Fit ``model`` with AdamW on the Huber loss for ``steps`` minibatches; returns the loss per step.
+                 device: str | torch.device = "cpu", alpha_bars: np.ndarray | None = None) -> list[float]:
+    """Fit ``model`` with AdamW on the Huber loss for ``steps`` minibatches (cosine-decayed learning
+    rate); returns the loss per step.
 
-    Minibatches are drawn with a seeded CPU generator, so the same seed gives the same run on
-    every device. The input normalisation is fitted on ``latents`` first (train data only).
+    With ``alpha_bars`` (one per row), ``latents`` are *clean* and every minibatch is noised afresh
+    to its row's ᾱ (:func:`forward_noise`): the model sees a new noise draw each time instead of
+    memorising one frozen draw per image. Minibatches and noise come from a seeded CPU generator,
+    so the same seed gives the same run on every device. The input normalisation is fitted on the
+    (noised once, when ``alpha_bars`` is given) training latents first.
     """
     x = torch.as_tensor(np.asarray(latents, dtype=np.float32))
     t = torch.as_tensor(np.asarray(timesteps, dtype=np.float32))
     y = torch.as_tensor(np.asarray(targets, dtype=np.float32))
-    if not (len(x) == len(t) == len(y)):
-        raise ValueError(f"{len(x)} latents, {len(t)} timesteps and {len(y)} targets: they must match")
+    ab = None if alpha_bars is None else torch.as_tensor(np.asarray(alpha_bars, dtype=np.float32))
+    if not (len(x) == len(t) == len(y)) or (ab is not None and len(ab) != len(x)):
+        raise ValueError(f"{len(x)} latents, {len(t)} timesteps, {len(y)} targets"
+                         f"{'' if ab is None else f' and {len(ab)} alpha_bars'}: they must match")
+    fit_x = x if ab is None else forward_noise(x, ab, torch.Generator().manual_seed(seed))
     parts = model.experts if isinstance(model, ExpertMixture) else [model]
     for part in parts:
-        part.fit_normalisation(x)
+        part.fit_normalisation(fit_x)
     model.to(device)
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
-        return nn.functional.huber_loss(model(x[idx].to(device), t[idx].to(device)), y[idx].to(device))
+        xb = x[idx] if ab is None else forward_noise(x[idx], ab[idx], gen)
+        return nn.functional.huber_loss(model(xb.to(device), t[idx].to(device)), y[idx].to(device))
 
-    return train_steps(model, batch_loss, steps=steps, lr=lr, weight_decay=weight_decay, seed=seed)
+    return train_steps(model, batch_loss, steps=steps, lr=lr, weight_decay=weight_decay, seed=seed, min_lr=lr * 0.05)
 
 
 class ArtifactScorer:
