@@ -3,7 +3,9 @@
 Copies the project into a temporary git repo (nothing cached), then runs
 `dvc repro --single-item <stage>` for each stage in dvc.yaml order, so every figure is one
 stage's cost including DVC's own overhead. Peak memory is the largest resident set of the
-stage's process tree (wait4's ru_maxrss). Run: `python benchmarks/pipeline_time.py [--keep DIR]`.
+stage's process tree (wait4's ru_maxrss). With ``--sweep``, it then commits the run and times
+one model's sweep (`dvc exp run -S bench.logreg.C=7` by default) in the same directory, as a
+share of the full run. Run: `python benchmarks/pipeline_time.py [--keep DIR] [--sweep]`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def timed(args: list[str], cwd: Path) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", type=Path, help="run in this (empty) directory and keep it")
+    parser.add_argument("--sweep", nargs="?", const="bench.logreg.C=7", metavar="KEY=VALUE",
+                        help="then time `dvc exp run -S KEY=VALUE` (default: %(const)s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="latent-lab-bench-") as tmp:
         project = args.keep or Path(tmp)
@@ -50,6 +54,13 @@ def main() -> None:
                 raise SystemExit(f"stage {stage} failed (exit {code})")
         noop, _, _ = timed(["dvc", "repro"], project)
         print(f"{'total':<10} {total:8.1f}\n{'no-op':<10} {noop:8.1f}  (dvc repro with nothing to do)")
+        if args.sweep:
+            for cmd in (["git", "add", "-A"], ["git", "commit", "-q", "-m", "default run"]):
+                subprocess.run(cmd, cwd=project, env=run_env(), check=True)
+            wall, _, code = timed(["dvc", "exp", "run", "-S", args.sweep], project)
+            if code:
+                raise SystemExit(f"sweep {args.sweep} failed (exit {code})")
+            print(f"sweep -S {args.sweep}: {wall:.1f} s = {100 * wall / total:.1f} % of the full run")
 
 
 if __name__ == "__main__":

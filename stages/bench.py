@@ -3,23 +3,25 @@
 Mean ± std over seeds of balanced accuracy and macro-F1 per (model, input, regime), the
 minority classes' recall, training time, and beside every number its baselines: the majority
 class, and the paired gain over the same model without augmentation (or, for reconstructions,
-over original pixels) with a verdict against the seed spread. Reads ``reports/bench_latent/results.csv``
-and ``reports/bench_pixels/results.csv``; writes ``reports/bench/``
+over original pixels) with a 95 % interval from a paired bootstrap over seeds and test images, and a
+verdict only where the interval excludes 0. Reads ``reports/bench_latent/<model>/`` (every model of
+the matrix) and ``reports/bench_pixels/`` (results.csv, predictions.parquet); writes ``reports/bench/``
 (metrics.json, summary.json, table.csv, recall.csv, latents.png, pixels.png). Reads ``base``.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 
-from pipeline.io import atomic_dir, write_json
+from pipeline.io import atomic_dir, read_json, write_json
 from pipeline.latents.store import read_latent_split
 from pipeline.metrics.classification import majority_baseline
 from pipeline.models.bench import benchmark_sentence, minority_classes, summarise
 from pipeline.report.figures import bar_chart
-from stages.cli import parse_args
+from stages.cli import fail, parse_args
 from stages.common import start
 
 log = logging.getLogger("stages.bench")
@@ -32,7 +34,8 @@ def _metrics(table: pd.DataFrame) -> dict:
                  "macro_f1": {"mean": r["macro_f1_mean"], "std": r["macro_f1_std"]},
                  "minority_recall": r["minority_recall_mean"]}   # training time: table.csv (not deterministic)
         if isinstance(r.get("verdict"), str):
-            entry.update(gain={"mean": r["gain_mean"], "std": r["gain_std"]}, verdict=r["verdict"], reference=r["reference"])
+            entry.update(gain={"mean": r["gain_mean"], "std": r["gain_std"], "ci95_lo": r["gain_lo"], "ci95_hi": r["gain_hi"]},
+                         verdict=r["verdict"], reference=r["reference"])
         out[f"{r['model']}/{r['input']}/{r['regime']}"] = entry
     return out
 
@@ -40,19 +43,28 @@ def _metrics(table: pd.DataFrame) -> dict:
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--latents", default="data/latents"),
-        p.add_argument("--latent-results", default="reports/bench_latent/results.csv"),
-        p.add_argument("--pixel-results", default="reports/bench_pixels/results.csv"),
+        p.add_argument("--latent-results", default="reports/bench_latent", help="one sub-directory per latent model"),
+        p.add_argument("--pixel-results", default="reports/bench_pixels"),
         p.add_argument("--reports", default="reports/bench"),
     ))
     start(args, torch=False)
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
     names, y = train.class_names, train.meta["label"].to_numpy()
-    parts = [pd.read_csv(path) for path in (args.latent_results, args.pixel_results)]
+    dirs = sorted(p for p in Path(args.latent_results).iterdir() if (p / "results.csv").is_file())
+    dirs += [Path(args.pixel_results)] if (Path(args.pixel_results) / "results.csv").is_file() else []
+    if not dirs:
+        fail(f"no results.csv under {args.latent_results}/<model>/ or {args.pixel_results}: run bench_latent / bench_pixels")
+    parts = [pd.read_csv(d / "results.csv") for d in dirs]
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    predictions = pd.concat([pd.read_parquet(d / "predictions.parquet") for d in dirs], ignore_index=True)
     minority = minority_classes(y, names)
-    table = summarise(rows, minority)
+    table = summarise(rows, minority, predictions, test.meta["label"].to_numpy())
     majority = majority_baseline(y, test.meta["label"].to_numpy(), names)
     sentence = benchmark_sentence(table, majority["balanced_accuracy"])
+    idle = sorted({f"{d.name} {r}" for d in dirs if (d / "skipped.json").is_file()
+                   for r in read_json(d / "skipped.json")["no_samples_needed"]})
+    if idle:
+        sentence += f" No samples needed (balanced classes), so not run: {', '.join(idle)}."
     metrics = {"baseline_majority": {k: majority[k] for k in ("balanced_accuracy", "macro_f1")},
                "results": _metrics(table)}
     recall = rows.groupby(["model", "input", "regime"], sort=False)[[f"recall:{c}" for c in names]].mean().reset_index()
@@ -60,7 +72,7 @@ def main(argv=None) -> None:
     log.info("%s", sentence)
     with atomic_dir(args.reports) as tmp:
         write_json(tmp / "metrics.json", metrics)               # numbers only: DVC metrics
-        write_json(tmp / "summary.json", {"summary": sentence, "minority_classes": minority})
+        write_json(tmp / "summary.json", {"summary": sentence, "minority_classes": minority, "no_samples_needed": idle})
         table.to_csv(tmp / "table.csv", index=False, float_format="%.6g")
         recall.to_csv(tmp / "recall.csv", index=False, float_format="%.4g")
         for input_, path, hue in (("latents", "latents.png", "regime"), ("pixels", "pixels.png", "input")):

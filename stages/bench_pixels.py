@@ -4,7 +4,7 @@ Each family in ``bench.pixel_models`` (vgg, resnet, mobilenet) is trained for ev
 ``bench.pixel_inputs`` (``pixels``: the original training images; ``reconstructed``: the same
 images decoded from their train latents by the VAE in ``models/vae``), once per seed (on ``bench.workers``
 processes), and tested on the *original* test images: does training on what the VAE keeps cost accuracy? Writes
-``reports/bench_pixels/results.csv``. Reads ``base``, ``bench``, ``vae.dtype``, ``vae.tiling``.
+``reports/bench_pixels/results.csv`` and ``predictions.parquet`` (every fit's test predictions). Reads ``base``, ``bench``, ``vae.dtype``, ``vae.tiling``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir
 from pipeline.latents.store import read_latent_split
 from pipeline.latents.vae import decode_latents, tensor_to_images
+from pipeline.models.bench import predictions_frame
 from pipeline.models.bench_tasks import pixel_task
 from pipeline.runtime import resolve_device, worker_plan
 from stages.cli import parse_args
@@ -52,12 +53,14 @@ def main(argv=None) -> None:
     tasks = [{**common, "model": model, "options": cfg.options("cnn"), "input": input_, "images": inputs[input_],
               "seed": seed0 + s} for model in cfg.pixel_models for input_ in cfg.pixel_inputs for s in range(cfg.seeds)]
     log.info("%d CNN fits on %d worker(s)", len(tasks), workers)
-    rows = [o["row"] for o in Parallel(n_jobs=workers, backend="loky", verbose=5)(delayed(pixel_task)(t) for t in tasks)]
+    outputs = Parallel(n_jobs=workers, backend="loky", verbose=5)(delayed(pixel_task)(t) for t in tasks)
+    rows = [o["row"] for o in outputs]
     for (model, input_), g in pd.DataFrame(rows).groupby(["model", "input"], sort=False):
         log.info("%-10s %-13s balanced accuracy %.3f ± %.3f (%.1f s per fit)", model, input_,
                  g["balanced_accuracy"].mean(), g["balanced_accuracy"].std(ddof=0), g["train_seconds"].mean())
     with atomic_dir(args.reports) as tmp:
         pd.DataFrame(rows).to_csv(tmp / "results.csv", index=False, float_format="%.6g")
+        predictions_frame(rows, [o["pred"] for o in outputs]).to_parquet(tmp / "predictions.parquet", index=False)
 
 
 if __name__ == "__main__":

@@ -62,14 +62,22 @@ def main(argv=None) -> None:
     if missing:
         fail(f"no fidelity metrics for {missing}: run `dvc repro fidelity` (compare.methods lists them)")
     per_method = {m: read_json(p) for m, p in paths.items()}
-    table = pd.DataFrame([method_row(per_method[m]) for m in methods])
+    idle = [m for m in methods if per_method[m].get("no_samples_needed")]
+    if idle:
+        log.info("no samples needed (skipped in the table): %s", ", ".join(idle))
+    rows = [method_row(per_method[m]) for m in methods if m not in idle]
+    table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["method"])
     with atomic_dir(args.reports) as tmp:
         write_json(tmp / "metrics.json", {
             row["method"]: {k: v for k, v in row.items() if k != "method" and not k.endswith("_std") and v == v}
-            for row in table.to_dict("records")})
+            for row in table.to_dict("records")} | {m: {"no_samples_needed": 1} for m in idle})
         table.to_csv(tmp / "table.csv", index=False, float_format="%.6g")
-        grouped_bars(table, panels=PANELS, x="method", path=tmp / "fidelity.png",
-                     title="Synthetic latents by method (bars, ± std over replicates) vs class-matched real data (ticks)")
+        if len(table):
+            grouped_bars(table, panels=PANELS, x="method", path=tmp / "fidelity.png",
+                         title="Synthetic latents by method (bars, ± std over replicates) vs class-matched real data (ticks)")
+    if table.empty:
+        log.info("no method made samples (balanced classes under augment.sampling_strategy): nothing to compare")
+        return
     best = table.loc[table["frechet"].idxmin()]
     log.info("%d methods compared; closest to real test: %s (Fréchet %.2f vs real %.2f)", len(table), best["method"],
              best["frechet"], best["frechet_real"])

@@ -28,7 +28,7 @@ from pydantic import (
 CLASS_NAMES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon")  # pipeline.data.shapes
 ARTIFACT_KINDS = ("blur", "noise", "jpeg", "banding", "warp", "patch")  # pipeline.data.artifacts
 SCHEDULERS = ("ddpm", "ddim", "euler", "dpmsolver")  # pipeline.latents.noising
-METHODS = ("gaussian", "lerp", "slerp", "smote", "borderline_smote", "adasyn", "inversion")  # pipeline.augment
+METHODS = ("gaussian", "lerp", "slerp", "smote", "borderline_smote", "adasyn", "inversion", "random")  # pipeline.augment
 CLASSIFIERS = ("logreg", "linear_svm", "rbf_svm", "rf", "knn", "hgb")  # pipeline.models.classifiers
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -208,8 +208,11 @@ class InversionOptions(Section):
     max_shift: Annotated[float, Field(gt=0.0)]
 
 
+class RandomOptions(Section):
+    """Random over-sampling (copies of real samples) has no options: the re-balancing reference."""
+
+
 class Augment(Section):
-    methods: Annotated[list[Literal[METHODS]], AfterValidator(_unique)]
     sampling_strategy: Literal["auto", "minority", "not majority", "all"]
     replicates: Annotated[int, Field(ge=1, le=20)]
     gaussian: GaussianOptions
@@ -219,6 +222,7 @@ class Augment(Section):
     borderline_smote: BorderlineSmoteOptions
     adasyn: AdasynOptions
     inversion: InversionOptions
+    random: RandomOptions
 
     def options(self, method: str) -> dict:
         """The keyword options of one method's sampler (its ``augment.<method>`` subsection)."""
@@ -251,38 +255,57 @@ class Analyze(Section):
     preview_images: Annotated[int, Field(ge=1, le=64)]
 
 
+REGIME_KINDS = ("real", "augmented", "synthetic", "low_data", "low_data_augmented")  # pipeline.models.regimes
+Regimes = UniqueList(Literal[REGIME_KINDS])
+
+
 class COptions(Section):
     C: Annotated[float, Field(gt=0.0)]
+    regimes: Regimes
 
 
 class RbfSvmOptions(Section):
     C: Annotated[float, Field(gt=0.0)]
     gamma: Literal["scale", "auto"] | Annotated[float, Field(gt=0.0)]
+    regimes: Regimes
 
 
 class RfOptions(Section):
     trees: PositiveInt
     max_features: Literal["sqrt", "log2"] | Annotated[float, Field(gt=0.0, le=1.0)]
+    regimes: Regimes
 
 
 class KnnOptions(Section):
     neighbors: PositiveInt
+    regimes: Regimes
 
 
 class HgbOptions(Section):
     max_iter: PositiveInt
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)]
     max_leaf_nodes: Annotated[int, Field(ge=2)]
+    regimes: Regimes
 
 
-class AttentionOptions(Section):
+AUGMENTATIONS = ("none", "flip", "dihedral")   # pipeline.models.classifier_nets.AUGMENTATIONS
+
+
+class NetRecipe(Section):
+    steps: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0.0, le=1.0)]
+    augment: Literal[AUGMENTATIONS]
+    class_weight: bool
+
+
+class AttentionOptions(NetRecipe):
     patch: PositiveInt
     dim: PositiveInt
     depth: PositiveInt
     heads: PositiveInt
-    steps: PositiveInt
-    batch_size: PositiveInt
-    lr: Annotated[float, Field(gt=0.0, le=1.0)]
+    stem: Annotated[int, Field(ge=0, le=4)]
+    regimes: Regimes
 
     @model_validator(mode="after")
     def _heads(self):
@@ -291,15 +314,16 @@ class AttentionOptions(Section):
         return self
 
 
-class CnnOptions(Section):
+class LatentCnnOptions(NetRecipe):
     width: PositiveInt
-    steps: PositiveInt
-    batch_size: PositiveInt
-    lr: Annotated[float, Field(gt=0.0, le=1.0)]
+    regimes: Regimes
 
 
-REGIME_KINDS = ("real", "augmented", "synthetic", "low_data", "low_data_augmented")  # pipeline.models.regimes
-LATENT_MODELS = CLASSIFIERS + ("attention",)
+class CnnOptions(NetRecipe):
+    width: PositiveInt
+
+
+LATENT_MODELS = CLASSIFIERS + ("latent_cnn", "attention")
 PIXEL_MODELS = ("vgg", "resnet", "mobilenet")  # pipeline.models.classifier_nets.PIXEL_NETS
 
 
@@ -309,8 +333,6 @@ class Bench(Section):
     latent_models: UniqueList(Literal[LATENT_MODELS], min_length=0)
     pixel_models: UniqueList(Literal[PIXEL_MODELS], min_length=0)
     pixel_inputs: UniqueList(Literal[("pixels", "reconstructed")])
-    regimes: UniqueList(Literal[REGIME_KINDS])
-    torch_regimes: UniqueList(Literal[REGIME_KINDS])
     methods: UniqueList(Literal[METHODS], min_length=0)
     low_data_per_class: Annotated[int, Field(ge=2)]
     low_data_grow: Annotated[int, Field(ge=2, le=20)]
@@ -321,6 +343,7 @@ class Bench(Section):
     rf: RfOptions
     knn: KnnOptions
     hgb: HgbOptions
+    latent_cnn: LatentCnnOptions
     attention: AttentionOptions
     cnn: CnnOptions
 
@@ -328,14 +351,20 @@ class Bench(Section):
     def _consistent(self):
         if not self.latent_models and not self.pixel_models:
             raise ValueError("latent_models and pixel_models are both empty: nothing to benchmark")
-        needs = {"augmented", "synthetic", "low_data_augmented"} & (set(self.regimes) | set(self.torch_regimes))
-        if needs and not self.methods:
-            raise ValueError(f"regimes {sorted(needs)} need at least one entry in bench.methods")
+        for model in self.latent_models:
+            needs = {"augmented", "synthetic", "low_data_augmented"} & set(getattr(self, model).regimes)
+            if needs and not self.methods:
+                raise ValueError(f"bench.{model}.regimes {sorted(needs)} need at least one entry in bench.methods")
         return self
 
+    def regimes(self, model: str) -> list[str]:
+        """The regime kinds a latent model is trained in (its ``bench.<model>.regimes``)."""
+        return list(getattr(self, model).regimes)
+
     def options(self, model: str) -> dict:
-        """A model's own options (its ``bench.<model>`` subsection; ``cnn`` for the pixel families)."""
-        return getattr(self, model).model_dump()
+        """A model's own options (its ``bench.<model>`` subsection without ``regimes``; ``cnn`` for the
+        pixel families)."""
+        return {k: v for k, v in getattr(self, model).model_dump().items() if k != "regimes"}
 
 
 class Score(Section):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.decomposition import PCA
 
-from pipeline.augment import METHODS, make_augmenter, synthesize
+from pipeline.augment import METHODS, make_augmenter, samples_needed, synthesize
 from pipeline.augment.smote import check_neighbours
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, write_json
@@ -60,6 +60,15 @@ def main(argv=None) -> None:
     X, y = train.flat(), train.meta["label"].to_numpy()
     X_test, y_test = test.flat(), test.meta["label"].to_numpy()
 
+    out = Path(args.reports or f"reports/fidelity/{method}")
+    if samples_needed(make_augmenter(method, options, random_state=seed, sampling_strategy=aug.sampling_strategy,
+                                     n_channels=train.shape[0]), y) == 0:
+        log.info("%s: no samples needed (augment.sampling_strategy %r asks for none on these class counts)", method,
+                 aug.sampling_strategy)
+        with atomic_dir(out) as tmp:
+            write_json(tmp / "metrics.json", {"method": method, "options": options, "replicates": aug.replicates,
+                                              "n_synthetic_per_replicate": 0, "no_samples_needed": True})
+        return
     reference = FidelityReference((X, y), (X_test, y_test), components=cfg.components, k=cfg.k, seed=seed)
     runs, first = [], None
     for r in range(aug.replicates):
@@ -121,7 +130,6 @@ def main(argv=None) -> None:
          "labels": y[sub_real], "synthetic_xy": emb[len(sub_real):], "synthetic_labels": ys[sub_syn]},
     ]
 
-    out = Path(args.reports or f"reports/fidelity/{method}")
     with atomic_dir(out) as tmp:
         write_json(tmp / "metrics.json", metrics)
         save_png(image_grid(gallery), tmp / "gallery.png")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.io import atomic_file, read_json
+from pipeline.report.headline import classification_headline, scorer_headline
 from pipeline.report.html import Section, render_html
 from pipeline.report.summaries import (
     analysis_sentence,
-    augmentation_sentence,
     fidelity_sentence,
     reconstruction_sentence,
     scorer_sentence,
@@ -94,19 +94,6 @@ def _fidelity_table(m: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def augment_section(r: Path) -> Section:
-    m = read_json(r / "augment/metrics.json")
-    counts = pd.DataFrame({"class": list(m["counts_before"]), "train (real)": list(m["counts_before"].values()),
-                           "after augmentation": list(m["counts_after"].values())})
-    tables = [("Class counts", counts)]
-    if "frechet" in m:
-        tables.append(("Fidelity, class-matched, mean ± std over replicates (real baseline: real train, or real "
-                       "test for the probe and copying rows)", _fidelity_table(m)))
-    figures = [("Decoded synthetic latents (rows 1, 3) above their nearest real training image (rows 2, 4)",
-                r / "augment/gallery.png")] if (r / "augment/gallery.png").exists() else []
-    return Section("Training-set augmentation", augmentation_sentence(m), tables=tables, figures=figures)
-
-
 def analysis_section(r: Path) -> Section:
     m = read_json(r / "analyze/metrics.json")
     rec = pd.DataFrame([{"class": k, **v} for k, v in m["reconstruction"]["psnr_per_class"].items()])
@@ -156,6 +143,11 @@ def analysis_section(r: Path) -> Section:
 
 def fidelity_section(r: Path) -> Section:
     table = pd.read_csv(r / "compare/table.csv")
+    idle = [k for k, v in read_json(r / "compare/metrics.json").items() if v.get("no_samples_needed")]
+    note = (f" No samples needed (balanced classes, nothing to generate), so not in the table: {', '.join(idle)}."
+            if idle else "")
+    if table.empty:
+        return Section("Synthetic latents: every method compared", "No method made samples." + note)
     rows = table.to_dict("records")
     shown = table[["method", "n_synthetic", "frechet", "frechet_std", "frechet_real", "frechet_pixels",
                    "frechet_pixels_real_reconstructed", "precision", "precision_real", "recall", "recall_real",
@@ -166,7 +158,7 @@ def fidelity_section(r: Path) -> Section:
         figures.append((f"{method}: decoded synthetic (rows 1, 3) above the nearest real training image",
                         r / "fidelity" / method / "gallery.png"))
         figures.append((f"{method}: embeddings", r / "fidelity" / method / "embedding.png"))
-    return Section("Synthetic latents: every method compared", fidelity_sentence(rows),
+    return Section("Synthetic latents: every method compared", fidelity_sentence(rows) + note,
                    tables=[("Fidelity by method (means over replicates; *_real = class-matched real baseline; "
                             "copy_ratio = median nearest-train distance / that of real test; pixels: decoded, "
                             "baseline = VAE reconstructions of real train)", shown)],
@@ -179,7 +171,7 @@ def bench_section(r: Path) -> Section:
     base = m["baseline_majority"]
     rows = [{"model": "majority class (baseline)", "input": "–", "regime": "–",
              "balanced accuracy": f"{base['balanced_accuracy']:.3f}", "macro-F1": f"{base['macro_f1']:.3f}",
-             "minority recall": "0.000", "vs": "–", "gain": "–", "verdict": "–", "train s": "–"}]
+             "minority recall": "0.000", "vs": "–", "gain (95 % CI)": "–", "verdict": "–", "train s": "–"}]
     for t in table.to_dict("records"):
         has_gain = isinstance(t.get("verdict"), str)
         rows.append({
@@ -188,7 +180,8 @@ def bench_section(r: Path) -> Section:
             "macro-F1": f"{t['macro_f1_mean']:.3f} ± {t['macro_f1_std']:.3f}",
             "minority recall": "–" if pd.isna(t["minority_recall_mean"]) else f"{t['minority_recall_mean']:.3f}",
             "vs": t["reference"] if has_gain else "–",
-            "gain": f"{t['gain_mean']:+.3f} ± {t['gain_std']:.3f}" if has_gain else "–",
+            "gain (95 % CI)": (f"{t['gain_mean']:+.3f} ({t['gain_lo']:+.3f} … {t['gain_hi']:+.3f})"
+                               if has_gain else "–"),
             "verdict": t["verdict"] if has_gain else "–",
             "train s": f"{t['train_seconds_mean']:.2f}",
         })
@@ -196,7 +189,7 @@ def bench_section(r: Path) -> Section:
     figures = [("Latent models: balanced accuracy per regime (mean ± std over seeds)", r / "bench/latents.png"),
                ("Pixel CNNs: original images versus VAE reconstructions", r / "bench/pixels.png"),
                ("Attention net: class-token attention over test images (per class, then misclassified)",
-                r / "bench_latent/attention.png")]
+                r / "bench_latent/attention/attention.png")]
     return Section(
         "Classifier benchmark", words["summary"],
         tables=[("Real test split, mean ± std over seeds; gains are paired by seed against the reference", pd.DataFrame(rows)),
@@ -221,10 +214,12 @@ def score_section(r: Path) -> Section:
                   for f, t, st, rf, ab in zip(v["t_fracs"], v["timesteps"], v["steps"], v["run_fracs"], v["alpha_bars"])]
     exits = pd.DataFrame([{"scheduler": s, **{k: (f"{v['mean']:.3f} ± {v['std']:.3f}" if isinstance(v, dict) else v)
                                                for k, v in m[s]["early_exit"].items()}} for s in schedulers])
-    intro = ("Each scheduler's runs are followed through the latents its loop holds at each level of a run that ends at the "
-             "labelled image (an exact denoiser: DDIM, Euler and DPM-Solver then pass through the same points up to their "
-             "timestep grids, DDPM adds fresh noise each step). Mean ± std over seeds; every row sits beside the constant "
-             "predictors. ")
+    intro = ("Proxy runs: each scheduler's runs are followed through the latents its loop would hold at each level of a run "
+             "that ends at the labelled image under an exact denoiser (forward noising: DDIM, Euler and DPM-Solver then pass "
+             "through the same points up to their timestep grids, DDPM adds fresh noise each step). Scorers are trained on "
+             "that marginal with fresh noise every minibatch. What a learned U-Net holds mid-run is not measured here, so "
+             "nothing in this section is a conclusion about deterministic samplers. Mean ± std over seeds; every row sits "
+             "beside the constant predictors. ")
     return Section("Artifact scorer across noise levels", intro + scorer_sentence(m, summary, schedulers),
                    tables=[("Test-set metrics (artifact score 0-5; severe = AUROC target)", pd.DataFrame(rows)),
                            ("Early exit: operating point chosen on half of the test runs, measured on the other half", exits),
@@ -236,6 +231,14 @@ def score_section(r: Path) -> Section:
                             ("Early-exit trade-off", r / "score/early_exit.png")])
 
 
+def headline_section(r: Path) -> Section:
+    rows = classification_headline(read_json(r / "encode/metrics.json"), read_json(r / "bench/metrics.json"),
+                                   pd.read_csv(r / "bench/table.csv"))
+    rows += scorer_headline(read_json(r / "score/metrics.json"), pd.read_csv(r / "score/summary.csv"))
+    return Section("At a glance", "The two research questions, each headline number beside its baseline; the sections "
+                   "below hold every number, its spread and the figures.", tables=[("Headline results", pd.DataFrame(rows))])
+
+
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--reports", default="reports"),
@@ -243,7 +246,7 @@ def main(argv=None) -> None:
     ), params=False)
     configure_logging()
     r = Path(args.reports)
-    sections = [data_section(r), vae_section(r), analysis_section(r), fidelity_section(r), augment_section(r),
+    sections = [headline_section(r), data_section(r), vae_section(r), analysis_section(r), fidelity_section(r),
                 bench_section(r), score_section(r)]
     page = render_html("latent lab report", "Every number on this page has its baseline beside it.", sections)
     with atomic_file(args.out) as fh:

@@ -99,12 +99,14 @@ def test_fit_is_seeded():
     assert runs[0] == runs[1]
 
 
-def _rows():
-    from pipeline.models.bench import result_row
+def _rows(copies: int = 40):
+    """Result rows and predictions on a test set of ``copies`` × the same 8 images (so the bootstrap
+    interval is narrow), plus a regime that differs from ``real`` by a single test image."""
+    from pipeline.models.bench import predictions_frame, result_row
 
     names = ["a", "b", "c"]
-    y = np.array([0, 0, 0, 0, 1, 1, 2, 2])
-    rows = []
+    y = np.tile([0, 0, 0, 0, 1, 1, 2, 2], copies)
+    rows, preds_out = [], []
     # real: 5/8 right; real+smote: one more right (improves every seed); synthetic: worse; pixels vs reconstructed
     preds = {"real": [0, 0, 0, 0, 1, 0, 0, 0], "real+smote": [0, 0, 0, 0, 1, 1, 0, 0],
              "synthetic:smote": [1, 1, 0, 0, 1, 0, 0, 0]}
@@ -113,37 +115,79 @@ def _rows():
             p = np.array(p)
             if regime == "real+smote" and seed == 2:
                 p = np.array([0, 0, 0, 0, 1, 1, 2, 0])
+            p = np.tile(p, copies)
             rows.append(result_row("logreg", "latents", regime, seed, y, p, names, n_train=10, seconds=0.1))
-        rows.append(result_row("vgg", "pixels", "real", seed, y, np.array([0, 0, 0, 0, 1, 1, 2, 2]), names, n_train=10, seconds=1.0))
-        rows.append(result_row("vgg", "reconstructed", "real", seed, y, np.array(preds["real"]), names, n_train=10, seconds=1.0))
-    return pd.DataFrame(rows), names, y
+            preds_out.append(p)
+        one_more = np.tile(preds["real"], copies)
+        one_more[5] = 1                                         # one test image of 320 more right
+        rows.append(result_row("logreg", "latents", "real+gaussian", seed, y, one_more, names, n_train=10, seconds=0.1))
+        preds_out.append(one_more)
+        for input_, p in (("pixels", [0, 0, 0, 0, 1, 1, 2, 2]), ("reconstructed", preds["real"])):
+            p = np.tile(p, copies)
+            rows.append(result_row("vgg", input_, "real", seed, y, p, names, n_train=10, seconds=1.0))
+            preds_out.append(p)
+    return pd.DataFrame(rows), predictions_frame(rows, preds_out), names, y
 
 
 def test_summary_pairs_each_result_with_its_reference():
     from pipeline.models.bench import benchmark_sentence, minority_classes, summarise
 
-    rows, names, y = _rows()
+    rows, preds, names, y = _rows()
     assert minority_classes(np.array([0] * 10 + [1] * 4 + [2] * 2), names) == ["c"]
-    table = summarise(rows, ["c"]).set_index(["model", "input", "regime"])
+    table = summarise(rows, ["c"], preds, y, draws=300).set_index(["model", "input", "regime"])
     real = table.loc[("logreg", "latents", "real")]
     assert real["balanced_accuracy_mean"] == pytest.approx((1 + 0.5 + 0) / 3) and real["balanced_accuracy_std"] == 0
     assert pd.isna(real.get("verdict"))
     aug = table.loc[("logreg", "latents", "real+smote")]
     assert aug["reference"] == "latents / real" and aug["verdict"] == "improved"
-    assert aug["gain_mean"] == pytest.approx((1 / 6 + 1 / 6 + 1 / 3) / 3)
+    assert aug["gain_mean"] == pytest.approx((1 / 6 + 1 / 6 + 1 / 3) / 3) and 0 < aug["gain_lo"] < aug["gain_mean"] < aug["gain_hi"]
     assert table.loc[("logreg", "latents", "synthetic:smote"), "verdict"] == "hurt"
+    tiny = table.loc[("logreg", "latents", "real+gaussian")]      # one image better: a gain, but no verdict
+    assert tiny["gain_mean"] > 0 and tiny["gain_lo"] <= 0 and tiny["verdict"] == "no clear change"
     recon = table.loc[("vgg", "reconstructed", "real")]
     assert recon["reference"] == "pixels / real" and recon["gain_mean"] == pytest.approx(0.5 - 1.0)
     assert table.loc[("vgg", "pixels", "real"), "minority_recall_mean"] == 1.0
-    text = benchmark_sentence(summarise(rows, ["c"]), majority=1 / 3)
-    assert "Majority class: 0.333" in text and "helped 1 of 1 pairs: logreg real+smote" in text
+    text = benchmark_sentence(summarise(rows, ["c"], preds, y, draws=300), majority=1 / 3)
+    assert "Majority class: 0.333" in text and "Augmentation helped 1 of 2 model × regime pairs: logreg real+smote" in text
     assert "on pixels the best is vgg (real) at 1.000 ± 0.000" in text and "reconstructed" in text
     assert "no better than the majority class" not in text
     strict = benchmark_sentence(summarise(rows, ["c"]), majority=0.6)
     assert "on reconstructed the best is vgg (real) at 0.500 ± 0.000 balanced accuracy, no better than the majority class" in strict
     assert strict.count("no better than the majority class") == 1
-    flat = rows[rows["regime"] != "real+smote"]
-    assert "No augmented regime was run" in benchmark_sentence(summarise(flat, ["c"]), 1 / 3)
+    flat = rows[~rows["regime"].str.contains("+", regex=False)]
+    assert "No augmented regime was run" in benchmark_sentence(summarise(flat, ["c"], preds, y, draws=100), 1 / 3)
+
+
+def test_bootstrap_interval_widens_with_fewer_test_images():
+    from pipeline.metrics.bootstrap import paired_gain_interval
+
+    rng = np.random.default_rng(0)
+    for n, expect in ((2000, "improved"), (40, "no clear change")):
+        y = rng.integers(0, 3, n)
+        ref = np.where(rng.random((3, n)) < 0.6, y, (y + 1) % 3)
+        better = np.where(rng.random((3, n)) < 0.1, y, ref)         # ~4 % more right, every seed
+        ci = paired_gain_interval(y, better, ref, draws=500)
+        assert ci["lo"] < ci["mean"] < ci["hi"] and ci["verdict"] == expect, (n, ci)
+    same = paired_gain_interval(y, ref, ref, draws=100)
+    assert same["mean"] == same["lo"] == same["hi"] == 0 and same["verdict"] == "no clear change"
+    with pytest.raises(ValueError, match="must both be"):
+        paired_gain_interval(y, ref[:2], ref)
+
+
+def test_minibatch_augmentation_and_class_weights():
+    from pipeline.models.classifier_nets import augment_batch, balanced_class_weights
+
+    x = torch.arange(2 * 1 * 3 * 3, dtype=torch.float32).reshape(2, 1, 3, 3)
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(augment_batch(x, "none", gen), x)
+    out = augment_batch(x, "dihedral", gen)
+    for a, b in zip(out, x):   # every output is one of the eight symmetries of its input, same values
+        syms = [torch.rot90(f, k, (1, 2)) for f in (b, b.flip(-1)) for k in range(4)]
+        assert any(torch.equal(a, s) for s in syms)
+    with pytest.raises(ValueError, match="augment must be"):
+        augment_batch(x, "shear", gen)
+    w = balanced_class_weights(np.array([0, 0, 0, 1]), 3)
+    assert w.tolist() == pytest.approx([4 / 9, 4 / 3, 0.0])
 
 
 def test_attention_gallery_overlays_the_map(tmp_path):

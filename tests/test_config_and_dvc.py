@@ -37,7 +37,11 @@ def test_default_params_are_valid():
     (lambda p: p["vae"].update(source="pretrained", id=""), "vae.id"),
     (lambda p: p["data"].update(class_weights=[1.0]), "data.class_weights"),
     (lambda p: p.update(extra={"a": 1}), "extra: Extra inputs are not permitted"),
-    (lambda p: p["augment"].update(methods=["smote", "mixup"]), "augment.methods.1"),
+    (lambda p: p["bench"].update(methods=["smote", "mixup"]), "bench.methods.1"),
+    (lambda p: p["bench"]["attention"].update(augment="rotate"), "bench.attention.augment"),
+    (lambda p: p["bench"]["logreg"].update(regimes=["real", "everything"]), "bench.logreg.regimes.1"),
+    (lambda p: p["data"].update(scale_range=[0.4, 0.2]), "data.scale_range"),
+    (lambda p: p["score"].update(expert_model="none", exit_model="mixture"), "score.exit_model 'mixture' needs"),
     (lambda p: p["augment"]["lerp"].update(lambda_min=0.9, lambda_max=0.1), "augment.lerp: Value error, lambda_min"),
     (lambda p: p["augment"]["inversion"].pop("margin"), "augment.inversion.margin: Field required"),
     (lambda p: p["compare"].update(methods=[]), "compare.methods"),
@@ -48,8 +52,11 @@ def test_bad_params_name_the_key(tmp_path, mutate, message):
     assert message in str(err.value)
 
 
-def test_empty_augment_methods_means_no_augmentation(tmp_path):
-    assert load_params(_write(tmp_path, lambda p: p["augment"].update(methods=[]))).augment.methods == []
+def test_bench_without_methods_is_refused_where_a_regime_needs_one(tmp_path):
+    with pytest.raises(ParamsError, match="bench.logreg.regimes"):
+        load_params(_write(tmp_path, lambda p: p["bench"].update(methods=[])))
+    only_real = {m: {**PARAMS["bench"][m], "regimes": ["real", "low_data"]} for m in PARAMS["bench"]["latent_models"]}
+    assert load_params(_write(tmp_path, lambda p: p["bench"].update(methods=[], **only_real))).bench.methods == []
 
 
 def test_stage_refuses_bad_params_before_writing_anything(tmp_path):
@@ -162,8 +169,17 @@ def test_validating_params_imports_no_torch():
     assert out.stdout.strip() == "False"
 
 
+def _expanded_outs(stage: dict) -> list[str]:
+    """A stage's outs, one set per item of its ``matrix:`` (values looked up in params.yaml)."""
+    outs = stage.get("outs", [])
+    for key, ref in stage.get("matrix", {}).items():
+        section, name = ref.strip("${}").split(".")
+        outs = [o.replace(f"${{item.{key}}}", str(v)) for o in outs for v in PARAMS[section][name]]
+    return outs
+
+
 def test_every_declared_metric_and_plot_is_an_output_of_some_stage():
-    outs = [Path(o) for s in DVC["stages"].values() for o in s.get("outs", [])]
+    outs = [Path(o) for s in DVC["stages"].values() for o in _expanded_outs(s)]
     declared = list(DVC["metrics"])
     for plot in DVC["plots"]:
         declared += [plot] if isinstance(plot, str) else [f for p in plot.values() for f in p["y"]]

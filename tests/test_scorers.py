@@ -135,7 +135,7 @@ def test_oracle_trajectories_hold_what_each_sampler_holds():
 
 
 def test_benchmark_sees_a_signal_that_noise_hides(tmp_path):
-    from pipeline.models.benchmark import ScorerSpec, run_clean, run_scheduler
+    from pipeline.models.benchmark import ScorerSpec, run_clean, run_schedulers
     from pipeline.models.neural import build_scorer
 
     rng = np.random.default_rng(0)
@@ -147,16 +147,46 @@ def test_benchmark_sees_a_signal_that_noise_hides(tmp_path):
     clean_rows = run_clean(clean[tr], score[tr], clean[te], score[te], spec, seed=0)
     assert {r["model"] for r in clean_rows} == {"ridge", "mlp", "cnn"}
     assert min(r["mae"] for r in clean_rows) < 0.5 * np.abs(score[te] - score[tr].mean()).mean()
-    res = run_scheduler("ddim", clean[tr], score[tr], clean[te], score[te], t_fracs=[0.05, 0.95], heldout_fracs=[0.5],
-                        num_inference_steps=20, spec=spec, seed=0)
+    out = run_schedulers(["ddim", "euler"], clean[tr], score[tr], clean[te], score[te], t_fracs=[0.05, 0.95],
+                         heldout_fracs=[0.5], num_inference_steps=20, spec=spec, seed=0)
+    res = out["ddim"]
     rho = {(r["model"], r["t_frac"]): r["spearman"] for r in res.rows}
     assert rho[("ridge", 0.05)] > 0.8 and rho[("ridge", 0.95)] < rho[("ridge", 0.05)] - 0.3
+    assert rho[("mlp", 0.05)] > 0.3                                     # trained on fresh noise, scored on the runs
     assert {("cnn_t", 0.5), ("mixture", 0.5)} <= set(rho)              # held-out level scored by the cross models
     assert res.test_pred["cnn_t"].shape == (2, 200)
     # the mixture at a training level is exactly that level's expert
     assert np.allclose(res.test_pred["mixture"], res.test_pred["mlp"], atol=1e-5)
     model = build_scorer(res.models["mixture"].config)
     model.load_state_dict(res.models["mixture"].state_dict())
+    # one cnn_t for every scheduler; each scheduler scored on its own runs
+    assert out["euler"].models["cnn_t"] is res.models["cnn_t"]
+    assert not np.allclose(out["euler"].test_pred["cnn_t"], res.test_pred["cnn_t"])
+    no_mix = run_schedulers(["ddim"], clean[tr], score[tr], clean[te], score[te], t_fracs=[0.05], heldout_fracs=[],
+                            num_inference_steps=20, seed=0, spec=ScorerSpec(**{**spec.__dict__, "expert_model": "none"}))
+    assert set(no_mix["ddim"].models) == {"cnn_t"} and "mixture" not in no_mix["ddim"].test_pred
+
+
+def test_scorer_training_draws_fresh_noise_every_minibatch():
+    from pipeline.models.neural import MLPScorer, forward_noise, train_scorer
+
+    x0 = torch.zeros(4, 1, 2, 2)
+    gen = torch.Generator().manual_seed(0)
+    a, b = forward_noise(x0, torch.full((4,), 0.5), gen), forward_noise(x0, torch.full((4,), 0.5), gen)
+    assert not torch.equal(a, b) and abs(float(torch.cat([a, b]).std()) - 0.5**0.5) < 0.3
+    assert torch.equal(forward_noise(x0 + 1, torch.ones(4), gen), x0 + 1)   # ᾱ = 1: clean
+    seen = []
+
+    class Spy(MLPScorer):
+        def forward(self, x, t):
+            seen.append(x.clone())
+            return super().forward(x, t)
+
+    clean = np.zeros((8, 1, 2, 2), np.float32)
+    train_scorer(Spy([1, 2, 2], [4]), clean, np.zeros(8), np.ones(8), steps=3, batch_size=8, alpha_bars=np.full(8, 0.5))
+    assert len(seen) == 3 and not torch.equal(seen[0], seen[1])   # each step its own draw around the same images
+    with pytest.raises(ValueError, match="alpha_bars"):
+        train_scorer(MLPScorer([1, 2, 2], [4]), clean, np.zeros(8), np.ones(8), steps=1, alpha_bars=np.ones(3))
 
 
 def test_early_exit_threshold_is_measured_out_of_sample():

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.metrics.classification import classification_metrics
-from pipeline.report.summaries import verdict
+from pipeline.metrics.bootstrap import paired_gain_interval
 
 
 def timed_fit(fit: Callable[[], Callable[[], np.ndarray]]) -> tuple[np.ndarray, float]:
@@ -33,6 +33,12 @@ def result_row(model: str, input_: str, regime: str, seed: int, y_test: np.ndarr
     return {"model": model, "input": input_, "regime": regime, "seed": seed, "n_train": n_train,
             "train_seconds": seconds, "balanced_accuracy": m["balanced_accuracy"], "macro_f1": m["macro_f1"],
             **{f"recall:{k}": v for k, v in m["per_class_recall"].items()}}
+
+
+def predictions_frame(rows: list[dict], preds: list[np.ndarray]) -> pd.DataFrame:
+    """One row per fit (model, input, regime, seed) with its test predictions as a list column."""
+    keys = ["model", "input", "regime", "seed"]
+    return pd.DataFrame([{**{k: r[k] for k in keys}, "pred": np.asarray(p, dtype=np.int16)} for r, p in zip(rows, preds)])
 
 
 def minority_classes(y_train: np.ndarray, class_names: list[str], share: float = 0.5) -> list[str]:
@@ -54,10 +60,13 @@ def reference_of(input_: str, regime: str) -> tuple[str, str] | None:
     return None
 
 
-def summarise(rows: pd.DataFrame, minority: list[str]) -> pd.DataFrame:
+def summarise(rows: pd.DataFrame, minority: list[str], predictions: pd.DataFrame | None = None,
+              y_test: np.ndarray | None = None, *, draws: int = 1000) -> pd.DataFrame:
     """One row per (model, input, regime): mean ± std over seeds of balanced accuracy and macro-F1,
     mean minority-class recall, mean training time, and the gain over :func:`reference_of`, paired
-    by seed, with its verdict (improved / hurt / did not change beyond the seed spread)."""
+    by seed. With ``predictions`` (:func:`predictions_frame`) and ``y_test`` the gain gets a 95 %
+    interval from a paired bootstrap over seeds and test images
+    (:func:`~pipeline.metrics.bootstrap.paired_gain_interval`) and a verdict only where it excludes 0."""
     out = []
     for (model, input_, regime), g in rows.groupby(["model", "input", "regime"], sort=False):
         g = g.sort_values("seed")
@@ -72,15 +81,24 @@ def summarise(rows: pd.DataFrame, minority: list[str]) -> pd.DataFrame:
             r = rows[(rows["model"] == model) & (rows["input"] == ref[0]) & (rows["regime"] == ref[1])].sort_values("seed")
             if r["seed"].tolist() == g["seed"].tolist():
                 gain = g["balanced_accuracy"].to_numpy() - r["balanced_accuracy"].to_numpy()
-                rec.update(reference=f"{ref[0]} / {ref[1]}", gain_mean=float(gain.mean()), gain_std=float(gain.std()),
-                           verdict=verdict(float(gain.mean()), float(gain.std())))
+                rec.update(reference=f"{ref[0]} / {ref[1]}", gain_mean=float(gain.mean()), gain_std=float(gain.std()))
+                if predictions is not None:
+                    ci = paired_gain_interval(y_test, _preds(predictions, model, input_, regime, g["seed"]),
+                                              _preds(predictions, model, *ref, g["seed"]), draws=draws)
+                    rec.update(gain_lo=ci["lo"], gain_hi=ci["hi"], verdict=ci["verdict"])
         out.append(rec)
     return pd.DataFrame(out)
 
 
+def _preds(predictions: pd.DataFrame, model: str, input_: str, regime: str, seeds) -> np.ndarray:
+    sel = predictions[(predictions["model"] == model) & (predictions["input"] == input_)
+                      & (predictions["regime"] == regime)].set_index("seed")
+    return np.stack([np.asarray(sel.loc[s, "pred"]) for s in seeds])
+
+
 def benchmark_sentence(table: pd.DataFrame, majority: float) -> str:
     """Plain words: the best model per input against the majority class, and whether any
-    augmentation beat real-only beyond the seed spread."""
+    augmentation beat its un-augmented counterpart (95 % interval over seeds and test images)."""
     parts = []
     for input_, g in table.groupby("input", sort=False):
         best = g.loc[g["balanced_accuracy_mean"].idxmax()]
@@ -93,11 +111,15 @@ def benchmark_sentence(table: pd.DataFrame, majority: float) -> str:
     if "verdict" not in table:
         return text
     aug = table[table["regime"].str.contains("+", regex=False) & table["verdict"].notna()]
-    better = aug[aug["verdict"] == "improved"]
     if len(aug) == 0:
         return text + " No augmented regime was run."
-    if len(better) == 0:
-        return text + (f" No augmentation beat its real-only counterpart beyond the seed spread "
-                       f"({len(aug)} model × regime pairs).")
-    names = ", ".join(f"{r.model} {r.regime} (+{r.gain_mean:.3f} ± {r.gain_std:.3f})" for r in better.itertuples())
-    return text + f" Beyond the seed spread, augmentation helped {len(better)} of {len(aug)} pairs: {names}."
+    for label, want in (("helped", "improved"), ("hurt", "hurt")):
+        hit = aug[aug["verdict"] == want]
+        if len(hit):
+            names = ", ".join(f"{r.model} {r.regime} ({r.gain_mean:+.3f}, 95 % CI {r.gain_lo:+.3f} … {r.gain_hi:+.3f})"
+                              for r in hit.itertuples())
+            text += f" Augmentation {label} {len(hit)} of {len(aug)} model × regime pairs: {names}."
+    if not (aug["verdict"] != "no clear change").any():
+        text += (f" No augmentation changed its model's balanced accuracy beyond the 95 % interval over seeds and "
+                 f"test images ({len(aug)} model × regime pairs).")
+    return text
