@@ -53,7 +53,7 @@ OPTIONS = {
     "gaussian": {"sigma": 0.2}, "lerp": {"lambda_min": 0.0, "lambda_max": 1.0},
     "slerp": {"lambda_min": 0.0, "lambda_max": 1.0}, "smote": {"k_neighbors": 3},
     "borderline_smote": {"k_neighbors": 3, "m_neighbors": 6, "kind": "borderline-1"},
-    "adasyn": {"n_neighbors": 3}, "inversion": {"C": 1.0, "margin": 0.5, "max_shift": 5.0},
+    "adasyn": {"n_neighbors": 3}, "inversion": {"C": 1.0, "margin": 0.5, "max_shift": 5.0}, "random": {},
 }
 
 
@@ -146,3 +146,16 @@ def test_smote_family_names_small_classes_before_failing(three_classes):
     check_neighbours(make_augmenter("smote", {"k_neighbors": 5}, random_state=0), y)
     with pytest.raises(ValueError, match="unknown augmentation method 'mixup'"):
         make_augmenter("mixup", {}, random_state=0)
+
+
+def test_random_over_sampling_copies_and_samples_needed_counts_the_deficit(latents):
+    from pipeline.augment import samples_needed
+
+    X, y = latents
+    sampler = make_augmenter("random", {}, random_state=0)
+    assert samples_needed(sampler, y) == 20
+    Xs, ys = synthesize(sampler, X, y)
+    assert len(ys) == 20 and set(ys) == {1}
+    assert all(any(np.array_equal(row, real) for real in X[y == 1]) for row in Xs)   # copies of real samples
+    balanced = np.array([0, 1] * 20)
+    assert samples_needed(make_augmenter("smote", {"k_neighbors": 3}, random_state=0), balanced) == 0

@@ -16,8 +16,8 @@ from pipeline.latents.store import read_latent_split
 
 SHRUNK = {
     "data.n_images": 170,
-    "data.n_artifact": 120,
-    "vae.steps": 30,
+    "data.n_artifact": 600,
+    "vae.steps": 80,
     "vae.batch_size": 16,
     "augment.replicates": 2,
     "analyze.tsne_points": 80,
@@ -42,9 +42,9 @@ SHRUNK = {
     "noise.t_fracs": [0.1, 0.5, 0.9],
     "noise.heldout_fracs": [0.3],
     "score.seeds": 2,
-    "score.level_steps": 150,
+    "score.level_steps": 300,
     "score.cond_steps": 10,
-    "score.cnn_channels": [8, 8],
+    "score.cnn_channels": [16, 16],
     "score.mlp_hidden": [16],
     "score.level_models": ["ridge", "mlp"],
     "score.expert_model": "mlp",
@@ -71,7 +71,7 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     assert counts["artifact_train"]["n"] + counts["artifact_test"]["n"] == SHRUNK["data.n_artifact"]
 
     vae, enc = load("reports/vae/metrics.json"), load("reports/encode/metrics.json")
-    assert vae["steps"] == 30 and enc["latent_shape"] == [4, 16, 16]
+    assert vae["steps"] == 80 and enc["latent_shape"] == [4, 16, 16]
     assert enc["scaling_factor"] == pytest.approx(vae["scaling_factor"], abs=1e-6)
     assert enc["test"]["psnr"] > enc["baseline_mean_image_test"]["psnr"] + 1     # the VAE beats the mean image
 
@@ -136,7 +136,9 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     assert score["baseline_constant"]["train_mean"]["auroc_severe"] == 0.5
     assert set(score["clean"]) == {"ridge", "mlp", "cnn"}
     constant = score["baseline_constant"]["train_mean"]["mae"]
-    assert min(m["mae"]["mean"] for m in score["clean"].values()) < constant    # some scorer beats the constant
+    # some scorer beats the constant predictor (420 training images suffice for a weak but real signal)
+    assert min(m["mae"]["mean"] for m in score["clean"].values()) < constant
+    assert max(m["spearman"]["mean"] for m in score["clean"].values()) > 0.1
     assert set(score["euler"]) == {"ridge", "mlp", "rgb ridge", "cnn_t", "mixture", "early_exit"}
     assert set(score["euler"]["cnn_t"]) == {"0.1", "0.5", "0.9", "0.3 heldout"}
     assert set(score["euler"]["ridge"]) == {"0.1", "0.5", "0.9"}
