@@ -6,7 +6,6 @@ from pipeline.metrics.fidelity import PCAFrechet, frechet_distance
 from pipeline.metrics.reconstruction import reconstruction_table, summarise
 from pipeline.metrics.regression import constant_baselines, regression_metrics
 from pipeline.models.classifiers import CLASSIFIERS, make_classifier
-from pipeline.report.summaries import verdict
 
 
 def test_reconstruction_metrics_known_values():
@@ -43,12 +42,6 @@ def test_frechet_distance_of_a_mean_shift():
     assert frechet_distance(a, a + [2.0, 0, 0]) == pytest.approx(4.0, rel=1e-3)
     fd = PCAFrechet(n_components=2).fit(a)
     assert fd.distance(a, a) == pytest.approx(0.0, abs=1e-6)
-
-
-def test_verdict_compares_gain_with_spread():
-    assert verdict(0.05, 0.01) == "improved"
-    assert verdict(-0.05, 0.01) == "hurt"
-    assert verdict(0.01, 0.02) == "did not change beyond the seed spread"
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)

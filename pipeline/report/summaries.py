@@ -3,15 +3,6 @@
 from __future__ import annotations
 
 
-def verdict(gain_mean: float, gain_std: float) -> str:
-    """Whether a paired gain is beyond its seed spread (mean ± std over replicates)."""
-    if gain_mean > 0 and gain_mean > gain_std:
-        return "improved"
-    if gain_mean < 0 and -gain_mean > gain_std:
-        return "hurt"
-    return "did not change beyond the seed spread"
-
-
 def reconstruction_sentence(m: dict) -> str:
     t, b = m["test"], m["baseline_mean_image_test"]
     shape = "×".join(map(str, m["latent_shape"]))
@@ -19,19 +10,6 @@ def reconstruction_sentence(m: dict) -> str:
         f"The VAE maps each image to a {shape} latent ({m['compression']:.1f}× fewer numbers) and reconstructs "
         f"held-out test images at {t['psnr']:.2f} dB PSNR / SSIM {t['ssim']:.3f}, versus {b['psnr']:.2f} dB / "
         f"{b['ssim']:.3f} for predicting the mean training image."
-    )
-
-
-def augmentation_sentence(m: dict) -> str:
-    if not m["methods"] or "frechet" not in m:
-        return "No augmentation was run (augment.methods is empty): the classifiers train on real latents only."
-    fd, base = m["frechet"]["synthetic"], m["frechet"]["real_train"]["mean"]
-    ratio = fd["mean"] / base if base > 0 else float("inf")
-    closeness = "about as close to" if ratio < 1.25 else "further from"
-    return (
-        f"{' + '.join(m['methods'])} added {m['n_synthetic_per_replicate']} latents per replicate. Their Fréchet "
-        f"distance to real test latents is {fd['mean']:.2f} ± {fd['std']:.2f}, versus {base:.2f} for class-matched real "
-        f"training latents: the synthetic set is {closeness} the real distribution ({ratio:.2f}× the real-vs-real distance)."
     )
 
 
