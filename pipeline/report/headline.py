@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.report.summaries import beats_constant
+
 
 def _best(table: pd.DataFrame, inputs: list[str], regime: str = "real"):
     sub = table[table["input"].isin(inputs) & (table["regime"] == regime)]
@@ -49,11 +51,13 @@ def scorer_headline(score: dict, summary: pd.DataFrame) -> list[dict]:
                      "result": f"{best['spearman_mean']:.2f} ± {best['spearman_std']:.2f}", "baseline": "0 (constant predictor)"})
     cond = summary[(summary["series"] == "cnn_t") & ~summary["heldout"]]
     for name, part in cond.groupby("scheduler", sort=False):
-        beats = part[const["mae"] - part["mae_mean"] > part["mae_std"]].sort_values("t_frac")
-        if beats.empty:
+        part = part.sort_values("t_frac")
+        ok = [beats_constant(r.mae_mean, r.mae_std, const["mae"]) for r in part.itertuples()]
+        run = next((i for i, b in enumerate(ok) if not b), len(ok))    # levels from the cleanest that all beat it
+        if run == 0:
             text = "beats the constant predictor at no level"
         else:
-            last = beats.iloc[-1]
+            last = part.iloc[run - 1]
             text = (f"beats the constant predictor up to t_frac {last['t_frac']:g} "
                     f"(MAE {last['mae_mean']:.3f} ± {last['mae_std']:.3f} there)")
         rows.append({"question": "2. artifacts mid-generation", "finding": f"{name}: noisy-latent scorer (cnn_t, proxy runs)",

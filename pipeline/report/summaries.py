@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+MIN_MAE_GAIN = 0.01   # an MAE gain smaller than this (score units 0-5) is not called a win, whatever the spread
+
+
+def beats_constant(mae_mean: float, mae_std: float, constant_mae: float) -> bool:
+    """A scorer beats the constant predictor when its MAE is lower by more than its seed spread and
+    by at least ``MIN_MAE_GAIN`` (a spread of 0 must not turn a 0.001 difference into a finding)."""
+    return constant_mae - mae_mean > max(mae_std, MIN_MAE_GAIN)
+
 
 def reconstruction_sentence(m: dict) -> str:
     t, b = m["test"], m["baseline_mean_image_test"]
@@ -85,7 +93,8 @@ def scorer_sentence(m: dict, summary, schedulers: list[str]) -> str:
              "constant train-mean predictor"]
     for name in schedulers:
         part = summary[(summary["scheduler"] == name) & ~summary["heldout"]]
-        beats = sorted({f"{r.t_frac:g}" for r in part.itertuples() if const - r.mae_mean > r.mae_std}, key=float)
+        beats = sorted({f"{r.t_frac:g}" for r in part.itertuples() if beats_constant(r.mae_mean, r.mae_std, const)},
+                       key=float)
         ranks = sorted({f"{r.t_frac:g}" for r in part.itertuples() if r.spearman_mean > max(r.spearman_std, 0.05)},
                        key=float)
         text = (f"{name}: a scorer beats the constant MAE beyond the seed spread at t_frac {', '.join(beats)}" if beats
