@@ -49,11 +49,13 @@ def figures(project: Path) -> list[tuple[str, str, str, bool]]:
     recall = pd.read_csv(project / "reports/bench/recall.csv")
     minority = _load(project, "reports/bench/summary.json")["minority_classes"]
     counts = _load(project, "reports/prepare/metrics.json")["splits"]["train"]
-    top = max(minority and [c for c in recall.columns[3:] if c not in minority], key=lambda c: counts[c])
-    real_rows = recall[recall["regime"] == "real"]
-    harder = (real_rows[minority].mean(axis=1) < real_rows[top]).mean()
-    rows.append((f"minority classes harder than the majority class {top} (share of models, real)", f"{harder:.2f}", "–",
-                 harder > 0.5))
+    others = [c for c in recall.columns[3:] if c not in minority]
+    if minority and others:
+        top = max(others, key=lambda c: counts[c])
+        real_rows = recall[recall["regime"] == "real"]
+        harder = (real_rows[minority].mean(axis=1) < real_rows[top]).mean()
+        rows.append((f"minority classes harder than the majority class {top} (share of models, real)", f"{harder:.2f}",
+                     "–", harder > 0.5))
     clean = max(score["clean"].items(), key=lambda kv: kv[1]["spearman"]["mean"])
     rows.append((f"clean-latent Spearman ≥ 0.60 ({clean[0]})", fmt(clean[1]["spearman"]), "0 constant",
                  clean[1]["spearman"]["mean"] >= 0.60))
