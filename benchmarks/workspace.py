@@ -54,7 +54,3 @@ def copy_project(dest: Path, params_override: dict | None = None) -> Path:
     sh(["git", "commit", "-q", "-m", "project copy"], dest)
     return dest
 
-
-def stage_names(project: Path) -> list[str]:
-    """Every stage in dvc.yaml order, matrix stages expanded (``fidelity@gaussian``, …)."""
-    return sh(["dvc", "stage", "list", "--name-only"], project).stdout.split()

@@ -19,7 +19,7 @@ import pandas as pd
 from pipeline.io import atomic_dir, read_json, write_json
 from pipeline.latents.store import read_latent_split
 from pipeline.metrics.classification import majority_baseline
-from pipeline.models.bench import benchmark_sentence, minority_classes, summarise
+from pipeline.classify.results import benchmark_sentence, minority_classes, summarise
 from pipeline.report.figures import bar_chart
 from stages.cli import fail, parse_args
 from stages.common import start

@@ -12,19 +12,16 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-import torch
 from joblib import Parallel, delayed
 
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir
 from pipeline.latents.store import read_latent_split
-from pipeline.latents.vae import decode_latents, tensor_to_images
-from pipeline.models.bench import predictions_frame
-from pipeline.models.bench_tasks import pixel_task
-from pipeline.runtime import resolve_device, worker_plan
+from pipeline.classify.results import predictions_frame
+from pipeline.classify.tasks import LabelledSplits, PixelFit, run_pixel_fit
+from pipeline.runtime import resolve_device, task_threads, worker_plan
 from stages.cli import parse_args
 from stages.common import require_same_ids, start
-from stages.vae_open import open_vae
 
 log = logging.getLogger("stages.bench_pixels")
 
@@ -42,25 +39,31 @@ def main(argv=None) -> None:
     latents = read_latent_split(args.latents, "train")
     require_same_ids(train, latents, "train", args.images, args.latents)
     inputs = {"pixels": train.images}
-    if "reconstructed" in cfg.pixel_inputs:
+    if "reconstructed" in cfg.pixel_inputs:   # diffusers (seconds to import) only when a VAE is needed
+        import torch
+
+        from pipeline.latents.vae import decode_latents, tensor_to_images
+        from stages.vae_open import open_vae
+
         vae = open_vae(params, args.vae, train.images.shape[1])
         z = torch.as_tensor(latents.latents, dtype=torch.float32)
         inputs["reconstructed"] = tensor_to_images(decode_latents(vae, z, desc="decode train"))
-    workers, threads = worker_plan(cfg.workers)
-    common = {"y": train.meta["label"].to_numpy(), "test_images": test.images, "y_test": test.meta["label"].to_numpy(),
-              "class_names": train.class_names, "threads": threads,
-              "device": str(resolve_device(params.base.device))}
-    tasks = [{**common, "model": model, "options": cfg.options("cnn"), "input": input_, "images": inputs[input_],
-              "seed": seed0 + s} for model in cfg.pixel_models for input_ in cfg.pixel_inputs for s in range(cfg.seeds)]
+    workers, _ = worker_plan(cfg.workers)
+    device = str(resolve_device(params.base.device))
+    y, y_test = train.meta["label"].to_numpy(), test.meta["label"].to_numpy()
+    grid = [(model, input_, seed0 + s) for model in cfg.pixel_models for input_ in cfg.pixel_inputs for s in range(cfg.seeds)]
+    tasks = [PixelFit(model, cfg.options(model), input_, seed,
+                      LabelledSplits(inputs[input_], y, test.images, y_test, train.class_names), threads, device)
+             for (model, input_, seed), threads in zip(grid, task_threads(len(grid), workers))]
     log.info("%d CNN fits on %d worker(s)", len(tasks), workers)
-    outputs = Parallel(n_jobs=workers, backend="loky", verbose=5)(delayed(pixel_task)(t) for t in tasks)
-    rows = [o["row"] for o in outputs]
+    outputs = Parallel(n_jobs=workers, backend="loky", verbose=5)(delayed(run_pixel_fit)(t) for t in tasks)
+    rows = [o.row for o in outputs]
     for (model, input_), g in pd.DataFrame(rows).groupby(["model", "input"], sort=False):
         log.info("%-10s %-13s balanced accuracy %.3f ± %.3f (%.1f s per fit)", model, input_,
                  g["balanced_accuracy"].mean(), g["balanced_accuracy"].std(ddof=0), g["train_seconds"].mean())
     with atomic_dir(args.reports) as tmp:
         pd.DataFrame(rows).to_csv(tmp / "results.csv", index=False, float_format="%.6g")
-        predictions_frame(rows, [o["pred"] for o in outputs]).to_parquet(tmp / "predictions.parquet", index=False)
+        predictions_frame(rows, [o.pred for o in outputs]).to_parquet(tmp / "predictions.parquet", index=False)
 
 
 if __name__ == "__main__":

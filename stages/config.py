@@ -29,7 +29,7 @@ CLASS_NAMES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon
 ARTIFACT_KINDS = ("blur", "noise", "jpeg", "banding", "warp", "patch")  # pipeline.data.artifacts
 SCHEDULERS = ("ddpm", "ddim", "euler", "dpmsolver")  # pipeline.latents.noising
 METHODS = ("gaussian", "lerp", "slerp", "smote", "borderline_smote", "adasyn", "inversion", "random")  # pipeline.augment
-CLASSIFIERS = ("logreg", "linear_svm", "rbf_svm", "rf", "knn", "hgb")  # pipeline.models.classifiers
+CLASSIFIERS = ("logreg", "linear_svm", "rbf_svm", "rf", "knn", "hgb")  # pipeline.classify.estimators
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -255,12 +255,18 @@ class Analyze(Section):
     preview_images: Annotated[int, Field(ge=1, le=64)]
 
 
-REGIME_KINDS = ("real", "augmented", "synthetic", "low_data", "low_data_augmented")  # pipeline.models.regimes
+REGIME_KINDS = ("real", "augmented", "synthetic", "low_data", "low_data_augmented")  # pipeline.classify.regimes
 Regimes = UniqueList(Literal[REGIME_KINDS])
 
 
 class COptions(Section):
     C: Annotated[float, Field(gt=0.0)]
+    regimes: Regimes
+
+
+class LogregOptions(Section):
+    C: Annotated[float, Field(gt=0.0)]
+    max_iter: PositiveInt
     regimes: Regimes
 
 
@@ -288,7 +294,7 @@ class HgbOptions(Section):
     regimes: Regimes
 
 
-AUGMENTATIONS = ("none", "flip", "dihedral")   # pipeline.models.classifier_nets.AUGMENTATIONS
+AUGMENTATIONS = ("none", "flip", "dihedral")   # pipeline.classify.nets.AUGMENTATIONS
 
 
 class NetRecipe(Section):
@@ -319,12 +325,12 @@ class LatentCnnOptions(NetRecipe):
     regimes: Regimes
 
 
-class CnnOptions(NetRecipe):
+class CnnOptions(NetRecipe):   # one per pixel family: bench.vgg, bench.resnet, bench.mobilenet
     width: PositiveInt
 
 
 LATENT_MODELS = CLASSIFIERS + ("latent_cnn", "attention")
-PIXEL_MODELS = ("vgg", "resnet", "mobilenet")  # pipeline.models.classifier_nets.PIXEL_NETS
+PIXEL_MODELS = ("vgg", "resnet", "mobilenet")  # pipeline.classify.nets.PIXEL_NETS
 
 
 class Bench(Section):
@@ -337,7 +343,7 @@ class Bench(Section):
     low_data_per_class: Annotated[int, Field(ge=2)]
     low_data_grow: Annotated[int, Field(ge=2, le=20)]
     gallery_per_class: Annotated[int, Field(ge=1, le=8)]
-    logreg: COptions
+    logreg: LogregOptions
     linear_svm: COptions
     rbf_svm: RbfSvmOptions
     rf: RfOptions
@@ -345,7 +351,9 @@ class Bench(Section):
     hgb: HgbOptions
     latent_cnn: LatentCnnOptions
     attention: AttentionOptions
-    cnn: CnnOptions
+    vgg: CnnOptions
+    resnet: CnnOptions
+    mobilenet: CnnOptions
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -362,8 +370,7 @@ class Bench(Section):
         return list(getattr(self, model).regimes)
 
     def options(self, model: str) -> dict:
-        """A model's own options (its ``bench.<model>`` subsection without ``regimes``; ``cnn`` for the
-        pixel families)."""
+        """A model's own options: its ``bench.<model>`` subsection without ``regimes``."""
         return {k: v for k, v in getattr(self, model).model_dump().items() if k != "regimes"}
 
 

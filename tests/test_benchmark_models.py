@@ -5,14 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.models.classifier_nets import (
+from pipeline.classify.nets import (
     PIXEL_NETS,
     LatentAttention,
     fit_classifier,
     images_to_input,
     predict,
 )
-from pipeline.models.regimes import Regime, cap_per_class, regimes, training_set
+from pipeline.classify.regimes import Regime, cap_per_class, regimes, training_set
 
 OPTIONS = {"smote": {"k_neighbors": 3}, "gaussian": {"sigma": 0.2}}
 
@@ -102,7 +102,7 @@ def test_fit_is_seeded():
 def _rows(copies: int = 40):
     """Result rows and predictions on a test set of ``copies`` × the same 8 images (so the bootstrap
     interval is narrow), plus a regime that differs from ``real`` by a single test image."""
-    from pipeline.models.bench import predictions_frame, result_row
+    from pipeline.classify.results import predictions_frame, result_row
 
     names = ["a", "b", "c"]
     y = np.tile([0, 0, 0, 0, 1, 1, 2, 2], copies)
@@ -130,7 +130,7 @@ def _rows(copies: int = 40):
 
 
 def test_summary_pairs_each_result_with_its_reference():
-    from pipeline.models.bench import benchmark_sentence, minority_classes, summarise
+    from pipeline.classify.results import benchmark_sentence, minority_classes, summarise
 
     rows, preds, names, y = _rows()
     assert minority_classes(np.array([0] * 10 + [1] * 4 + [2] * 2), names) == ["c"]
@@ -175,7 +175,7 @@ def test_bootstrap_interval_widens_with_fewer_test_images():
 
 
 def test_minibatch_augmentation_and_class_weights():
-    from pipeline.models.classifier_nets import augment_batch, balanced_class_weights
+    from pipeline.classify.nets import augment_batch, balanced_class_weights
 
     x = torch.arange(2 * 1 * 3 * 3, dtype=torch.float32).reshape(2, 1, 3, 3)
     gen = torch.Generator().manual_seed(0)

@@ -147,17 +147,18 @@ def test_stage_params_are_exactly_the_sections_it_reads(name):
 
 
 def test_config_name_lists_match_the_library_registries():
-    from pipeline import augment, data, latents, models  # noqa: F401 - the registries below
     from pipeline.augment import METHODS
+    from pipeline.classify.estimators import CLASSIFIERS
+    from pipeline.classify.nets import AUGMENTATIONS, PIXEL_NETS
     from pipeline.data.artifacts import ARTIFACT_KINDS
     from pipeline.data.shapes import CLASS_NAMES
     from pipeline.latents.noising import SCHEDULERS
-    from pipeline.models.classifiers import CLASSIFIERS
     from stages import config
 
     assert config.METHODS == METHODS and config.ARTIFACT_KINDS == ARTIFACT_KINDS
     assert config.CLASS_NAMES == CLASS_NAMES and config.SCHEDULERS == tuple(SCHEDULERS)
     assert config.CLASSIFIERS == tuple(CLASSIFIERS)
+    assert config.PIXEL_MODELS == tuple(PIXEL_NETS) and config.AUGMENTATIONS == tuple(AUGMENTATIONS)
     # every method has its options subsection, and nothing else is method-shaped
     fields = set(config.Augment.model_fields) - {"methods", "sampling_strategy", "replicates"}
     assert fields == set(METHODS)

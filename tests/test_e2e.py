@@ -34,11 +34,12 @@ SHRUNK = {
     "bench.pixel_inputs": ["pixels", "reconstructed"],
     "bench.methods": ["smote", "random"],
     "bench.low_data_per_class": 8,
-    "bench.logreg": {"C": 0.01, "regimes": ["real", "augmented", "synthetic", "low_data", "low_data_augmented"]},
+    "bench.logreg": {"C": 0.01, "max_iter": 200, "regimes": ["real", "augmented", "synthetic", "low_data", "low_data_augmented"]},
     "bench.knn": {"neighbors": 5, "regimes": ["real", "augmented", "synthetic", "low_data", "low_data_augmented"]},
     "bench.attention": {"patch": 2, "dim": 16, "depth": 1, "heads": 2, "stem": 1, "steps": 10, "batch_size": 32,
                         "lr": 0.002, "augment": "dihedral", "class_weight": True, "regimes": ["real", "augmented"]},
-    "bench.cnn": {"width": 4, "steps": 10, "batch_size": 32, "lr": 0.003, "augment": "dihedral", "class_weight": True},
+    **{f"bench.{net}": {"width": 4, "steps": 10, "batch_size": 32, "lr": 0.003, "augment": "dihedral", "class_weight": True}
+       for net in ("vgg", "resnet", "mobilenet")},
     "noise.t_fracs": [0.1, 0.5, 0.9],
     "noise.heldout_fracs": [0.3],
     "score.seeds": 2,
@@ -152,7 +153,7 @@ def test_repro_writes_every_metric_with_its_baseline(project):
         assert (project / f"reports/score/{png}.png").stat().st_size > 10_000
 
     # the saved scorer loads from its directory and scores latents the way a generation loop holds them
-    from pipeline.models.neural import load_scorer
+    from pipeline.score.nets import load_scorer
 
     scorer = load_scorer(project / "models/scorers/ddim/cnn_t")
     latents = read_latent_split(project / "data/latents", "artifact_test").latents[:5]
@@ -194,15 +195,17 @@ def test_classifier_sweep_reruns_only_downstream_and_diff_shows_it(project):
     assert "bench.logreg.C" in shown
 
 
-def test_augmentation_sweep_reruns_only_the_method_it_touches(project):
+def test_augmentation_sweep_reruns_fidelity_and_leaves_other_methods_unchanged(project):
     sh(["git", "add", "-A"], project)
     sh(["git", "commit", "-q", "-m", "after the classifier sweep"], project)
+    others = {m: (project / f"reports/fidelity/{m}/metrics.json").read_bytes() for m in ("slerp", "inversion")}
     out = sh(["dvc", "exp", "run", "-S", "augment.gaussian.sigma=0.5"], project, timeout=900).stdout
-    for stage in ("fidelity@gaussian", "compare", "report"):
+    for stage in ("fidelity", "compare", "report"):
         assert f"Running stage '{stage}'" in out, stage
-    for stage in ("fidelity@slerp", "fidelity@inversion", "analyze", "encode", "score", "bench_pixels"):
+    for stage in ("analyze", "encode", "score", "bench_pixels"):
         assert f"Running stage '{stage}'" not in out, stage
     assert json.loads((project / "reports/fidelity/gaussian/metrics.json").read_text())["options"] == {"sigma": 0.5}
+    assert {m: (project / f"reports/fidelity/{m}/metrics.json").read_bytes() for m in others} == others
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

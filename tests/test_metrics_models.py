@@ -5,7 +5,7 @@ from pipeline.metrics.classification import classification_metrics, majority_bas
 from pipeline.metrics.fidelity import PCAFrechet, frechet_distance
 from pipeline.metrics.reconstruction import reconstruction_table, summarise
 from pipeline.metrics.regression import constant_baselines, regression_metrics
-from pipeline.models.classifiers import CLASSIFIERS, make_classifier
+from pipeline.classify.estimators import CLASSIFIERS, make_classifier
 
 
 def test_reconstruction_metrics_known_values():
@@ -16,6 +16,21 @@ def test_reconstruction_metrics_known_values():
     assert t["mse"].iloc[0] == 0 and t["ssim"].iloc[0] == pytest.approx(1.0)
     assert t["mse"].iloc[1] == pytest.approx(0.04) and t["psnr"].iloc[1] == pytest.approx(13.979, abs=1e-3)
     assert summarise(t.assign(g=["x", "y"]), by="g")["y"]["psnr"] == pytest.approx(13.979, abs=1e-3)
+
+
+@pytest.mark.parametrize("side", [7, 16, 32])
+def test_batched_ssim_equals_scikit_image_per_image(side):
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(side)
+    a = rng.integers(0, 256, (5, side, side, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-60, 60, a.shape), 0, 255).astype(np.uint8)
+    b[0] = 255 - a[0]   # one anti-correlated pair: SSIM well below 0
+    got = reconstruction_table(a, b)["ssim"].to_numpy()
+    win = min(7, side - (1 - side % 2))
+    want = [structural_similarity(x / 255.0, y / 255.0, channel_axis=-1, data_range=1.0, win_size=win) for x, y in zip(a, b)]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+    assert got[0] < 0 < got[1:].min()
 
 
 def test_majority_baseline_balanced_accuracy_is_one_over_k():

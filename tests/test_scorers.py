@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from pipeline.metrics.regression import artifact_metrics
-from pipeline.models.early_exit import best_operating_point, stop_steps, tradeoff_curve
-from pipeline.models.neural import (
+from pipeline.score.early_exit import best_operating_point, stop_steps, tradeoff_curve
+from pipeline.score.nets import (
     CNNScorer,
     ExpertMixture,
     MLPScorer,
@@ -135,14 +135,14 @@ def test_oracle_trajectories_hold_what_each_sampler_holds():
 
 
 def test_benchmark_sees_a_signal_that_noise_hides(tmp_path):
-    from pipeline.models.benchmark import ScorerSpec, run_clean, run_schedulers
-    from pipeline.models.neural import build_scorer
+    from pipeline.score.benchmark import ScorerSpec, run_clean, run_schedulers
+    from pipeline.score.nets import build_scorer
 
     rng = np.random.default_rng(0)
     clean = rng.normal(size=(600, 4, 4, 4)).astype(np.float32)
     score = np.clip(2.5 + 6 * clean[:, 0].mean(axis=(1, 2)), 0, 5)
     spec = ScorerSpec(ridge_alpha=1.0, mlp_hidden=[32], cnn_channels=[8, 8], t_dim=8, level_steps=150, cond_steps=300,
-                      level_models=["ridge", "mlp"], expert_model="mlp", rgb_models=[])
+                      batch_size=64, lr=1e-3, level_models=["ridge", "mlp"], expert_model="mlp", rgb_models=[], severe_at=3.0)
     tr, te = slice(0, 400), slice(400, 600)
     clean_rows = run_clean(clean[tr], score[tr], clean[te], score[te], spec, seed=0)
     assert {r["model"] for r in clean_rows} == {"ridge", "mlp", "cnn"}
@@ -168,7 +168,7 @@ def test_benchmark_sees_a_signal_that_noise_hides(tmp_path):
 
 
 def test_scorer_training_draws_fresh_noise_every_minibatch():
-    from pipeline.models.neural import MLPScorer, forward_noise, train_scorer
+    from pipeline.score.nets import MLPScorer, forward_noise, train_scorer
 
     x0 = torch.zeros(4, 1, 2, 2)
     gen = torch.Generator().manual_seed(0)
@@ -190,7 +190,7 @@ def test_scorer_training_draws_fresh_noise_every_minibatch():
 
 
 def test_early_exit_threshold_is_measured_out_of_sample():
-    from pipeline.models.early_exit import calibrate_and_evaluate
+    from pipeline.score.early_exit import calibrate_and_evaluate
 
     rng = np.random.default_rng(0)
     severe = rng.random(400) < 0.5

@@ -175,7 +175,7 @@ def test_prepare_downloads_diffusiondb_through_the_hub_api_then_works_offline(hu
     assert (labels["artifacts_count"] >= 3).all()
 
     # the report's data section states the data-quality counts
-    from stages.report import data_section
+    from pipeline.report.sections import data_section
 
     (tmp_path / "r").mkdir()
     (tmp_path / "r/prepare").symlink_to(tmp_path / "online/reports")

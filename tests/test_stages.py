@@ -48,15 +48,24 @@ def test_device_choice_is_made_at_run_time():
             resolve_device("cuda")
 
 
-def test_score_stage_names_a_bad_label_before_training(capsys):
+def test_score_labels_are_refused_with_the_split_and_row():
     import numpy as np
 
-    from stages.score import check_labels
+    from pipeline.score.summary import check_labels
 
-    with pytest.raises(SystemExit) as done:
+    with pytest.raises(ValueError, match="data/latents/artifact_train: row 2 has artifact score 7.5"):
         check_labels(np.array([0.0, 3.0, 7.5]), "artifact_train", 3.0, "data/latents")
-    assert done.value.code == 2
-    assert "data/latents/artifact_train: row 2 has artifact score 7.5" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match="both severe and non-severe"):
         check_labels(np.array([0.0, 1.0, 2.0]), "artifact_test", 3.0, "data/latents")
-    assert "both severe and non-severe" in capsys.readouterr().err
+
+
+def test_a_last_partial_round_of_fits_gets_the_idle_cores(monkeypatch):
+    import pipeline.runtime as rt
+
+    monkeypatch.setattr(rt, "configure_threads", lambda torch=True: 2)
+    assert rt.worker_plan(0) == (2, 1) and rt.worker_plan(8) == (2, 1)
+    assert rt.task_threads(3, 2) == [1, 1, 2]      # the third fit runs alone on both cores
+    assert rt.task_threads(4, 2) == [1, 1, 1, 1]
+    assert rt.task_threads(1, 2) == [2]            # fewer fits than workers: they share the cores
+    monkeypatch.setattr(rt, "configure_threads", lambda torch=True: 8)
+    assert rt.task_threads(10, 4) == [2] * 8 + [4, 4]

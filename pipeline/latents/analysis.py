@@ -59,9 +59,14 @@ def tsne_embedding(X: np.ndarray, *, perplexity: float = 30.0, seed: int = 0, pc
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
 
 
-def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], C: float) -> float:
-    """Balanced test accuracy of a standardised logistic regression fitted on ``train``."""
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(*train)
+def fit_linear_probe(X: np.ndarray, y: np.ndarray, C: float):
+    """A standardised logistic regression fitted on (X, y)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(X, y)
+
+
+def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], C: float, probe=None) -> float:
+    """Balanced test accuracy of :func:`fit_linear_probe` on ``train`` (or of the already fitted ``probe``)."""
+    probe = probe if probe is not None else fit_linear_probe(*train, C)
     return float(balanced_accuracy_score(test[1], probe.predict(test[0])))
 
 

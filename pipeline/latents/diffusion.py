@@ -20,7 +20,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
 from pipeline.latents.noising import SD_TRAIN_SCHEDULE, make_scheduler
-from pipeline.models.training import train_steps
+from pipeline.training import train_steps
 
 
 def build_unet(latent_shape, block_out_channels, layers_per_block: int = 1, norm_num_groups: int = 8) -> UNet2DModel:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.augment import make_augmenter, synthesize
+from pipeline.augment import make_augmenter, samples_needed, synthesize
 from pipeline.augment.smote import check_neighbours
 
 
@@ -61,21 +61,40 @@ def cap_per_class(y: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarr
     return np.sort(np.concatenate(keep))
 
 
-def training_set(regime: Regime, X: np.ndarray, y: np.ndarray, *, seed: int, cap: int, grow: int,
-                 options: Mapping[str, Mapping], n_channels: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """(X_fit, y_fit) of ``regime`` for ``seed``; ``options[method]`` configures each augmenter.
-    Raises ``ValueError`` naming the classes when one is too small for a k-NN augmenter."""
-    if regime.base == "low_data":
-        idx = cap_per_class(y, cap, np.random.default_rng(seed))
-        X, y = X[idx], y[idx]
+def _subset_and_sampler(regime: Regime, y: np.ndarray, *, seed: int, cap: int, grow: int,
+                        options: Mapping[str, Mapping], n_channels: int):
+    """(row indices of the regime's real subset or None for all, its configured augmenter or None)."""
+    idx = cap_per_class(y, cap, np.random.default_rng(seed)) if regime.base == "low_data" else None
     if regime.method is None:
-        return X, y
+        return idx, None
+    y = y if idx is None else y[idx]
     counts = np.bincount(y)
     factor = {"synthetic": 2, "low_data": grow}.get(regime.base)
     strategy = {int(c): int(factor * counts[c]) for c in np.flatnonzero(counts)} if factor else "auto"
     sampler = make_augmenter(regime.method, options[regime.method], random_state=seed,
                              sampling_strategy=strategy, n_channels=n_channels)
     check_neighbours(sampler, y)   # a clear ValueError when a class is too small for the method's k-NN
+    return idx, sampler
+
+
+def synthetic_count(regime: Regime, y: np.ndarray, *, seed: int, cap: int, grow: int,
+                    options: Mapping[str, Mapping], n_channels: int = 4) -> int:
+    """How many synthetic rows :func:`training_set` would add for ``regime`` (0: no samples needed, as
+    for ``real+<method>`` on balanced classes), without fitting the augmenter; raises the same
+    ``ValueError`` as :func:`training_set` when a class is too small for a k-NN augmenter."""
+    idx, sampler = _subset_and_sampler(regime, y, seed=seed, cap=cap, grow=grow, options=options, n_channels=n_channels)
+    return 0 if sampler is None else samples_needed(sampler, y if idx is None else y[idx])
+
+
+def training_set(regime: Regime, X: np.ndarray, y: np.ndarray, *, seed: int, cap: int, grow: int,
+                 options: Mapping[str, Mapping], n_channels: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """(X_fit, y_fit) of ``regime`` for ``seed``; ``options[method]`` configures each augmenter.
+    Raises ``ValueError`` naming the classes when one is too small for a k-NN augmenter."""
+    idx, sampler = _subset_and_sampler(regime, y, seed=seed, cap=cap, grow=grow, options=options, n_channels=n_channels)
+    if idx is not None:
+        X, y = X[idx], y[idx]
+    if sampler is None:
+        return X, y
     X_syn, y_syn = synthesize(sampler, X, y)
     if regime.base == "synthetic":
         return X_syn, y_syn

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from pipeline.models.training import train_steps
+from pipeline.training import channels_last, train_steps
 
 MAX_TIMESTEP = 1000.0
 
@@ -185,12 +185,12 @@ def train_scorer(model: nn.Module, latents: np.ndarray, timesteps: np.ndarray, t
     parts = model.experts if isinstance(model, ExpertMixture) else [model]
     for part in parts:
         part.fit_normalisation(fit_x)
-    model.to(device)
+    model.to(device, memory_format=torch.channels_last)
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
         xb = x[idx] if ab is None else forward_noise(x[idx], ab[idx], gen)
-        return nn.functional.huber_loss(model(xb.to(device), t[idx].to(device)), y[idx].to(device))
+        return nn.functional.huber_loss(model(channels_last(xb.to(device)), t[idx].to(device)), y[idx].to(device))
 
     return train_steps(model, batch_loss, steps=steps, lr=lr, weight_decay=weight_decay, seed=seed, min_lr=lr * 0.05)
 

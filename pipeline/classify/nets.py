@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.models.training import train_steps
+from pipeline.training import channels_last, train_steps
 
 
 class _Normalised(nn.Module):
@@ -203,13 +203,13 @@ def fit_classifier(model: _Normalised, x: np.ndarray, y: np.ndarray, *, steps: i
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
     model.fit_normalisation(xt)
-    model.to(device)
+    model.to(device, memory_format=torch.channels_last)
     weight = balanced_class_weights(yt.numpy(), n_classes or int(yt.max()) + 1).to(device) if class_weight else None
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(xt), (min(batch_size, len(xt)),), generator=gen)
         xb = augment_batch(xt[idx], augment, gen)
-        return nn.functional.cross_entropy(model(xb.to(device)), yt[idx].to(device), weight=weight)
+        return nn.functional.cross_entropy(model(channels_last(xb.to(device))), yt[idx].to(device), weight=weight)
 
     return train_steps(model, batch_loss, steps=steps, lr=lr, weight_decay=weight_decay, seed=seed, min_lr=lr * 0.05)
 

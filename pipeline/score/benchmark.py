@@ -5,7 +5,7 @@ every scheduler's runs, for one seed.
 clean latent x0 is, for a perfect denoiser, distributed as ``√ᾱ_t·x0 + √(1−ᾱ_t)·ε`` for DDPM,
 DDIM, Euler (after ``scale_model_input``) and DPM-Solver alike: the forward-noising proxy of
 :func:`~pipeline.latents.noising.oracle_trajectory`. Models are therefore trained once per seed
-on that marginal with *fresh noise every minibatch* (:func:`~pipeline.models.neural.forward_noise`)
+on that marginal with *fresh noise every minibatch* (:func:`~pipeline.score.nets.forward_noise`)
 at the timesteps the schedulers use, and each scheduler's runs are scored at its own timesteps.
 What a *learned* U-Net holds mid-run, and a deterministic sampler's dependence on its final
 image, are not in this proxy: draw no conclusion about deterministic samplers from it.
@@ -20,7 +20,7 @@ Models: ``ridge`` (standardised ridge regression on ``RIDGE_DRAWS`` noise draws 
 set), ``mlp`` and ``cnn`` (one per timestep; which of them run is ``ScorerSpec.level_models``),
 ``cnn_t`` (one timestep-conditioned CNN trained on every level at once) and ``mixture`` (per-level
 ``expert_model`` networks as experts, interpolated in t; see
-:class:`~pipeline.models.neural.ExpertMixture`). The two cross-level models are also scored at
+:class:`~pipeline.score.nets.ExpertMixture`). The two cross-level models are also scored at
 *held-out* levels between the training ones, which is where they differ. Everything is fitted on
 the training split only and scored on the test split with
 :func:`~pipeline.metrics.regression.artifact_metrics`.
@@ -28,10 +28,11 @@ the training split only and scored on the test split with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -39,7 +40,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.latents.noising import oracle_trajectory
 from pipeline.latents.rgb import LatentRGB
 from pipeline.metrics.regression import artifact_metrics
-from pipeline.models.neural import CNNScorer, ExpertMixture, MLPScorer, forward_noise, train_scorer
+from pipeline.score.nets import CNNScorer, ExpertMixture, MLPScorer, forward_noise, train_scorer
 
 LEVEL_MODELS = ("ridge", "mlp", "cnn")     # fitted once per noise level
 CROSS_MODELS = ("cnn_t", "mixture")        # one model for every level
@@ -47,21 +48,21 @@ CROSS_MODELS = ("cnn_t", "mixture")        # one model for every level
 
 @dataclass
 class ScorerSpec:
-    """Model sizes and training budgets (the ``score`` params section)."""
+    """Model sizes and training budgets: the ``score`` params section (its only home for defaults)."""
 
-    ridge_alpha: float = 1000.0
-    mlp_hidden: list[int] = field(default_factory=lambda: [128])
-    cnn_channels: list[int] = field(default_factory=lambda: [32, 64, 64])
-    t_dim: int = 32
-    level_steps: int = 300
-    cond_steps: int = 900
-    batch_size: int = 64
-    lr: float = 1e-3
-    level_models: list[str] = field(default_factory=lambda: list(LEVEL_MODELS))
-    expert_model: str = "cnn"    # the per-level model the mixture is made of (mlp | cnn | none: no mixture)
-    rgb_models: list[str] = field(default_factory=lambda: ["ridge", "mlp"])
-    max_score: float = 5.0
-    severe_at: float = 3.0
+    ridge_alpha: float
+    mlp_hidden: list[int]
+    cnn_channels: list[int]
+    t_dim: int
+    level_steps: int
+    cond_steps: int
+    batch_size: int
+    lr: float
+    level_models: list[str]
+    expert_model: str            # the per-level model the mixture is made of (mlp | cnn | none: no mixture)
+    rgb_models: list[str]
+    severe_at: float
+    max_score: float = 5.0       # the artifact score's range is 0..max_score (not a param)
 
 
 RIDGE_DRAWS = 2   # noise draws of the training set a ridge level model is fitted on
@@ -206,26 +207,54 @@ def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarra
     return results
 
 
-def run_task(task: dict) -> dict:
-    """One cell of the grid, for a worker process: ``task["kind"]`` is ``"clean"`` (the upper bound)
-    or ``"noisy"`` (every scheduler in ``task["schedulers"]``); the rest are the keyword arguments of
-    :func:`run_schedulers` / :func:`run_clean` plus ``threads``. Returns plain data per scheduler
-    (rows, predictions, levels, and for ``keep_models`` the cross-level models' configs and CPU
-    state dicts)."""
-    torch.set_num_threads(task["threads"])
-    spec, seed = task["spec"], task["seed"]
-    if task["kind"] == "clean":
-        return {"clean": {"rows": run_clean(task["clean_train"], task["y_train"], task["clean_test"], task["y_test"],
-                                            spec, seed)}}
+@dataclass(frozen=True)
+class ScorerTask:
+    """One cell of the grid for a worker process: ``kind`` ``clean`` (the upper bound, :func:`run_clean`)
+    or ``noisy`` (every scheduler in ``schedulers``, :func:`run_schedulers`) for one seed.
+    ``keep_models``: also return the cross-level models' configs and CPU state dicts."""
+
+    kind: str
+    seed: int
+    clean_train: np.ndarray
+    y_train: np.ndarray
+    clean_test: np.ndarray
+    y_test: np.ndarray
+    spec: ScorerSpec
+    threads: int = 1
+    schedulers: tuple[str, ...] = ()
+    t_fracs: tuple[float, ...] = ()
+    heldout_fracs: tuple[float, ...] = ()
+    num_inference_steps: int = 50
+    rgb: LatentRGB | None = None
+    keep_models: bool = False
+
+
+def run_task(task: ScorerTask) -> dict:
+    """Plain data per scheduler (``clean`` for the clean task): rows, predictions, levels and, for
+    ``keep_models``, the models."""
+    torch.set_num_threads(task.threads)
+    spec, seed = task.spec, task.seed
+    if task.kind == "clean":
+        return {"clean": {"rows": run_clean(task.clean_train, task.y_train, task.clean_test, task.y_test, spec, seed)}}
     results = run_schedulers(
-        task["schedulers"], task["clean_train"], task["y_train"], task["clean_test"], task["y_test"],
-        t_fracs=task["t_fracs"], heldout_fracs=task["heldout_fracs"], num_inference_steps=task["num_inference_steps"],
-        spec=spec, seed=seed, rgb=task["rgb"],
+        list(task.schedulers), task.clean_train, task.y_train, task.clean_test, task.y_test,
+        t_fracs=list(task.t_fracs), heldout_fracs=list(task.heldout_fracs), num_inference_steps=task.num_inference_steps,
+        spec=spec, seed=seed, rgb=task.rgb,
     )
     out = {}
     for name, result in results.items():
         out[name] = {"rows": result.rows, "test_pred": result.test_pred, "levels": result.levels}
-        if task.get("keep_models"):
+        if task.keep_models:
             out[name]["models"] = {k: (m.config, {n: v.detach().cpu() for n, v in m.state_dict().items()})
                                    for k, m in result.models.items()}
     return out
+
+
+def run_grid(tasks: list[ScorerTask], workers: int) -> list[dict]:
+    """:func:`run_task` for every task on ``workers`` processes, noisy (long) tasks dispatched first so
+    the pool idles less; returns one result per scheduler and seed (``scheduler`` and ``seed`` added),
+    in the order of ``tasks``."""
+    longest_first = sorted(range(len(tasks)), key=lambda i: tasks[i].kind != "noisy")
+    done = Parallel(n_jobs=workers, backend="loky", verbose=5)(delayed(run_task)(tasks[i]) for i in longest_first)
+    outputs = [out for _, out in sorted(zip(longest_first, done))]
+    return [{**r, "scheduler": name, "seed": t.seed} for t, o in zip(tasks, outputs) for name, r in o.items()]

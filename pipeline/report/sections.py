@@ -1,0 +1,241 @@
+"""The report's sections, each built from what one part of the pipeline wrote under ``reports/``.
+
+Every builder takes the reports directory and returns a :class:`~pipeline.report.html.Section`
+whose tables keep each number beside its baseline and whose sentence is computed from the
+numbers (:mod:`pipeline.report.summaries`). :func:`report_sections` gives them in page order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.io import read_json
+from pipeline.report.headline import classification_headline, scorer_headline
+from pipeline.report.html import Section
+from pipeline.report.summaries import (
+    analysis_sentence,
+    fidelity_sentence,
+    reconstruction_sentence,
+    scorer_sentence,
+)
+
+
+def _fmt(ms: dict) -> str:
+    return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
+
+
+def data_section(r: Path) -> Section:
+    m = read_json(r / "prepare/metrics.json")
+    classes, splits, q = m["classes"], m["splits"], m["quality"]
+    counts = pd.DataFrame([{"split": s, "n": v["n"], **{c: v[c] for c in classes}} for s, v in splits.items()])
+    sev = pd.DataFrame([{"split": s, **v["severity"]} for s, v in splits.items() if "severity" in v])
+    train = splits["train"]
+    ratio = max(train[c] for c in classes) / max(min(train[c] for c in classes), 1)
+    if m["source"] == "diffusiondb":
+        art = (f"The artifact score is the median of at least {q.get('min_ratings', 3)} human AI-Horde ratings "
+               "(severity columns: images per whole-number bin). "
+               f"Of {q['rows']} DiffusionDB rows, {q['blurred']} were blurred (image_nsfw 2) and {q['unrated']} lacked "
+               f"enough ratings; {q['decode_failed']} of {q['decode_attempted']} sampled images could not be decoded "
+               f"({q['bad_fraction']:.1%}).")
+        if q.get("dropped_classes"):
+            art += f" Classes too small to split were dropped: {', '.join(q['dropped_classes'])}."
+    elif m["source"] == "shapes":
+        art = "The artifact set spreads severities 0–5 evenly over freshly rendered shapes."
+    else:
+        art = ("The artifact splits are degraded copies of the same split's images (train → artifact_train, "
+               "test → artifact_test), severities 0–5 spread evenly.")
+    label = "" if m["label"] == "class" else f" (label: {m['label']})"
+    return Section(
+        "Data",
+        f"Source: {m['source']}{label}. {train['n']} training and {splits['test']['n']} test images over "
+        f"{len(classes)} classes, imbalanced {ratio:.1f}:1 (largest to smallest class). {art}",
+        tables=[("Images per split and class", counts), ("Artifact set: images per severity", sev)],
+    )
+
+
+def vae_section(r: Path) -> Section:
+    m, v = read_json(r / "encode/metrics.json"), read_json(r / "vae/metrics.json")
+    overall = pd.DataFrame([
+        {"images": "VAE reconstruction (test)", **m["test"]},
+        {"images": "baseline: mean training image (test)", **m["baseline_mean_image_test"]},
+        *({"images": f"VAE reconstruction ({s})", **x} for s, x in m["per_split"].items() if s != "test"),
+    ])
+    per_class = pd.DataFrame([{"class": k, **x} for k, x in m["per_class_test"].items()])
+    facts = pd.DataFrame([{"source": v["source"], "scaling factor": v["scaling_factor"],
+                           "encoder params": v["encoder_params"], "decoder params": v["decoder_params"],
+                           "latent shape": "×".join(map(str, m["latent_shape"])), "training steps": v.get("steps", "–")}])
+    figures = [("Test originals (rows 1, 3) above their reconstructions (rows 2, 4)", r / "encode/recon_grid.png")]
+    if (r / "vae/loss.png").exists():
+        figures.append(("VAE training loss", r / "vae/loss.png"))
+    return Section("VAE reconstruction", reconstruction_sentence(m),
+                   tables=[("Model", facts), ("Reconstruction quality", overall), ("Per class (test)", per_class)],
+                   figures=figures)
+
+
+def _fidelity_table(m: dict) -> pd.DataFrame:
+    """Synthetic-versus-real rows for the latent fidelity numbers of augment or fidelity@<method>."""
+    rows = [("Fréchet distance to real test", "frechet", "synthetic", "real_train"),
+            ("k-NN precision vs real test", "precision", "synthetic", "real_train"),
+            ("k-NN recall vs real test", "recall", "synthetic", "real_train"),
+            ("k-NN probe label agreement", "label_agreement", "synthetic", "real_test")]
+    out = [{"measure": name, "synthetic": _fmt(m[key][syn]), "real baseline": _fmt(m[key][real])}
+           for name, key, syn, real in rows]
+    c = m["copying"]
+    out.append({"measure": "median nearest-train distance", "synthetic": _fmt(c["median_nn_distance"]),
+                "real baseline": _fmt(c["median_nn_distance_real_test"])})
+    out.append({"measure": "near-copy fraction", "synthetic": _fmt(c["near_copy_fraction"]),
+                "real baseline": _fmt(c["near_copy_fraction_real_test"])})
+    return pd.DataFrame(out)
+
+
+def analysis_section(r: Path) -> Section:
+    m = read_json(r / "analyze/metrics.json")
+    rec = pd.DataFrame([{"class": k, **v} for k, v in m["reconstruction"]["psnr_per_class"].items()])
+    worst = pd.DataFrame(m["reconstruction"]["worst"])
+    channels = pd.DataFrame([{"channel": k, **v} for k, v in m["channels"].items()])
+    sep = m["separability"]
+    separ = pd.DataFrame([
+        {"features": "latents", "linear probe balanced accuracy": sep["linear_probe_balanced_accuracy"]["latents"],
+         "silhouette": sep["silhouette"]["latents"]},
+        {"features": "raw pixels", "linear probe balanced accuracy": sep["linear_probe_balanced_accuracy"]["pixels"],
+         "silhouette": sep["silhouette"]["pixels"]},
+        {"features": "chance (baseline)", "linear probe balanced accuracy": sep["linear_probe_balanced_accuracy"]["chance"],
+         "silhouette": 0.0},
+    ])
+    cont = pd.DataFrame([{"path": k, **v} for k, v in m["continuity"].items() if k != "midpoint_norm_ratio"])
+    pert = pd.DataFrame(m["perturbation"]["curve"]).assign(
+        vae_reconstruction_psnr=m["perturbation"]["vae_reconstruction_psnr"])
+    rgb = m["latent_rgb"]
+    rgb_t = pd.DataFrame([{"preview": "fitted 4×3 + bias (test)", **rgb["test"]},
+                          {"preview": "fitted 4×3 + bias (train)", **rgb["train"]},
+                          {"preview": "constant train-mean colour (baseline, test)", **rgb["baseline_constant_colour_test"]},
+                          *({"preview": f"published {name} (test)", **v} for name, v in rgb.get("published", {}).items())])
+    pca = m["pca"]
+    a = r / "analyze"
+    return Section(
+        "Latent-space analysis", analysis_sentence(m),
+        tables=[("Test PSNR (dB) per class", rec), (f"The {len(worst)} worst test reconstructions", worst),
+                ("Scaled train latents per channel", channels),
+                (f"Separability (PCA: {pca['components_for_50pct']} components hold 50% of the variance)", separ),
+                ("Continuity: RMS pixel change per path step (max/mean near 1 = even steps); midpoint norm / endpoint "
+                 f"norm: lerp {m['continuity']['midpoint_norm_ratio'].get('lerp', float('nan')):.3f}, slerp "
+                 f"{m['continuity']['midpoint_norm_ratio'].get('slerp', float('nan')):.3f}", cont),
+                ("Perturbation tolerance: decoded PSNR against the clean decode", pert),
+                ("Latent → RGB preview error ([-1, 1] pixels on the latent grid)", rgb_t)],
+        figures=[("Reconstruction PSNR per class", a / "recon_by_class.png"),
+                 ("Worst reconstructions: originals above reconstructions", a / "worst.png"),
+                 ("Reconstruction PSNR against edge density", a / "recon_vs_edges.png"),
+                 ("Channel histograms", a / "channel_hist.png"), ("Channel correlation", a / "channel_corr.png"),
+                 ("PCA explained variance", a / "pca_variance.png"), ("PCA and t-SNE of real latents", a / "embedding.png"),
+                 ("Continuity along lerp/slerp paths", a / "continuity.png"),
+                 ("Decoded paths: same-class lerp, slerp; different-class lerp, slerp", a / "paths.png"),
+                 ("Perturbation tolerance", a / "perturbation.png"),
+                 ("One test latent perturbed at each σ (left to right)", a / "perturbation_strip.png"),
+                 ("Test images, their 8×-block average, and the latent→RGB preview", a / "latent_rgb.png")],
+    )
+
+
+def fidelity_section(r: Path) -> Section:
+    table = pd.read_csv(r / "compare/table.csv")
+    idle = [k for k, v in read_json(r / "compare/metrics.json").items() if v.get("no_samples_needed")]
+    note = (f" No samples needed (balanced classes, nothing to generate), so not in the table: {', '.join(idle)}."
+            if idle else "")
+    if table.empty:
+        return Section("Synthetic latents: every method compared", "No method made samples." + note)
+    rows = table.to_dict("records")
+    shown = table[["method", "n_synthetic", "frechet", "frechet_std", "frechet_real", "frechet_pixels",
+                   "frechet_pixels_real_reconstructed", "precision", "precision_real", "recall", "recall_real",
+                   "copy_ratio", "near_copy_fraction", "near_copy_fraction_real", "label_agreement",
+                   "label_agreement_real", "flip_rate"]]
+    figures = [("Every method beside its class-matched real baseline", r / "compare/fidelity.png")]
+    for method in table["method"]:
+        figures.append((f"{method}: decoded synthetic (rows 1, 3) above the nearest real training image",
+                        r / "fidelity" / method / "gallery.png"))
+        figures.append((f"{method}: embeddings", r / "fidelity" / method / "embedding.png"))
+    return Section("Synthetic latents: every method compared", fidelity_sentence(rows) + note,
+                   tables=[("Fidelity by method (means over replicates; *_real = class-matched real baseline; "
+                            "copy_ratio = median nearest-train distance / that of real test; pixels: decoded, "
+                            "baseline = VAE reconstructions of real train)", shown)],
+                   figures=figures)
+
+
+def bench_section(r: Path) -> Section:
+    m, words = read_json(r / "bench/metrics.json"), read_json(r / "bench/summary.json")
+    table = pd.read_csv(r / "bench/table.csv")
+    base = m["baseline_majority"]
+    rows = [{"model": "majority class (baseline)", "input": "–", "regime": "–",
+             "balanced accuracy": f"{base['balanced_accuracy']:.3f}", "macro-F1": f"{base['macro_f1']:.3f}",
+             "minority recall": "0.000", "vs": "–", "gain (95 % CI)": "–", "verdict": "–", "train s": "–"}]
+    for t in table.to_dict("records"):
+        has_gain = isinstance(t.get("verdict"), str)
+        rows.append({
+            "model": t["model"], "input": t["input"], "regime": t["regime"],
+            "balanced accuracy": f"{t['balanced_accuracy_mean']:.3f} ± {t['balanced_accuracy_std']:.3f}",
+            "macro-F1": f"{t['macro_f1_mean']:.3f} ± {t['macro_f1_std']:.3f}",
+            "minority recall": "–" if pd.isna(t["minority_recall_mean"]) else f"{t['minority_recall_mean']:.3f}",
+            "vs": t["reference"] if has_gain else "–",
+            "gain (95 % CI)": (f"{t['gain_mean']:+.3f} ({t['gain_lo']:+.3f} … {t['gain_hi']:+.3f})"
+                               if has_gain else "–"),
+            "verdict": t["verdict"] if has_gain else "–",
+            "train s": f"{t['train_seconds_mean']:.2f}",
+        })
+    minority = ", ".join(words["minority_classes"]) or "none"
+    figures = [("Latent models: balanced accuracy per regime (mean ± std over seeds)", r / "bench/latents.png"),
+               ("Pixel CNNs: original images versus VAE reconstructions", r / "bench/pixels.png"),
+               ("Attention net: class-token attention over test images (per class, then misclassified)",
+                r / "bench_latent/attention/attention.png")]
+    return Section(
+        "Classifier benchmark", words["summary"],
+        tables=[("Real test split, mean ± std over seeds; gains are paired by seed against the reference", pd.DataFrame(rows)),
+                (f"Per-class recall (mean over seeds; minority classes: {minority})", pd.read_csv(r / "bench/recall.csv"))],
+        figures=[(t, p) for t, p in figures if p.exists()],
+    )
+
+
+def score_section(r: Path) -> Section:
+    m = read_json(r / "score/metrics.json")
+    summary = pd.read_csv(r / "score/summary.csv")
+    schedulers = [k for k in m if k not in ("baseline_constant", "clean")]
+    cols = ["mae", "spearman", "auroc_severe", "mae_0_2", "mae_2_4", "mae_4_5"]
+    rows = [{"scheduler": f"constant {k} (baseline)", "series": "–", "t_frac": "–", **{c: v[c] for c in cols}}
+            for k, v in m["baseline_constant"].items()]
+    for _, x in summary.iterrows():
+        rows.append({"scheduler": x["scheduler"], "series": x["series"] + (" (held-out level)" if x["heldout"] else ""),
+                     "t_frac": x["t_frac"], **{c: f"{x[c + '_mean']:.3f} ± {x[c + '_std']:.3f}" for c in cols}})
+    levels = read_json(r / "score/levels.json")
+    level_rows = [{"scheduler": s, "t_frac": f, "timestep": t, "step": st, "run_frac": rf, "alpha_bar": ab}
+                  for s, v in levels.items()
+                  for f, t, st, rf, ab in zip(v["t_fracs"], v["timesteps"], v["steps"], v["run_fracs"], v["alpha_bars"])]
+    exits = pd.DataFrame([{"scheduler": s, **{k: (f"{v['mean']:.3f} ± {v['std']:.3f}" if isinstance(v, dict) else v)
+                                               for k, v in m[s]["early_exit"].items()}} for s in schedulers])
+    intro = ("Proxy runs: each scheduler's runs are followed through the latents its loop would hold at each level of a run "
+             "that ends at the labelled image under an exact denoiser (forward noising: DDIM, Euler and DPM-Solver then pass "
+             "through the same points up to their timestep grids, DDPM adds fresh noise each step). Scorers are trained on "
+             "that marginal with fresh noise every minibatch. What a learned U-Net holds mid-run is not measured here, so "
+             "nothing in this section is a conclusion about deterministic samplers. Mean ± std over seeds; every row sits "
+             "beside the constant predictors. ")
+    return Section("Artifact scorer across noise levels", intro + scorer_sentence(m, summary, schedulers),
+                   tables=[("Test-set metrics (artifact score 0-5; severe = AUROC target)", pd.DataFrame(rows)),
+                           ("Early exit: operating point chosen on half of the test runs, measured on the other half", exits),
+                           ("Noise levels per scheduler", pd.DataFrame(level_rows))],
+                   figures=[("MAE versus noise level", r / "score/mae.png"),
+                            ("Spearman ρ versus noise level", r / "score/spearman.png"),
+                            ("AUROC for severe artifacts versus noise level", r / "score/auroc.png"),
+                            ("Predicted versus true score at the middle level", r / "score/scatter.png"),
+                            ("Early-exit trade-off", r / "score/early_exit.png")])
+
+
+def headline_section(r: Path) -> Section:
+    rows = classification_headline(read_json(r / "encode/metrics.json"), read_json(r / "bench/metrics.json"),
+                                   pd.read_csv(r / "bench/table.csv"))
+    rows += scorer_headline(read_json(r / "score/metrics.json"), pd.read_csv(r / "score/summary.csv"))
+    return Section("At a glance", "The two research questions, each headline number beside its baseline; the sections "
+                   "below hold every number, its spread and the figures.", tables=[("Headline results", pd.DataFrame(rows))])
+
+
+def report_sections(r: Path) -> list[Section]:
+    """Every section, in page order: the headline first, then data, VAE, analysis, fidelity, classifiers, scorers."""
+    return [headline_section(r), data_section(r), vae_section(r), analysis_section(r), fidelity_section(r),
+            bench_section(r), score_section(r)]
