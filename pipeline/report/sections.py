@@ -22,10 +22,6 @@ from pipeline.report.summaries import (
 )
 
 
-def _fmt(ms: dict) -> str:
-    return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
-
-
 def data_section(r: Path) -> Section:
     m = read_json(r / "prepare/metrics.json")
     classes, splits, q = m["classes"], m["splits"], m["quality"]
@@ -72,22 +68,6 @@ def vae_section(r: Path) -> Section:
     return Section("VAE reconstruction", reconstruction_sentence(m),
                    tables=[("Model", facts), ("Reconstruction quality", overall), ("Per class (test)", per_class)],
                    figures=figures)
-
-
-def _fidelity_table(m: dict) -> pd.DataFrame:
-    """Synthetic-versus-real rows for the latent fidelity numbers of augment or fidelity@<method>."""
-    rows = [("Fréchet distance to real test", "frechet", "synthetic", "real_train"),
-            ("k-NN precision vs real test", "precision", "synthetic", "real_train"),
-            ("k-NN recall vs real test", "recall", "synthetic", "real_train"),
-            ("k-NN probe label agreement", "label_agreement", "synthetic", "real_test")]
-    out = [{"measure": name, "synthetic": _fmt(m[key][syn]), "real baseline": _fmt(m[key][real])}
-           for name, key, syn, real in rows]
-    c = m["copying"]
-    out.append({"measure": "median nearest-train distance", "synthetic": _fmt(c["median_nn_distance"]),
-                "real baseline": _fmt(c["median_nn_distance_real_test"])})
-    out.append({"measure": "near-copy fraction", "synthetic": _fmt(c["near_copy_fraction"]),
-                "real baseline": _fmt(c["near_copy_fraction_real_test"])})
-    return pd.DataFrame(out)
 
 
 def analysis_section(r: Path) -> Section:
