@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -36,3 +37,10 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     same order (``model.to(memory_format=torch.channels_last)``) oneDNN's convolutions train the small
     CNNs here 8–25 % faster per step on CPU (measured per net; the values are the same tensor)."""
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
+def as_tensor(x, dtype=np.float32) -> torch.Tensor:
+    """``x`` as a CPU tensor of ``dtype``, sharing memory where it can; a read-only array (joblib hands
+    large inputs to worker processes as read-only memory maps) is copied first, as torch needs."""
+    a = np.asarray(x, dtype=dtype)
+    return torch.from_numpy(a if a.flags.writeable else a.copy())

@@ -14,11 +14,11 @@ import logging
 import pandas as pd
 from joblib import Parallel, delayed
 
+from pipeline.classify.results import predictions_frame
+from pipeline.classify.tasks import LabelledSplits, PixelFit, run_pixel_fit
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir
 from pipeline.latents.store import read_latent_split
-from pipeline.classify.results import predictions_frame
-from pipeline.classify.tasks import LabelledSplits, PixelFit, run_pixel_fit
 from pipeline.runtime import resolve_device, task_threads, worker_plan
 from stages.cli import parse_args
 from stages.common import require_same_ids, start

@@ -29,10 +29,10 @@ from pathlib import Path
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.rgb import LatentRGB
 from pipeline.latents.store import read_latent_split
-from pipeline.score.benchmark import ScorerSpec, ScorerTask, run_grid
-from pipeline.score.summary import MAX_SCORE, check_labels, nested, save_models, tabulate
 from pipeline.report.figures import level_panels, prediction_scatter, tradeoff_chart
 from pipeline.runtime import worker_plan
+from pipeline.score.benchmark import ScorerSpec, ScorerTask, run_grid
+from pipeline.score.summary import MAX_SCORE, check_labels, nested, save_models, tabulate
 from stages.cli import fail, parse_args
 from stages.common import start
 

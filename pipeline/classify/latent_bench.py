@@ -10,8 +10,8 @@ every seed. :func:`gallery_indices` picks the test images the attention gallery 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd

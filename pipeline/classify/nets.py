@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.training import channels_last, train_steps
+from pipeline.training import as_tensor, channels_last, train_steps
 
 
 class _Normalised(nn.Module):
@@ -200,8 +200,7 @@ def fit_classifier(model: _Normalised, x: np.ndarray, y: np.ndarray, *, steps: i
     the input normalisation is fitted on ``x`` first (training data only). ``class_weight``
     weighs the loss by :func:`balanced_class_weights` (``n_classes`` defaults to ``y.max() + 1``);
     ``augment`` is applied to every minibatch (:func:`augment_batch`)."""
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
+    xt, yt = as_tensor(x), as_tensor(y, np.int64)
     model.fit_normalisation(xt)
     model.to(device, memory_format=torch.channels_last)
     weight = balanced_class_weights(yt.numpy(), n_classes or int(yt.max()) + 1).to(device) if class_weight else None
@@ -217,7 +216,7 @@ def fit_classifier(model: _Normalised, x: np.ndarray, y: np.ndarray, *, steps: i
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, *, batch_size: int = 256, device="cpu") -> np.ndarray:
     model.eval()
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    xt = as_tensor(x)
     out = [model(xt[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(xt), batch_size)]
     return torch.cat(out).numpy()
 

@@ -1,4 +1,4 @@
-"""The classifier benchmark: one fit per (model, input, regime, seed), and its summary table.
+"""The classifier benchmark's results: one row per fit (model, input, regime, seed), and the summary table.
 
 A result row holds the model, its input (``latents``, ``pixels`` or ``reconstructed`` pixels),
 the regime, the seed, balanced accuracy, macro-F1, per-class recall, the training-set size and

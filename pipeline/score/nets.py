@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from pipeline.training import channels_last, train_steps
+from pipeline.training import as_tensor, channels_last, train_steps
 
 MAX_TIMESTEP = 1000.0
 
@@ -174,10 +174,8 @@ def train_scorer(model: nn.Module, latents: np.ndarray, timesteps: np.ndarray, t
     so the same seed gives the same run on every device. The input normalisation is fitted on the
     (noised once, when ``alpha_bars`` is given) training latents first.
     """
-    x = torch.as_tensor(np.asarray(latents, dtype=np.float32))
-    t = torch.as_tensor(np.asarray(timesteps, dtype=np.float32))
-    y = torch.as_tensor(np.asarray(targets, dtype=np.float32))
-    ab = None if alpha_bars is None else torch.as_tensor(np.asarray(alpha_bars, dtype=np.float32))
+    x, t, y = as_tensor(latents), as_tensor(timesteps), as_tensor(targets)
+    ab = None if alpha_bars is None else as_tensor(alpha_bars)
     if not (len(x) == len(t) == len(y)) or (ab is not None and len(ab) != len(x)):
         raise ValueError(f"{len(x)} latents, {len(t)} timesteps, {len(y)} targets"
                          f"{'' if ab is None else f' and {len(ab)} alpha_bars'}: they must match")
