@@ -68,6 +68,7 @@ class FidelityStudy:
         self.pixel_frechet = PCAFrechet(components, random_state=seed).fit(_pixels(real.images))
         self.test_pixels = _pixels(real.test_images)
         self.pca = PCA(n_components=2, random_state=seed).fit(self.X)
+        self.pca_xy = self.pca.transform(self.X)   # the real train latents of every method's PCA panel
 
     def sampler(self, method: str, options: dict, *, seed: int, sampling_strategy):
         return make_augmenter(method, options, random_state=seed, sampling_strategy=sampling_strategy,
@@ -79,6 +80,8 @@ class FidelityStudy:
 
     def measure(self, method: str, options: dict, *, replicates: int, sampling_strategy,
                 log=None) -> MethodFidelity:
+        """Fit ``method`` (``options``) on the real train latents for ``replicates`` seeds and measure
+        each synthetic set; only ``no_samples_needed`` when ``sampling_strategy`` asks for none."""
         X, y, seed = self.X, self.real.y, self.seed
         if samples_needed(self.sampler(method, options, seed=seed, sampling_strategy=sampling_strategy), y) == 0:
             return MethodFidelity({"method": method, "options": options, "replicates": replicates,
@@ -130,7 +133,7 @@ class FidelityStudy:
         sub_syn = idx_syn[stratified_subsample(ys[idx_syn], self.tsne_points, rng)]
         emb = tsne_embedding(np.vstack([X[sub_real], Xs[sub_syn]]), perplexity=self.tsne_perplexity, seed=seed)
         panels = [
-            {"title": "PCA of real train latents (dots) + synthetic (crosses)", "xy": self.pca.transform(X), "labels": y,
+            {"title": "PCA of real train latents (dots) + synthetic (crosses)", "xy": self.pca_xy, "labels": y,
              "synthetic_xy": self.pca.transform(Xs[sub_syn]), "synthetic_labels": ys[sub_syn]},
             {"title": "t-SNE of class-matched real (dots) + synthetic (crosses)", "xy": emb[: len(sub_real)],
              "labels": y[sub_real], "synthetic_xy": emb[len(sub_real):], "synthetic_labels": ys[sub_syn]},

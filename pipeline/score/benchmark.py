@@ -221,10 +221,10 @@ class ScorerTask:
     y_test: np.ndarray
     spec: ScorerSpec
     threads: int = 1
-    schedulers: tuple[str, ...] = ()
+    schedulers: tuple[str, ...] = ()           # the rest: noisy tasks only (the noise params section)
     t_fracs: tuple[float, ...] = ()
     heldout_fracs: tuple[float, ...] = ()
-    num_inference_steps: int = 50
+    num_inference_steps: int | None = None
     rgb: LatentRGB | None = None
     keep_models: bool = False
 
