@@ -400,6 +400,51 @@ class Score(Section):
         return self
 
 
+GUIDE_METRICS = ("latent", "pixels")   # pipeline.generate.interpolate.GUIDE_METRICS
+
+
+class Diffusion(Section):
+    block_out_channels: Annotated[list[PositiveInt], Field(min_length=1, max_length=4)]
+    layers_per_block: PositiveInt
+    norm_num_groups: PositiveInt
+    steps: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0.0, lt=1.0)]
+    noise_offset: Annotated[float, Field(ge=0.0, le=1.0)]
+    samplers: UniqueList(Literal[SCHEDULERS])
+    sample_steps: UniqueList(Annotated[int, Field(ge=2, le=1000)])
+    samples: Annotated[int, Field(ge=16)]
+    seeds: Annotated[int, Field(ge=1, le=20)]
+    components: Annotated[int, Field(ge=2)]
+    k: Annotated[int, Field(ge=1, le=50)]
+    gallery: Annotated[int, Field(ge=1, le=64)]
+    trajectory_samples: Annotated[int, Field(ge=1, le=64)]
+    trajectory_points: Annotated[int, Field(ge=2, le=50)]
+
+    @model_validator(mode="after")
+    def _widths(self):
+        bad = [c for c in self.block_out_channels if c % self.norm_num_groups]
+        if bad:
+            raise ValueError(f"block_out_channels {bad} are not multiples of norm_num_groups={self.norm_num_groups}")
+        if self.samples < self.k + 2:
+            raise ValueError(f"samples ({self.samples}) must be at least k + 2 = {self.k + 2}")
+        return self
+
+
+class Interpolate(Section):
+    pairs: Annotated[int, Field(ge=2)]
+    points: Annotated[int, Field(ge=1, le=32)]
+    steps: Annotated[int, Field(ge=2, le=1000)]
+    strength: Annotated[float, Field(ge=0.0, le=1.0)]
+    metric: Literal[GUIDE_METRICS]
+    seeds: Annotated[int, Field(ge=1, le=20)]
+    strips: Annotated[int, Field(ge=1, le=32)]
+
+
+class Runs(Section):
+    images: Annotated[int, Field(ge=0)]
+
+
 class Params(Section):
     base: Base
     data: Data
@@ -412,6 +457,9 @@ class Params(Section):
     compare: Compare
     bench: Bench
     score: Score
+    diffusion: Diffusion
+    interpolate: Interpolate
+    runs: Runs
 
 
 class ParamsError(ValueError):

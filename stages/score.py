@@ -32,7 +32,8 @@ from pipeline.latents.store import read_latent_split
 from pipeline.report.figures import level_panels, prediction_scatter, tradeoff_chart
 from pipeline.runtime import worker_plan
 from pipeline.score.benchmark import ScorerSpec, ScorerTask, run_grid
-from pipeline.score.summary import MAX_SCORE, check_labels, nested, save_models, tabulate
+from pipeline.score.runs import RUN_SUFFIX, load_runs
+from pipeline.score.summary import MAX_SCORE, check_labels, nested, proxy_vs_runs, save_models, tabulate
 from stages.cli import fail, parse_args
 from stages.common import start
 
@@ -43,6 +44,7 @@ def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--latents", default="data/latents"),
         p.add_argument("--rgb", default="models/latent_rgb.json"),
+        p.add_argument("--runs", default="data/runs", help="real sampler runs (the runs stage)"),
         p.add_argument("--models", default="models/scorers"),
         p.add_argument("--reports", default="reports/score"),
     ))
@@ -60,6 +62,11 @@ def main(argv=None) -> None:
     except ValueError as exc:
         fail(str(exc))
 
+    try:
+        real_runs = load_runs(args.runs, noise.schedulers, test.meta["id"].to_numpy(),
+                              len(noise.t_fracs) + len(noise.heldout_fracs))
+    except (FileNotFoundError, ValueError) as exc:
+        fail(f"{exc}; re-run the runs stage")
     spec = ScorerSpec(ridge_alpha=cfg.ridge_alpha, mlp_hidden=list(cfg.mlp_hidden), cnn_channels=list(cfg.cnn_channels),
                       t_dim=cfg.t_dim, level_steps=cfg.level_steps, cond_steps=cfg.cond_steps, batch_size=cfg.batch_size,
                       lr=cfg.lr, level_models=list(cfg.level_models), expert_model=cfg.expert_model,
@@ -71,7 +78,7 @@ def main(argv=None) -> None:
     tasks = [ScorerTask("clean", s, **common) for s in seeds]
     tasks += [ScorerTask("noisy", s, **common, schedulers=tuple(noise.schedulers), t_fracs=tuple(noise.t_fracs),
                          heldout_fracs=tuple(noise.heldout_fracs), num_inference_steps=noise.num_inference_steps, rgb=rgb,
-                         keep_models=s == base_seed) for s in seeds]
+                         keep_models=s == base_seed, real_runs=real_runs) for s in seeds]
     log.info("%d tasks (clean and noisy × %d seeds; schedulers %s) on %d worker(s); %d train / %d test images",
              len(tasks), len(seeds), noise.schedulers, workers, len(y_train), len(y_test))
     results = run_grid(tasks, workers)
@@ -93,18 +100,22 @@ def main(argv=None) -> None:
         t.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
         t.wide.to_csv(tmp / "mae.csv", index=False, float_format="%.6g")
         t.curves.to_csv(tmp / "exit.csv", index=False, float_format="%.6g")
+        proxy = t.noisy[~t.noisy["scheduler"].str.endswith(RUN_SUFFIX)]
+        level_panels(proxy_vs_runs(t.noisy, cfg.exit_model), metric="mae", path=tmp / "runs.png", ylabel="MAE (score 0-5)",
+                     title=f"{cfg.exit_model} on the forward-noising proxy vs on real sampler runs (U-Net), mean ± std over seeds",
+                     baselines={"train mean": t.baselines["train_mean"]["mae"]})
         clean_line = {f"clean latent, best ({t.best_clean['model']})": float(t.best_clean["mae_mean"])}
-        level_panels(t.noisy, metric="mae", path=tmp / "mae.png", ylabel="MAE (score 0-5)",
+        level_panels(proxy, metric="mae", path=tmp / "mae.png", ylabel="MAE (score 0-5)",
                      title=f"Artifact-score MAE vs noise level, mean ± std over {cfg.seeds} seeds",
                      baselines={"train mean": t.baselines["train_mean"]["mae"], "train median": t.baselines["train_median"]["mae"],
                                 **clean_line})
-        level_panels(t.noisy, metric="spearman", path=tmp / "spearman.png", ylabel="Spearman ρ",
+        level_panels(proxy, metric="spearman", path=tmp / "spearman.png", ylabel="Spearman ρ",
                      title="Rank correlation with the true score vs noise level",
                      baselines={"constant predictor": 0.0, "clean latent, best": float(t.clean["spearman_mean"].max())})
-        level_panels(t.noisy, metric="auroc_severe", path=tmp / "auroc.png", ylabel=f"AUROC (score ≥ {cfg.severe_at:g})",
+        level_panels(proxy, metric="auroc_severe", path=tmp / "auroc.png", ylabel=f"AUROC (score ≥ {cfg.severe_at:g})",
                      title="Detecting severe artifacts vs noise level",
                      baselines={"chance": 0.5, "clean latent, best": float(t.clean["auroc_severe_mean"].max())})
-        first = [r for r in t.runs if r["seed"] == base_seed]
+        first = [r for r in t.runs if r["seed"] == base_seed and not r["scheduler"].endswith(RUN_SUFFIX)]
         panels = [(f"{r['scheduler']} cnn_t, t_frac {middle:g}", y_test,
                    r["test_pred"]["cnn_t"][r["levels"]["t_fracs"].index(middle)]) for r in first]
         prediction_scatter(panels, tmp / "scatter.png", title=f"Predicted vs true score at the middle level (seed {base_seed})")

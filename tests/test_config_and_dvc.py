@@ -152,6 +152,7 @@ def test_config_name_lists_match_the_library_registries():
     from pipeline.classify.nets import AUGMENTATIONS, PIXEL_NETS
     from pipeline.data.artifacts import ARTIFACT_KINDS
     from pipeline.data.shapes import CLASS_NAMES
+    from pipeline.generate.interpolate import GUIDE_METRICS
     from pipeline.latents.noising import SCHEDULERS
     from stages import config
 
@@ -159,6 +160,7 @@ def test_config_name_lists_match_the_library_registries():
     assert config.CLASS_NAMES == CLASS_NAMES and config.SCHEDULERS == tuple(SCHEDULERS)
     assert config.CLASSIFIERS == tuple(CLASSIFIERS)
     assert config.PIXEL_MODELS == tuple(PIXEL_NETS) and config.AUGMENTATIONS == tuple(AUGMENTATIONS)
+    assert config.GUIDE_METRICS == GUIDE_METRICS
     # every method has its options subsection, and nothing else is method-shaped
     fields = set(config.Augment.model_fields) - {"methods", "sampling_strategy", "replicates"}
     assert fields == set(METHODS)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.latents.diffusion import build_unet, ddim_invert, reverse_trajectory, train_unet
+from pipeline.generate.sampling import ddim_invert, reverse_trajectory
+from pipeline.generate.unet import build_unet, train_unet
 from pipeline.latents.noising import make_scheduler
 
 

@@ -49,9 +49,28 @@ SHRUNK = {
     "score.mlp_hidden": [16],
     "score.level_models": ["ridge", "mlp"],
     "score.expert_model": "mlp",
+    "bench.latent_cnn": {"width": 4, "steps": 30, "batch_size": 32, "lr": 0.003, "augment": "dihedral",
+                         "class_weight": True, "regimes": ["real"]},   # the interpolation judge's recipe
+    "diffusion.block_out_channels": [8, 16],
+    "diffusion.steps": 60,
+    "diffusion.sample_steps": [5, 10],
+    "diffusion.samples": 24,
+    "diffusion.seeds": 2,
+    "diffusion.components": 8,
+    "diffusion.gallery": 4,
+    "diffusion.trajectory_samples": 2,
+    "diffusion.trajectory_points": 4,
+    "interpolate.pairs": 6,
+    "interpolate.points": 3,
+    "interpolate.steps": 5,
+    "interpolate.seeds": 2,
+    "interpolate.strips": 2,
+    "runs.images": 0,
 }
 SECTIONS = ["At a glance", "Data", "VAE reconstruction", "Latent-space analysis",
-            "Synthetic latents: every method compared", "Classifier benchmark", "Artifact scorer across noise levels"]
+            "Synthetic latents: every method compared", "Classifier benchmark",
+            "Generation: the latent U-Net and its samplers",
+            "Sample-guided generation: interpolation between same-class pairs", "Artifact scorer across noise levels"]
 
 
 def _metrics(project: Path) -> dict[str, bytes]:
@@ -132,8 +151,44 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     for png in ("bench/latents.png", "bench/pixels.png", "bench_latent/attention/attention.png"):
         assert (project / "reports" / png).stat().st_size > 10_000
 
+    # the latent U-Net: saved in diffusers' layout, every sampler × steps measured beside its baselines
+    from diffusers import UNet2DModel
+
+    unet = UNet2DModel.from_pretrained(project / "models/unet", subfolder="unet")
+    assert unet.config.in_channels == 4 and unet.config.sample_size == 16
+    diff = load("reports/diffusion/metrics.json")
+    assert diff["prediction"] == "epsilon" and set(diff["samplers"]) == {"ddpm", "ddim", "euler", "dpmsolver"}
+    gauss, real = diff["baselines"]["gaussian"], diff["baselines"]["real_train"]
+    assert real["frechet"]["mean"] < gauss["frechet"]["mean"]
+    for steps in diff["samplers"].values():
+        assert set(steps) == {"5", "10"}
+        for cell in steps.values():
+            assert cell["frechet"]["mean"] > 0 and 0 <= cell["coverage"]["mean"] <= 1
+    assert len(pd.read_csv(project / "reports/diffusion/runs.csv")) == 2 * (4 * 2 + 2)   # seeds × (cells + baselines)
+    timed = pd.read_csv(project / "reports/diffusion/samplers.csv")     # timings stay out of metrics.json
+    assert (timed.loc[timed["steps"] > 0, "seconds_per_sample_mean"] > 0).all()
+    for png in ("gallery", "trajectories", "paths", "loss"):
+        assert (project / f"reports/diffusion/{png}.png").stat().st_size > 1_000, png
+
+    interp = load("reports/interpolate/metrics.json")
+    assert set(interp["methods"]) == {"lerp", "slerp", "noise_slerp", "guided"} and interp["class_prior"] == pytest.approx(1 / 6, abs=1e-6)
+    for name, m in interp["methods"].items():
+        assert 0 <= m["class_kept"]["mean"] <= 1 and m["frechet"]["mean"] > 0, name
+    assert interp["methods"]["lerp"]["end_error"]["mean"] == pytest.approx(0, abs=1e-6)   # naive paths keep their ends
+    for other in ("slerp", "noise_slerp"):
+        v = interp["guided_vs"][other]["class_kept"]
+        assert v["ci95"][0] <= v["difference"] <= v["ci95"][1] and v["verdict"] in ("better", "worse", "no clear difference")
+
+    runs = load("reports/runs/metrics.json")
+    n_test = counts["artifact_test"]["n"]
+    assert runs["images"] == n_test and set(runs["end_error"]) == {"ddpm", "ddim", "euler", "dpmsolver"}
+    held = read_latent_split(project / "data/runs", "ddim")
+    assert len(held.meta) == 4 * n_test and sorted(set(held.meta["t_frac"])) == [0.1, 0.3, 0.5, 0.9]
+
     score = load("reports/score/metrics.json")
-    assert set(score) == {"baseline_constant", "clean", "ddpm", "ddim", "euler", "dpmsolver"}
+    schedulers = {"ddpm", "ddim", "euler", "dpmsolver"}
+    assert set(score) == {"baseline_constant", "clean", *schedulers, *(f"{s}_run" for s in schedulers)}
+    assert set(score["ddim_run"]["cnn_t"]) == set(score["ddim"]["cnn_t"])   # the same scorers on real runs
     assert score["baseline_constant"]["train_mean"]["auroc_severe"] == 0.5
     assert set(score["clean"]) == {"ridge", "mlp", "cnn"}
     constant = score["baseline_constant"]["train_mean"]["mae"]
@@ -148,8 +203,9 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     exit_ = score["dpmsolver"]["early_exit"]
     assert exit_["model"] == "cnn_t" and exit_["seeds_with_a_point"] <= 2
     summary = pd.read_csv(project / "reports/score/summary.csv")
-    assert len(summary) == 3 + 4 * (3 * 3 + 2 * 4)   # clean + schedulers × (level models × levels + cross × all levels)
-    for png in ("mae", "spearman", "auroc", "scatter", "early_exit"):
+    # clean + (schedulers + their sampler runs) × (level models × levels + cross × all levels)
+    assert len(summary) == 3 + 8 * (3 * 3 + 2 * 4)
+    for png in ("mae", "spearman", "auroc", "scatter", "early_exit", "runs"):
         assert (project / f"reports/score/{png}.png").stat().st_size > 10_000
 
     # the saved scorer loads from its directory and scores latents the way a generation loop holds them
@@ -206,6 +262,26 @@ def test_augmentation_sweep_reruns_fidelity_and_leaves_other_methods_unchanged(p
         assert f"Running stage '{stage}'" not in out, stage
     assert json.loads((project / "reports/fidelity/gaussian/metrics.json").read_text())["options"] == {"sigma": 0.5}
     assert {m: (project / f"reports/fidelity/{m}/metrics.json").read_bytes() for m in others} == others
+
+
+def test_guidance_strength_sweep_reruns_only_interpolation_and_diff_shows_the_trade_off(project):
+    sh(["git", "add", "-A"], project)
+    sh(["git", "commit", "-q", "-m", "after the augmentation sweep"], project)
+    before = json.loads((project / "reports/interpolate/metrics.json").read_text())
+    out = sh(["dvc", "exp", "run", "-S", "interpolate.strength=0.5"], project, timeout=900).stdout
+    for stage in ("interpolate", "report"):
+        assert f"Running stage '{stage}'" in out, stage
+    for stage in ("diffusion", "runs", "score", "fidelity", "bench"):
+        assert f"Running stage '{stage}'" not in out, stage
+    diff = json.loads(sh(["dvc", "metrics", "diff", "--json"], project).stdout)["reports/interpolate/metrics.json"]
+    assert (diff["strength"]["old"], diff["strength"]["new"]) == (0.1, 0.5)
+    assert any(k.startswith("methods.guided.") for k in diff)
+    assert not any(k.startswith(("methods.lerp.", "methods.noise_slerp.")) for k in diff)   # unguided methods unchanged
+    after = json.loads((project / "reports/interpolate/metrics.json").read_text())
+    assert after["methods"]["noise_slerp"] == before["methods"]["noise_slerp"]
+    # a stronger pull toward the λ-blend of the pair moves guided paths toward naive lerp
+    gap = lambda m: abs(m["methods"]["guided"]["copy_ratio"]["mean"] - m["methods"]["lerp"]["copy_ratio"]["mean"])
+    assert gap(after) < gap(before)
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -318,3 +318,24 @@ def tradeoff_chart(curves: pd.DataFrame, points: dict[str, dict], path: str | Pa
         ax.legend(fontsize=7)
     fig.suptitle(title + " (star: operating point chosen on the calibration half, measured on the other)", fontsize=9)
     _finish(fig, path)
+
+
+def trajectory_paths(paths: dict[str, tuple[np.ndarray, np.ndarray]], real: np.ndarray, path: str | Path,
+                     title: str) -> None:
+    """One panel per sampler: each run's noisy latent (solid, circle at the noise end) and its x̂₀
+    prediction (dashed, square at the end) as (steps, runs, 2) coordinates, over the real points (grey)."""
+    fig, axes = plt.subplots(1, len(paths), figsize=(3.4 * len(paths), 3.6), sharex=True, sharey=True, squeeze=False)
+    for ax, (name, (x_t, x0)) in zip(axes[0], paths.items()):
+        ax.scatter(real[:, 0], real[:, 1], s=4, color="0.8", label="real test")
+        for j in range(x_t.shape[1]):
+            color = f"C{j % 10}"
+            ax.plot(x_t[:, j, 0], x_t[:, j, 1], "-", color=color, lw=1, alpha=0.8)
+            ax.plot(x_t[0, j, 0], x_t[0, j, 1], "o", color=color, ms=4)
+            ax.plot(x0[:, j, 0], x0[:, j, 1], "--", color=color, lw=1)
+            ax.plot(x0[-1, j, 0], x0[-1, j, 1], "s", color=color, ms=4)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("PC 1")
+    axes[0][0].set_ylabel("PC 2")
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    fig.suptitle(title + "\nsolid: x_t (○ noise); dashed: predicted x̂₀ (□ final)", fontsize=9)
+    _finish(fig, path)

@@ -12,11 +12,14 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.io import read_json
-from pipeline.report.headline import classification_headline, scorer_headline
+from pipeline.report.headline import classification_headline, generation_headline, scorer_headline
 from pipeline.report.html import Section
 from pipeline.report.summaries import (
     analysis_sentence,
     fidelity_sentence,
+    generation_sentence,
+    interpolation_sentence,
+    runs_sentence,
     reconstruction_sentence,
     scorer_sentence,
 )
@@ -193,29 +196,88 @@ def score_section(r: Path) -> Section:
     intro = ("Proxy runs: each scheduler's runs are followed through the latents its loop would hold at each level of a run "
              "that ends at the labelled image under an exact denoiser (forward noising: DDIM, Euler and DPM-Solver then pass "
              "through the same points up to their timestep grids, DDPM adds fresh noise each step). Scorers are trained on "
-             "that marginal with fresh noise every minibatch. What a learned U-Net holds mid-run is not measured here, so "
-             "nothing in this section is a conclusion about deterministic samplers. Mean ± std over seeds; every row sits "
-             "beside the constant predictors. ")
-    return Section("Artifact scorer across noise levels", intro + scorer_sentence(m, summary, schedulers),
+             "that marginal with fresh noise every minibatch. Sampler runs (<scheduler>_run): the same scorers on what each "
+             "scheduler really holds when the learned U-Net runs it from the DDIM inversion of the labelled image — the "
+             "proxy's independent noise understates how much a deterministic run's noise already says about its image. "
+             "Mean ± std over seeds; every row sits beside the constant predictors. ")
+    runs = read_json(r / "runs/metrics.json")
+    ends = pd.DataFrame([{"scheduler": s, "runs": runs["images"], "end distance (relative)": _cell(v), "median": f"{v['median']:.3g}"}
+                         for s, v in runs["end_error"].items()])
+    return Section("Artifact scorer across noise levels",
+                   intro + scorer_sentence(m, summary, schedulers) + " " + runs_sentence(runs),
                    tables=[("Test-set metrics (artifact score 0-5; severe = AUROC target)", pd.DataFrame(rows)),
+                           ("Sampler runs: how far each run ends from its labelled latent (‖end − labelled‖ / ‖labelled‖)", ends),
                            ("Early exit: operating point chosen on half of the test runs, measured on the other half", exits),
                            ("Noise levels per scheduler", pd.DataFrame(level_rows))],
-                   figures=[("MAE versus noise level", r / "score/mae.png"),
+                   figures=[("Proxy versus real sampler runs: MAE of the exit model per level", r / "score/runs.png"),
+                            ("MAE versus noise level", r / "score/mae.png"),
                             ("Spearman ρ versus noise level", r / "score/spearman.png"),
                             ("AUROC for severe artifacts versus noise level", r / "score/auroc.png"),
                             ("Predicted versus true score at the middle level", r / "score/scatter.png"),
                             ("Early-exit trade-off", r / "score/early_exit.png")])
 
 
+def _cell(v: dict) -> str:
+    return f"{v['mean']:.3g} ± {v['std']:.2g}"
+
+
+GEN_METRICS = ("frechet", "precision", "recall", "density", "coverage", "copy_ratio", "near_copy_fraction")
+
+
+def generation_section(r: Path) -> Section:
+    m = read_json(r / "diffusion/metrics.json")
+    rows = [{"sampler": f"{k} (baseline)", "steps": "–", **{c: _cell(v[c]) for c in GEN_METRICS}, "s / sample": "–"}
+            for k, v in m["baselines"].items()]
+    seconds = pd.read_csv(r / "diffusion/samplers.csv").set_index(["sampler", "steps"])["seconds_per_sample_mean"]
+    rows += [{"sampler": s, "steps": k, **{c: _cell(v[c]) for c in GEN_METRICS}, "s / sample": f"{seconds[(s, int(k))]:.2g}"}
+             for s, steps in m["samplers"].items() for k, v in steps.items()]
+    intro = (f"A {m['unet_params'] / 1e6:.2f} M-parameter diffusers UNet2DModel, ε-prediction on centred training latents "
+             f"(final loss {m['final_loss']:.3f}), sampled {m['samples']} latents per cell from the same seeded noise, "
+             f"{m['seeds']} seeds, each set against as many real test latents: Fréchet distance in a PCA space of real "
+             "train latents, precision / recall / density / coverage (prdc, k = 5) on the full latents. ")
+    d = r / "diffusion"
+    return Section("Generation: the latent U-Net and its samplers", intro + generation_sentence(m),
+                   tables=[("Per sampler × steps, mean ± std over seeds (real_train: a training subset, the best case; "
+                            "gaussian: per-element Gaussian, a model of the marginals only; copy ratio of a training "
+                            "subset is 0 by definition)", pd.DataFrame(rows))],
+                   figures=[("Decoded samples, one row per sampler at its most steps; last row: real test images", d / "gallery.png"),
+                            ("Predicted x̂₀ along one run per sampler (rows: sample × sampler, noise → image)", d / "trajectories.png"),
+                            ("The runs in the first two PCs of real latents", d / "paths.png"),
+                            ("U-Net training loss", d / "loss.png")])
+
+
+def interpolation_section(r: Path) -> Section:
+    m = read_json(r / "interpolate/metrics.json")
+    cols = ("class_kept", "frechet", "precision", "density", "coverage", "copy_ratio", "end_error", "jump_ratio",
+            "length_ratio")
+    seconds = pd.read_csv(r / "interpolate/table.csv").set_index("method")["seconds_per_sample_mean"]
+    rows = [{"method": k, **{c: _cell(v[c]) for c in cols}, "s / sample": f"{seconds[k]:.2g}"} for k, v in m["methods"].items()]
+    rows += [{"method": f"{k} (baseline)", **{c: (f"{v[c]:.3g}" if c in v else "–") for c in cols}}
+             for k, v in m["baselines"].items()]
+    rows.append({"method": "class prior (baseline)", **{c: "–" for c in cols}, "class_kept": f"{m['class_prior']:.3f}"})
+    verdicts = pd.DataFrame([{"guided vs": other, "metric": k, "difference": f"{v['difference']:+.3g}",
+                              "95 % CI": f"{v['ci95'][0]:+.3g} … {v['ci95'][1]:+.3g}", "verdict": v["verdict"]}
+                             for other, block in m["guided_vs"].items() for k, v in block.items()])
+    return Section("Sample-guided generation: interpolation between same-class pairs", interpolation_sentence(m),
+                   tables=[(f"{m['pairs']} pairs × {m['points']} interior points per seed, mean ± std over {m['seeds']} seeds "
+                            "(class_kept by an independent latent CNN; end_error: how far λ = 0, 1 land from the real ends; "
+                            "jump / length ratio of the decoded path: 1 = even and straight)", pd.DataFrame(rows)),
+                           ("Guided, paired by seed against each reference", verdicts)],
+                   figures=[("Decoded paths, per pair one row per method: lerp, slerp, noise slerp, guided",
+                             r / "interpolate/strips.png")])
+
+
 def headline_section(r: Path) -> Section:
     rows = classification_headline(read_json(r / "encode/metrics.json"), read_json(r / "bench/metrics.json"),
                                    pd.read_csv(r / "bench/table.csv"))
+    rows += generation_headline(read_json(r / "diffusion/metrics.json"), read_json(r / "interpolate/metrics.json"))
     rows += scorer_headline(read_json(r / "score/metrics.json"), pd.read_csv(r / "score/summary.csv"))
     return Section("At a glance", "The two research questions, each headline number beside its baseline; the sections "
                    "below hold every number, its spread and the figures.", tables=[("Headline results", pd.DataFrame(rows))])
 
 
 def report_sections(r: Path) -> list[Section]:
-    """Every section, in page order: the headline first, then data, VAE, analysis, fidelity, classifiers, scorers."""
+    """Every section, in page order: the headline first, then data, VAE, analysis, fidelity, classifiers,
+    generation, interpolation, scorers."""
     return [headline_section(r), data_section(r), vae_section(r), analysis_section(r), fidelity_section(r),
-            bench_section(r), score_section(r)]
+            bench_section(r), generation_section(r), interpolation_section(r), score_section(r)]

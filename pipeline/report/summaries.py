@@ -113,3 +113,63 @@ def scorer_sentence(m: dict, summary, schedulers: list[str]) -> str:
                         "many as it wrongly stops"))
         parts.append(text)
     return ". ".join(parts) + "."
+
+
+def generation_sentence(m: dict) -> str:
+    """Which sampler × steps comes closest to real data, against both baselines, and what did not help."""
+    real, gauss = m["baselines"]["real_train"], m["baselines"]["gaussian"]
+    cells = [(s, int(k), v) for s, steps in m["samplers"].items() for k, v in steps.items()]
+    s, k, best = min(cells, key=lambda c: c[2]["frechet"]["mean"])
+    worst = max(cells, key=lambda c: c[2]["frechet"]["mean"])
+    gap = (gauss["frechet"]["mean"] - best["frechet"]["mean"]) / max(gauss["frechet"]["mean"] - real["frechet"]["mean"], 1e-12)
+    text = (f"The U-Net's best sampler is {s} at {k} steps: Fréchet distance {best['frechet']['mean']:.1f} ± "
+            f"{best['frechet']['std']:.1f} to real test latents, against {real['frechet']['mean']:.1f} for real training "
+            f"latents and {gauss['frechet']['mean']:.1f} for a per-element Gaussian — {gap:.0%} of the way from the Gaussian "
+            f"to real data; density {best['density']['mean']:.2f} and coverage {best['coverage']['mean']:.2f} (real "
+            f"{real['density']['mean']:.2f} / {real['coverage']['mean']:.2f}). Its copy ratio {best['copy_ratio']['mean']:.2f} "
+            "(1 = as far from the training latents as new real data) says it does not copy. "
+            f"The worst cell is {worst[0]} at {worst[1]} steps (Fréchet {worst[2]['frechet']['mean']:.1f})")
+    for name, steps in m["samplers"].items():
+        ks = sorted(steps, key=int)
+        lo, hi = steps[ks[0]]["frechet"], steps[ks[-1]]["frechet"]
+        if hi["mean"] > lo["mean"] - (hi["std"] + lo["std"]):
+            text += f"; for {name}, {ks[-1]} steps are no better than {ks[0]}"
+    return text + "."
+
+
+def interpolation_sentence(m: dict) -> str:
+    """Plain verdicts for guided interpolation against naive slerp and unguided noise slerp."""
+    methods, vs = m["methods"], m["guided_vs"]
+    g = methods["guided"]
+    text = (f"Between same-class training pairs, guided interpolation (strength {m['strength']:g}, {m['metric']} metric) "
+            f"keeps the class for {g['class_kept']['mean']:.0%} ± {g['class_kept']['std']:.0%} of its points by an "
+            f"independent judge (naive slerp {methods['slerp']['class_kept']['mean']:.0%}, unguided noise slerp "
+            f"{methods['noise_slerp']['class_kept']['mean']:.0%}; the judge's own test accuracy "
+            f"{m['judge_test_accuracy']['mean']:.0%}, class prior {m['class_prior']:.0%})")
+    names = {"class_kept": "class kept", "frechet": "Fréchet distance", "density": "density", "copy_ratio": "novelty (copy ratio)",
+             "jump_ratio": "smoothness (jump ratio)"}
+    for other in ("slerp", "noise_slerp"):
+        parts = {v: [] for v in ("better", "worse", "no clear difference")}
+        for key, label in names.items():
+            parts[vs[other][key]["verdict"]].append(label)
+        text += (f". Against {other.replace('_', ' ')}: better on {', '.join(parts['better']) or 'nothing'}; worse on "
+                 f"{', '.join(parts['worse']) or 'nothing'}; no clear difference (95 % interval over seeds spans 0) on "
+                 f"{', '.join(parts['no clear difference']) or 'nothing'}")
+    if vs["slerp"]["class_kept"]["verdict"] != "better" and vs["slerp"]["frechet"]["verdict"] != "better":
+        text += ". Guidance does not beat naive slerp on class kept or realism here"
+    return text + "."
+
+
+def runs_sentence(runs: dict) -> str:
+    """How far the real sampler runs end from their labelled latents, in words."""
+    ends = runs["end_error"]
+    close = [s for s, v in ends.items() if v["median"] < 0.2]
+    far = [s for s, v in ends.items() if v["median"] >= 0.2]
+    text = f"The sampler runs ({runs['images']} test images) "
+    if close:
+        text += f"of {', '.join(close)} end within {max(ends[s]['median'] for s in close):.0%} of their labelled latents"
+    if far:
+        text += ("; those of " if close else "of ") + (f"{', '.join(far)} end {min(ends[s]['median'] for s in far):.0%} or more "
+                                                      "away: another image, so the label no longer describes it and its "
+                                                      "scores there say little")
+    return text + "."

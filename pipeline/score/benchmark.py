@@ -40,6 +40,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.latents.noising import oracle_trajectory
 from pipeline.latents.rgb import LatentRGB
 from pipeline.metrics.regression import artifact_metrics
+from pipeline.score.runs import RUN_SUFFIX
 from pipeline.score.nets import CNNScorer, ExpertMixture, MLPScorer, forward_noise, train_scorer
 
 LEVEL_MODELS = ("ridge", "mlp", "cnn")     # fitted once per noise level
@@ -130,12 +131,19 @@ class SchedulerResult:
     test_pred: dict[str, np.ndarray]   # model → (levels, n_test) predictions on the training levels
     levels: dict                       # t_fracs, timesteps, steps, run_fracs, alpha_bars of the training levels
     models: dict[str, torch.nn.Module]  # the deployable cross-level models (cnn_t, mixture)
+    index: np.ndarray | None = None    # sampler runs: the test images they cover (None: all)
 
 
 def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarray, clean_test: np.ndarray,
                    y_test: np.ndarray, *, t_fracs: list[float], heldout_fracs: list[float], num_inference_steps: int,
-                   spec: ScorerSpec, seed: int, rgb: LatentRGB | None = None) -> dict[str, SchedulerResult]:
+                   spec: ScorerSpec, seed: int, rgb: LatentRGB | None = None,
+                   real_runs: dict[str, dict] | None = None) -> dict[str, SchedulerResult]:
     """Every model at every level of each scheduler in ``names``, for one seed.
+
+    ``real_runs`` (optional) maps a scheduler to what its real runs with a learned U-Net held
+    (:mod:`pipeline.generate.runs`): ``model_input`` (levels, N, C, H, W) at the proxy's levels
+    (``timesteps``, checked) for the test images ``index``. The same fitted models score them too,
+    as scheduler ``<name>_run``.
 
     Test runs are each scheduler's :func:`oracle_trajectory` (seeded by ``seed``: the same starting
     noise per image for every deterministic scheduler). Per-level models are fitted once per distinct
@@ -164,9 +172,8 @@ def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarra
                  steps=spec.cond_steps, batch_size=spec.batch_size, lr=spec.lr, seed=seed,
                  alpha_bars=np.array([abar[t] for t in t_rows]))
 
-    results = {}
-    for name, traj in trajs.items():
-        x_te = traj.model_input.numpy()
+    def evaluate(traj, x_te: np.ndarray, y: np.ndarray) -> SchedulerResult:
+        """Every model on the inputs ``x_te`` (levels, N, C, H, W) held at ``traj``'s levels; labels ``y``."""
         stamp = [{"t_frac": traj.t_fracs[i], "timestep": traj.timesteps[i], "run_frac": traj.run_fracs[i], "seed": seed}
                  for i in range(len(fracs))]
         rows, preds, experts = [], {k: [] for k in (*LEVEL_MODELS, *CROSS_MODELS)}, []
@@ -180,30 +187,44 @@ def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarra
                     experts.append(model)
                 if kind in spec.level_models:
                     rows.append({"representation": "latent", "model": kind, **stamp[i],
-                                 **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
+                                 **artifact_metrics(y, pred, severe_at=spec.severe_at)})
             if rgb is not None:
                 rte = np.moveaxis(rgb(x_te[i]), -1, 1)
                 for kind in spec.rgb_models:
                     pred = level_fit(kind, t, preview=rgb)[0](rte)
                     rows.append({"representation": "rgb", "model": kind, **stamp[i],
-                                 **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
+                                 **artifact_metrics(y, pred, severe_at=spec.severe_at)})
         cross = {"cnn_t": cond}
         if experts:
             cross["mixture"] = ExpertMixture(experts, traj.timesteps[:n_lv]).eval()
         for i in range(len(fracs)):
-            t = np.full(len(y_test), traj.timesteps[i])
+            t = np.full(len(y), traj.timesteps[i])
             for kind, model in cross.items():
                 pred = _predict(model, x_te[i], t, spec.max_score)
                 if i < n_lv:
                     preds[kind].append(pred)
                 rows.append({"representation": "latent", "model": kind, **stamp[i], "heldout": i >= n_lv,
-                             **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
+                             **artifact_metrics(y, pred, severe_at=spec.severe_at)})
         for row in rows:
             row.setdefault("heldout", False)
-            row["scheduler"] = name
         levels = {k: getattr(traj, k)[:n_lv] for k in ("t_fracs", "timesteps", "steps", "run_fracs", "alpha_bars")}
-        results[name] = SchedulerResult(rows=rows, test_pred={k: np.stack(v) for k, v in preds.items() if v},
-                                        levels=levels, models=cross)
+        return SchedulerResult(rows=rows, test_pred={k: np.stack(v) for k, v in preds.items() if v}, levels=levels,
+                               models=cross)
+
+    results = {}
+    for name, traj in trajs.items():
+        results[name] = evaluate(traj, traj.model_input.numpy(), y_test)
+    for name, run in (real_runs or {}).items():
+        traj = trajs[name]
+        if list(run["timesteps"]) != list(traj.timesteps):
+            raise ValueError(f"the {name} sampler runs are at timesteps {list(run['timesteps'])}, the proxy at "
+                             f"{traj.timesteps}: make them with the same noise params")
+        result = evaluate(traj, run["model_input"], y_test[run["index"]])
+        result.index = run["index"]
+        results[f"{name}{RUN_SUFFIX}"] = result
+    for name, result in results.items():
+        for row in result.rows:
+            row["scheduler"] = name
     return results
 
 
@@ -227,6 +248,7 @@ class ScorerTask:
     num_inference_steps: int | None = None
     rgb: LatentRGB | None = None
     keep_models: bool = False
+    real_runs: dict | None = None              # scheduler → sampler runs (run_schedulers)
 
 
 def run_task(task: ScorerTask) -> dict:
@@ -239,12 +261,14 @@ def run_task(task: ScorerTask) -> dict:
     results = run_schedulers(
         list(task.schedulers), task.clean_train, task.y_train, task.clean_test, task.y_test,
         t_fracs=list(task.t_fracs), heldout_fracs=list(task.heldout_fracs), num_inference_steps=task.num_inference_steps,
-        spec=spec, seed=seed, rgb=task.rgb,
+        spec=spec, seed=seed, rgb=task.rgb, real_runs=task.real_runs,
     )
     out = {}
     for name, result in results.items():
         out[name] = {"rows": result.rows, "test_pred": result.test_pred, "levels": result.levels}
-        if task.keep_models:
+        if result.index is not None:
+            out[name]["index"] = result.index
+        if task.keep_models and not name.endswith(RUN_SUFFIX):
             out[name]["models"] = {k: (m.config, {n: v.detach().cpu() for n, v in m.state_dict().items()})
                                    for k, m in result.models.items()}
     return out

@@ -19,6 +19,7 @@ from pipeline.metrics.regression import constant_baselines
 from pipeline.metrics.stats import mean_std
 from pipeline.score.early_exit import calibrate_and_evaluate
 from pipeline.score.nets import build_scorer, save_scorer
+from pipeline.score.runs import RUN_SUFFIX
 
 METRICS = ("mae", "rmse", "spearman", "auroc_severe", "pred_std", "mae_0_2", "mae_2_4", "mae_4_5")
 MAX_SCORE = 5.0
@@ -62,6 +63,17 @@ def nested(summary: pd.DataFrame, baselines: dict, clean: pd.DataFrame, exits: d
     return out
 
 
+def proxy_vs_runs(noisy: pd.DataFrame, model: str) -> pd.DataFrame:
+    """``model``'s rows of every scheduler that has real sampler runs, one ``scheduler`` per panel with
+    ``series`` ``proxy`` and ``sampler run`` (for :func:`~pipeline.report.figures.level_panels`)."""
+    part = noisy[noisy["series"] == model].copy()
+    is_run = part["scheduler"].str.endswith(RUN_SUFFIX)
+    with_runs = set(part.loc[is_run, "scheduler"].str.removesuffix(RUN_SUFFIX))
+    part["series"] = np.where(is_run, "sampler run", "proxy")
+    part["scheduler"] = part["scheduler"].str.removesuffix(RUN_SUFFIX)
+    return part[part["scheduler"].isin(with_runs)].sort_values(["scheduler", "series"], kind="stable")
+
+
 def early_exit(results: list[dict], y_test: np.ndarray, *, exit_model: str, severe_at: float, max_false_stop: float,
                min_checks: int) -> tuple[dict, pd.DataFrame]:
     """Per scheduler: the operating point of each seed (chosen on one half of the test runs,
@@ -76,7 +88,7 @@ def early_exit(results: list[dict], y_test: np.ndarray, *, exit_model: str, seve
             order = np.argsort(r["levels"]["run_fracs"])    # checks from pure noise towards the image
             evidence = r["test_pred"][exit_model][order].T
             run_fracs = np.asarray(r["levels"]["run_fracs"])[order]
-            res = calibrate_and_evaluate(evidence, run_fracs, severe, thresholds, max_false_stop=max_false_stop,
+            res = calibrate_and_evaluate(evidence, run_fracs, severe[r["index"]] if "index" in r else severe, thresholds, max_false_stop=max_false_stop,
                                          min_checks=min_checks, seed=r["seed"])
             chosen.append(res)
             seed_curves.append(res["curve"])

@@ -1,0 +1,58 @@
+"""Real sampler runs through labelled latents: what each scheduler holds mid-run with the learned U-Net.
+
+Each clean latent (an image whose artifact score is known) is DDIM-inverted to its starting noise
+with the U-Net; every scheduler then denoises from that same noise, and the U-Net input it holds
+at each ``t_frac`` (the inference timestep nearest ``t_frac · (T − 1)``, as in
+:func:`~pipeline.latents.noising.oracle_trajectory`) is recorded. Unlike the forward-noising proxy,
+these are the latents a scorer inside a generation loop would really see: the U-Net's errors, the
+sampler's discretisation and (for DDPM) its fresh noise included. Deterministic samplers end
+near the labelled latent; DDPM ends elsewhere, so its label holds less well: :func:`end_error`
+says how far each run ends from its image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pipeline.generate.sampling import ddim_invert, denoise
+from pipeline.generate.unet import LatentDiffusion
+from pipeline.latents.noising import Trajectory, alpha_bar, make_scheduler, step_index, timestep_for_fraction
+
+
+def sampler_runs(model: LatentDiffusion, clean: torch.Tensor, schedulers: list[str], t_fracs: list[float],
+                 num_inference_steps: int, seed: int, progress=None) -> tuple[dict[str, Trajectory], dict[str, torch.Tensor]]:
+    """Per scheduler, the :class:`~pipeline.latents.noising.Trajectory` of its run from the DDIM
+    inversion of ``clean`` (``num_inference_steps`` steps for the inversion and every run) and the
+    final latents. ``latents`` are what the loop holds, ``model_input`` what the U-Net receives, both
+    mapped back from the U-Net's centred space to the data's (the shift times √ᾱ_t added to the
+    variance-preserving input; the shift itself to Euler's sigma-space latent), so they compare
+    with the forward-noising proxy of the same clean latents."""
+    unet = model.unet
+    x_T = ddim_invert(unet, model.to_model(clean), num_inference_steps)
+    if progress is not None:
+        progress(1)
+    trajs, finals = {}, {}
+    for name in schedulers:
+        scheduler = make_scheduler(name, num_inference_steps)
+        timesteps = [timestep_for_fraction(scheduler, f) for f in t_fracs]
+        steps = [step_index(scheduler, t) for t in timesteps]
+        order = sorted(set(steps))
+        run = denoise(unet, name, x_T, num_inference_steps, seed=seed, record=order)
+        pick = [order.index(s) for s in steps]
+        abars = [alpha_bar(scheduler, t) for t in timesteps]
+        sigma_space = float(scheduler.init_noise_sigma) > 1.0
+        shift_in = torch.stack([model.to_latents(torch.zeros_like(clean[:1])) * a ** 0.5 for a in abars])
+        shift_held = model.to_latents(torch.zeros_like(clean[:1])) if sigma_space else shift_in
+        trajs[name] = Trajectory(
+            scheduler=name, t_fracs=list(t_fracs), timesteps=[float(t) for t in timesteps], steps=steps,
+            run_fracs=[s / len(scheduler.timesteps) for s in steps], alpha_bars=abars,
+            latents=run.latents[pick] + shift_held, model_input=run.model_input[pick] + shift_in)
+        finals[name] = model.to_latents(run.final)
+        if progress is not None:
+            progress(1)
+    return trajs, finals
+
+
+def end_error(final: torch.Tensor, clean: torch.Tensor) -> np.ndarray:
+    """Per image, ``‖final − clean‖ / ‖clean‖``: how far a run ends from the labelled latent."""
+    return ((final - clean).flatten(1).norm(dim=1) / clean.flatten(1).norm(dim=1).clamp_min(1e-12)).numpy()

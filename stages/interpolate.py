@@ -1,0 +1,127 @@
+"""interpolate: sample-guided generation between same-class training latents, against naive interpolation.
+
+For ``interpolate.pairs`` same-class pairs of *train* latents per seed (classes in turn), every
+method of ``pipeline.generate.interpolate`` builds the path at ``interpolate.points`` interior λ
+values: naive ``lerp`` and ``slerp``; ``noise_slerp`` (DDIM inversion of both ends with the
+``models/unet`` U-Net, slerp of the noises, deterministic DDIM denoising, ``interpolate.steps``
+steps); ``guided`` (the same with x̂₀ guidance toward the λ-target, ``interpolate.strength``,
+``interpolate.metric``). The interior points are judged by an *independent* classifier — the
+benchmark's latent CNN (``bench.latent_cnn`` recipe) trained on real train latents, one per seed,
+never used to guide — for class kept; measured against real test latents for realism and
+novelty (``pipeline.generate.evaluate``); their decoded paths for smoothness. Guided vs slerp and
+vs noise_slerp get paired differences over seeds with 95 % intervals and a verdict. Writes
+``reports/interpolate``. Reads ``base``, ``interpolate``, ``diffusion.components``,
+``diffusion.k``, ``bench.latent_cnn``, ``vae.dtype``, ``vae.tiling``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from pipeline.classify.nets import VGGNet, fit_classifier, predict
+from pipeline.data.store import read_image_split
+from pipeline.generate.evaluate import METRICS, SampleReference
+from pipeline.generate.interpolate import METHODS
+from pipeline.generate.study import interpolation_study, paired_verdict, summarise
+from pipeline.io import atomic_dir, write_json
+from pipeline.latents.analysis import decode_to_images
+from pipeline.latents.store import read_latent_split
+from pipeline.report.figures import image_grid, save_png
+from pipeline.runtime import resolve_device
+from stages.cli import fail, parse_args
+from stages.common import require_same_ids, start
+from stages.unet_open import open_diffusion
+from stages.vae_open import open_vae
+
+log = logging.getLogger("stages.interpolate")
+
+PATH_METRICS = ("class_kept", *METRICS, "end_error", "jump_ratio", "length_ratio")   # timings: table.csv only
+HIGHER_IS_BETTER = {"class_kept": True, "frechet": False, "precision": True, "density": True, "recall": True,
+                    "coverage": True, "copy_ratio": True, "jump_ratio": False}
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__, argv, lambda p: (
+        p.add_argument("--latents", default="data/latents"),
+        p.add_argument("--images", default="data/images"),
+        p.add_argument("--vae", default="models/vae"),
+        p.add_argument("--unet", default="models/unet"),
+        p.add_argument("--reports", default="reports/interpolate"),
+    ))
+    params = start(args)
+    cfg, judge_cfg, seed = params.interpolate, params.bench.latent_cnn, params.base.seed
+    device = resolve_device(params.base.device)
+    train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
+    n_inner = cfg.pairs * cfg.points
+    if n_inner > len(test.latents):
+        fail(f"interpolate.pairs × interpolate.points = {n_inner} interior samples exceed the {len(test.latents)} "
+             f"test latents they are compared with ({args.latents})")
+    images = read_image_split(args.images, "test")
+    require_same_ids(images, test, "test", args.images, args.latents)
+    vae = open_vae(params, args.vae, images.images.shape[1])
+    model = open_diffusion(params, args.unet, train.shape, args.latents)
+
+    X, y, names = train.latents, train.meta["label"].to_numpy(), train.class_names
+    if not any((y == k).sum() >= 2 for k in np.unique(y)):
+        fail(f"{args.latents}: no class has two training latents to interpolate between")
+    reference = SampleReference(X, test.latents, n=n_inner, components=params.diffusion.components,
+                                k=params.diffusion.k, seed=seed)
+    sf = vae.config.scaling_factor
+
+    def decode(z: torch.Tensor) -> torch.Tensor:   # differentiable: the pixels metric's gradient
+        return vae.decode(z.to(vae.device, vae.dtype) / sf).sample.float()
+
+    rows, first = [], None
+    for s in tqdm([seed + i for i in range(cfg.seeds)], desc="interpolate", unit="seed"):
+        torch.manual_seed(s)
+        judge = VGGNet(len(names), width=judge_cfg.width, in_channels=train.shape[0])
+        fit_classifier(judge, X, y, steps=judge_cfg.steps, batch_size=judge_cfg.batch_size, lr=judge_cfg.lr, seed=s,
+                       device=device, augment=judge_cfg.augment, class_weight=judge_cfg.class_weight, n_classes=len(names))
+        judge_acc = float((predict(judge, test.latents, device=device) == test.meta["label"].to_numpy()).mean())
+        seed_rows, paths = interpolation_study(
+            model, reference, X, y, judge=lambda z: predict(judge, z, device=device),
+            decode_images=lambda z: decode_to_images(vae, z), pairs=cfg.pairs, points=cfg.points, steps=cfg.steps,
+            strength=cfg.strength, metric=cfg.metric, seed=s, decode=decode)
+        rows += [{**r, "judge_test_accuracy": judge_acc} for r in seed_rows]
+        first = first or paths
+    rows = pd.DataFrame(rows)
+    table = summarise(rows, ["method"], (*PATH_METRICS, "judge_test_accuracy", "seconds_per_sample"))
+
+    with atomic_dir(args.reports) as tmp:
+        rows.to_csv(tmp / "runs.csv", index=False, float_format="%.6g")
+        table.to_csv(tmp / "table.csv", index=False, float_format="%.6g")
+        write_json(tmp / "metrics.json", _metrics(rows, table, reference, cfg, len(names)))
+        strips = []
+        for i in range(min(cfg.strips, len(first["pairs"]))):
+            strips += [decode_to_images(vae, first["latents"][m][i]) for m in METHODS]
+        save_png(image_grid(strips), tmp / "strips.png")
+    by = table.set_index("method")
+    for m in METHODS:
+        log.info("%-11s class kept %.3f ± %.3f, Fréchet %.2f, density %.2f, copy ratio %.2f, jump ratio %.2f", m,
+                 by.loc[m, "class_kept_mean"], by.loc[m, "class_kept_std"], by.loc[m, "frechet_mean"],
+                 by.loc[m, "density_mean"], by.loc[m, "copy_ratio_mean"], by.loc[m, "jump_ratio_mean"])
+
+
+def _metrics(rows: pd.DataFrame, table: pd.DataFrame, reference: SampleReference, cfg, n_classes: int) -> dict:
+    out = {"strength": cfg.strength, "metric": cfg.metric, "pairs": cfg.pairs, "points": cfg.points, "steps": cfg.steps,
+           "seeds": cfg.seeds, "class_prior": 1.0 / n_classes, "methods": {}}
+    for _, r in table.iterrows():
+        out["methods"][r["method"]] = {m: {"mean": r[f"{m}_mean"], "std": r[f"{m}_std"]} for m in PATH_METRICS}
+    out["judge_test_accuracy"] = {"mean": float(table["judge_test_accuracy_mean"].iloc[0]),
+                                  "std": float(table["judge_test_accuracy_std"].iloc[0])}
+    base = reference.baselines(0)
+    out["baselines"] = {k: {m: base[k][m] for m in METRICS} for k in base}
+    wide = rows.pivot(index="seed", columns="method")
+    out["guided_vs"] = {other: {m: paired_verdict(wide[m]["guided"].to_numpy(), wide[m][other].to_numpy(), better)
+                                for m, better in HIGHER_IS_BETTER.items()}
+                        for other in ("slerp", "noise_slerp")}
+    return out
+
+
+if __name__ == "__main__":
+    main()
