@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from pipeline.generate.evaluate import METRICS, SampleReference
 from pipeline.generate.study import sampler_grid, summarise, trajectories
+from pipeline.generate.sampling import starting_noise
 from pipeline.generate.unet import LatentDiffusion, build_unet
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, write_json
@@ -52,8 +53,8 @@ def main(argv=None) -> None:
     device = resolve_device(params.base.device)
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
     if cfg.samples > min(len(train.latents), len(test.latents)):
-        fail(f"diffusion.samples={cfg.samples} exceeds the {len(test.latents)} test latents it is compared with "
-             f"({args.latents})")
+        fail(f"diffusion.samples={cfg.samples} exceeds the {len(train.latents)} train or {len(test.latents)} test latents "
+             f"it is compared with ({args.latents})")
     try:
         unet = build_unet(train.shape, cfg.block_out_channels, cfg.layers_per_block, cfg.norm_num_groups)
     except ValueError as exc:
@@ -78,8 +79,8 @@ def main(argv=None) -> None:
                                     seeds=seeds, shape=train.shape, progress=bar.update)
     table = summarise(rows, ["sampler", "steps"], (*METRICS, "seconds_per_sample"))
     most = max(cfg.sample_steps)
-    x_T = torch.randn((cfg.trajectory_samples, *train.shape), generator=torch.Generator().manual_seed(seed))
-    traj = trajectories(model, list(cfg.samplers), x_T, most, cfg.trajectory_points, seed)
+    traj = trajectories(model, list(cfg.samplers), starting_noise(cfg.trajectory_samples, train.shape, seed), most,
+                        cfg.trajectory_points, seed)
 
     with atomic_dir(args.out) as tmp:
         model.unet.to("cpu")
@@ -91,7 +92,7 @@ def main(argv=None) -> None:
         loss_curve(curve["step"].tolist(), curve["smoothed"].tolist(), tmp / "loss.png")
         rows.to_csv(tmp / "runs.csv", index=False, float_format="%.6g")
         table.to_csv(tmp / "samplers.csv", index=False, float_format="%.6g")
-        write_json(tmp / "metrics.json", _metrics(table, cfg, n_params, losses, most))
+        write_json(tmp / "metrics.json", _metrics(table, cfg, n_params, losses))
         gallery = [decode_to_images(vae, finals[(s, most)][:cfg.gallery]) for s in cfg.samplers]
         gallery.append(real_images.images[reference.test_idx[:cfg.gallery]])
         save_png(image_grid(gallery), tmp / "gallery.png")
@@ -105,7 +106,7 @@ def main(argv=None) -> None:
              best["frechet_mean"], *(table.loc[table["sampler"] == b, "frechet_mean"].iloc[0] for b in ("real_train", "gaussian")))
 
 
-def _metrics(table: pd.DataFrame, cfg, n_params: int, losses: list[float], most: int) -> dict:
+def _metrics(table: pd.DataFrame, cfg, n_params: int, losses: list[float]) -> dict:
     out = {"unet_params": n_params, "prediction": "epsilon", "noise_offset": cfg.noise_offset, "final_loss": float(np.mean(losses[-50:])),
            "samples": cfg.samples, "seeds": cfg.seeds, "baselines": {}, "samplers": {}}
     for _, r in table.iterrows():
