@@ -9,7 +9,10 @@ level ridge / MLP / CNN (and ``score.rgb_models`` on the latent→RGB preview,
 ``models/latent_rgb.json``); one timestep-conditioned CNN (``cnn_t``) and a mixture of the
 per-level experts (``mixture``) cover every level and are also scored at ``noise.heldout_fracs``. Clean latents give the upper bound;
 train-mean and train-median predictors the baseline. Everything is fitted on ``artifact_train``
-and scored on ``artifact_test``, over ``score.seeds`` seeds (trajectory noise, init, batches).
+and scored on ``artifact_test``, over ``score.seeds`` seeds (trajectory noise, init, batches). The
+same models also score the real sampler runs of the ``runs`` stage (``data/runs``: what each
+scheduler holds when the learned U-Net runs it from the DDIM inversion of a test image), reported
+as scheduler ``<name>_run``.
 
 An early-exit rule (``pipeline.score.early_exit``) runs ``score.exit_model`` over each test run
 from noise to image and stops when the running mean of its predicted score passes a threshold;

@@ -8,7 +8,8 @@ DDIM, Euler (after ``scale_model_input``) and DPM-Solver alike: the forward-nois
 on that marginal with *fresh noise every minibatch* (:func:`~pipeline.score.nets.forward_noise`)
 at the timesteps the schedulers use, and each scheduler's runs are scored at its own timesteps.
 What a *learned* U-Net holds mid-run, and a deterministic sampler's dependence on its final
-image, are not in this proxy: draw no conclusion about deterministic samplers from it.
+image, are not in this proxy: draw no conclusion about deterministic samplers from it. The real
+runs of :mod:`pipeline.generate.runs` (``real_runs``) are scored by the same models beside it.
 
 Representations (what a scorer is given at a step of the run):
 
