@@ -12,22 +12,18 @@ from pipeline.generate.interpolate import interpolation_paths, pixel_metric, sam
 from pipeline.generate.runs import end_error, sampler_runs
 from pipeline.generate.sampling import Guide, ddim_invert, denoise, slerp_noise, starting_noise
 from pipeline.generate.study import paired_verdict
-from pipeline.generate.unet import LatentDiffusion, build_unet, load_diffusion
+from pipeline.generate.unet import load_diffusion
 from pipeline.latents.noising import SCHEDULERS, oracle_trajectory
 from pipeline.score.runs import load_runs
+from toys import SHAPE, clustered_latents, tiny_diffusion
 
-SHAPE = (4, 8, 8)
 
 
 @pytest.fixture(scope="module")
 def model():
     """A tiny U-Net trained for a few seconds on two clusters of latents that sit away from zero."""
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    centres = 1.0 + rng.normal(size=(2, *SHAPE))
-    data = (centres[rng.integers(0, 2, 256)] + 0.3 * rng.normal(size=(256, *SHAPE))).astype(np.float32)
-    m = LatentDiffusion.centred_on(build_unet(SHAPE, [16, 32]), data)
-    losses = m.train(data, steps=150, lr=2e-3, seed=0, noise_offset=0.1)
+    data = clustered_latents(256)[0]
+    m, losses = tiny_diffusion(data)
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
     return m, data
 

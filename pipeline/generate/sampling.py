@@ -113,11 +113,15 @@ class Run:
 
 @torch.no_grad()
 def denoise(unet: UNet2DModel, scheduler_name: str, x_T: torch.Tensor, num_inference_steps: int, *,
-            seed: int = 0, record: list[int] = (), guide: Guide | None = None, batch_size: int = 512) -> Run:
+            seed: int = 0, record: list[int] = (), guide: Guide | None = None, eps_guide=None,
+            batch_size: int = 512) -> Run:
     """Run scheduler ``scheduler_name`` from variance-preserving noise ``x_T`` (N, C, H, W).
 
     ``record`` lists step indices (0 = before the first step, ``num_inference_steps`` = the final
-    latent) at which to keep what the loop holds. Batches of ``batch_size`` run one after another;
+    latent) at which to keep what the loop holds. ``eps_guide`` (an ε hook such as
+    :class:`pipeline.generate.guidance.ClassifierGuide`: ``eps_guide(x_in, t, ᾱ_t)`` returns the
+    correction added to the U-Net's ε, with ``select(slice)`` for a batch) acts before the x̂₀
+    ``guide``. Batches of ``batch_size`` run one after another;
     deterministic samplers give the same latents whatever the batch size, DDPM's fresh noise is drawn
     batch by batch from one generator, so its run depends on ``seed`` and ``batch_size``."""
     scheduler = make_scheduler(scheduler_name, num_inference_steps)
@@ -132,11 +136,14 @@ def denoise(unet: UNet2DModel, scheduler_name: str, x_T: torch.Tensor, num_infer
         scheduler = make_scheduler(scheduler_name, num_inference_steps)   # multistep solvers keep state
         x = _to_scheduler_space(scheduler, x_T[part].to(device))
         g = guide.select(part) if guide is not None else None
+        eg = eps_guide.select(part) if eps_guide is not None else None
         kept = {}
         for i, t in enumerate(scheduler.timesteps):
             x_in = scheduler.scale_model_input(x, t)
             eps = unet(x_in, t.to(device).expand(len(x))).sample
             ab = scheduler.alphas_cumprod[int(t)].to(device)
+            if eg is not None:
+                eps = eps + eg(x_in, t, ab)
             x0 = (x_in - (1 - ab).sqrt() * eps) / ab.sqrt()
             if g is not None:
                 x0 = g(x0)

@@ -85,12 +85,14 @@ class _Block(nn.Module):
 
 class CNNScorer(_Normalised):
     """Conv blocks on the latent grid, each halving it down to 2×2 (normalising a 1×1 map would erase
-    it), then global average pooling and a linear head."""
+    it), then global average pooling and a linear head: one score (N,), or ``outputs`` > 1 logits
+    (N, outputs) for the noise-aware classifiers that guide sampling (:mod:`pipeline.generate.guidance`)."""
 
-    def __init__(self, in_shape: list[int], channels: list[int], t_dim: int = 0, groups: int = 8):
+    def __init__(self, in_shape: list[int], channels: list[int], t_dim: int = 0, groups: int = 8, outputs: int = 1):
         super().__init__(in_shape[0])
         self.config = {"kind": "cnn", "in_shape": list(in_shape), "channels": list(channels), "t_dim": t_dim,
-                       "groups": groups}
+                       "groups": groups, **({"outputs": outputs} if outputs != 1 else {})}
+        self.outputs = outputs
         self.t_dim = t_dim
         widths = [in_shape[0], *channels]
         sides = [in_shape[-1]]
@@ -98,14 +100,15 @@ class CNNScorer(_Normalised):
             sides.append(sides[-1] // 2 if sides[-1] > 2 else sides[-1])
         self.blocks = nn.ModuleList(_Block(a, b, t_dim, groups, stride=2 if s_in > s_out else 1)
                                     for a, b, s_in, s_out in zip(widths, widths[1:], sides, sides[1:]))
-        self.head = nn.Linear(widths[-1], 1)
+        self.head = nn.Linear(widths[-1], outputs)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         t_emb = timestep_embedding(t, self.t_dim) if self.t_dim else None
         h = self.normalise(x)
         for block in self.blocks:
             h = block(h, t_emb)
-        return self.head(h.mean(dim=(2, 3))).squeeze(1)
+        out = self.head(h.mean(dim=(2, 3)))
+        return out.squeeze(1) if self.outputs == 1 else out
 
 
 class ExpertMixture(nn.Module):
@@ -149,7 +152,7 @@ def build_scorer(config: dict) -> nn.Module:
     if kind == "mlp":
         return MLPScorer(config["in_shape"], config["hidden"], config["t_dim"], config["dropout"])
     if kind == "cnn":
-        return CNNScorer(config["in_shape"], config["channels"], config["t_dim"], config["groups"])
+        return CNNScorer(config["in_shape"], config["channels"], config["t_dim"], config["groups"], config.get("outputs", 1))
     if kind == "mixture":
         return ExpertMixture([build_scorer(c) for c in config["experts"]], config["timesteps"])
     raise ValueError(f"unknown scorer kind {kind!r} in config (expected mlp, cnn or mixture)")

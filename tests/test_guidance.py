@@ -1,0 +1,68 @@
+"""Metric guidance on a tiny U-Net: a noise-aware classifier, and its ε hook steering every scheduler."""
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.generate.guidance import ClassifierGuide, noise_aware_classifier, train_noise_aware
+from pipeline.generate.sampling import denoise, starting_noise
+from pipeline.score.nets import CNNScorer, build_scorer
+from toys import SHAPE, clustered_latents, tiny_diffusion
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """Two classes of latents around two centres, a U-Net and a noise-aware classifier trained on them."""
+    data, y, centres = clustered_latents(400)
+    model, _ = tiny_diffusion(data)
+    clf = noise_aware_classifier(SHAPE, 2, channels=(16, 16), t_dim=16)
+    losses = train_noise_aware(clf, data, y, steps=200, batch_size=64, lr=3e-3, seed=0)
+    assert np.mean(losses[-20:]) < np.mean(losses[:20])
+    return model, clf, centres
+
+
+def _nearest(x: torch.Tensor, centres: np.ndarray) -> np.ndarray:
+    d = ((x.numpy()[:, None] - centres[None]) ** 2).reshape(len(x), len(centres), -1).sum(2)
+    return d.argmin(1)
+
+
+def test_the_noise_aware_classifier_reads_noisy_latents_and_gets_worse_with_noise(toy):
+    model, clf, centres = toy
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    x0 = torch.from_numpy((centres[y] + 0.3 * rng.normal(size=(200, *SHAPE))).astype(np.float32))
+    guide = ClassifierGuide(clf, torch.from_numpy(y), 1.0)
+    acc = {}
+    with torch.no_grad():
+        for t, ab in ((10, 0.99), (900, 0.01)):
+            xt = ab ** 0.5 * x0 + (1 - ab) ** 0.5 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+            acc[t] = float((guide.log_prob(xt, t) > np.log(0.5)).float().mean())
+    assert acc[10] > 0.95 and acc[10] > acc[900]
+
+
+def test_a_classifier_guided_step_raises_the_requested_class_probability(toy):
+    model, clf, centres = toy
+    x_T = starting_noise(32, SHAPE, seed=3)
+    want = torch.ones(32, dtype=torch.long)
+    guide = ClassifierGuide(clf, want, 3.0, shift=model.shift)
+    free = model.to_latents(denoise(model.unet, "ddim", x_T, 1).final)     # one step: noise → x̂₀
+    steered = model.to_latents(denoise(model.unet, "ddim", x_T, 1, eps_guide=guide).final)
+    with torch.no_grad():
+        assert guide.log_prob(steered, 0).mean() > guide.log_prob(free, 0).mean()
+    for name in ("ddim", "euler", "dpmsolver", "ddpm"):    # over a whole run, judged by the nearest centre
+        plain = model.to_latents(denoise(model.unet, name, x_T, 10, seed=1).final)
+        guided = model.to_latents(denoise(model.unet, name, x_T, 10, seed=1, eps_guide=guide).final)
+        assert (_nearest(guided, centres) == 1).mean() > (_nearest(plain, centres) == 1).mean(), name
+    zero = ClassifierGuide(clf, want, 0.0, shift=model.shift)
+    assert torch.equal(denoise(model.unet, "ddim", x_T, 5, eps_guide=zero).final, denoise(model.unet, "ddim", x_T, 5).final)
+    with pytest.raises(ValueError, match="scale"):
+        ClassifierGuide(clf, want, -1.0)
+
+
+def test_the_scorer_cnn_gains_logits_without_changing_saved_scorers():
+    one = CNNScorer([4, 8, 8], [8], t_dim=4)
+    assert "outputs" not in one.config and one(torch.zeros(3, 4, 8, 8), torch.zeros(3)).shape == (3,)
+    many = build_scorer(noise_aware_classifier((4, 8, 8), 5, channels=(8,), t_dim=4).config)
+    assert many(torch.zeros(3, 4, 8, 8), torch.zeros(3)).shape == (3, 5)
+    with pytest.raises(ValueError, match="2 classes"):
+        noise_aware_classifier((4, 8, 8), 1)
