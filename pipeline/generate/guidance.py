@@ -1,4 +1,4 @@
-"""Models that steer sampling, and the ε hook that turns their gradients into guidance.
+"""Models that steer sampling, and the ε hooks that turn their gradients into guidance.
 
 A **noise-aware classifier** is the timestep-conditioned CNN of the artifact scorer
 (:class:`~pipeline.score.nets.CNNScorer`) with one logit per class, trained on training latents
@@ -8,6 +8,12 @@ at any step). :class:`ClassifierGuide` is classifier guidance (Dhariwal & Nichol
 class ``y`` with strength ``s``. The classifier works on noisy latents in the data's space; the
 U-Net's input is centred (:class:`~pipeline.generate.unet.LatentDiffusion`), so the hook adds
 ``√ᾱ_t × shift`` before it asks the classifier (the gradient is the same in both spaces).
+
+A **discriminator** (Kim et al. 2023, "Refining Generative Process with Discriminator Guidance")
+is the same network with one logit, trained to tell noisy real latents from noisy generated ones
+at the same timesteps; :class:`DiscriminatorGuide` adds ``− s · √(1 − ᾱ_t) · ∇ logit D(x_t)``
+(the gradient of ``log D / (1 − D)``), which pulls each step toward what the discriminator
+calls real.
 """
 
 from __future__ import annotations
@@ -35,57 +41,108 @@ def noise_aware_classifier(latent_shape, n_classes: int, channels=(32, 64, 64), 
     return CNNScorer(list(latent_shape), list(channels), t_dim=t_dim, outputs=n_classes)
 
 
+def noise_aware_discriminator(latent_shape, channels=(32, 64, 64), t_dim: int = 32) -> CNNScorer:
+    """The timestep-conditioned CNN with one logit: real (> 0) vs generated."""
+    return CNNScorer(list(latent_shape), list(channels), t_dim=t_dim)
+
+
 def train_noise_aware(model: CNNScorer, latents: np.ndarray, labels: np.ndarray, *, steps: int, batch_size: int = 64,
                       lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu", class_weight: bool = True,
                       max_timestep: int = 1000) -> list[float]:
-    """Cross-entropy on clean latents noised afresh every minibatch to timesteps drawn uniformly from
-    ``0 … max_timestep − 1`` (``√ᾱ_t·x0 + √(1−ᾱ_t)·ε``); batches, timesteps and noise from a seeded CPU
-    generator. ``class_weight`` weighs classes by their inverse frequency. Returns the loss per step."""
+    """Train ``model`` on clean latents noised afresh every minibatch to timesteps drawn uniformly from
+    ``0 … max_timestep − 1`` (``√ᾱ_t·x0 + √(1−ᾱ_t)·ε``): cross-entropy over its logits, or, for a
+    one-logit model, binary cross-entropy with ``labels`` 1 = real, 0 = generated. Batches, timesteps
+    and noise come from a seeded CPU generator. ``class_weight`` weighs classes by their inverse
+    frequency. Returns the loss per step."""
     from pipeline.classify.nets import balanced_class_weights
 
     x, y = as_tensor(latents), as_tensor(labels, np.int64)
     if len(x) != len(y):
         raise ValueError(f"{len(x)} latents but {len(y)} labels")
+    n_classes = max(model.outputs, 2)
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}, got {int(y.min())}..{int(y.max())}")
     abar = sd_alphas_cumprod()
     model.fit_normalisation(x)
     model.to(device, memory_format=torch.channels_last)
-    weight = balanced_class_weights(y.numpy(), model.outputs).to(device) if class_weight else None
+    weight = balanced_class_weights(y.numpy(), n_classes).to(device) if class_weight else None
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
         t = torch.randint(0, max_timestep, (len(idx),), generator=gen)
         xt = forward_noise(x[idx], abar[t], gen)
-        logits = model(channels_last(xt.to(device)), t.float().to(device))
-        return nn.functional.cross_entropy(logits, y[idx].to(device), weight=weight)
+        out, target = model(channels_last(xt.to(device)), t.float().to(device)), y[idx].to(device)
+        if model.outputs == 1:
+            w = None if weight is None else weight[target]
+            return nn.functional.binary_cross_entropy_with_logits(out, target.float(), weight=w)
+        return nn.functional.cross_entropy(out, target, weight=weight)
 
     return train_steps(model, batch_loss, steps=steps, lr=lr, weight_decay=1e-4, seed=seed, min_lr=lr * 0.05)
 
 
-class ClassifierGuide:
-    """The ε correction ``− scale · √(1 − ᾱ_t) · ∇ log p(labels | x_t)`` of a noise-aware classifier,
-    for :func:`pipeline.generate.sampling.denoise` (``eps_guide=``). ``labels``: one requested class
-    per sample; ``shift``: the diffusion model's per-channel shift (None: the U-Net is not centred)."""
+def _data_space(x_in: torch.Tensor, ab: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+    """The U-Net's (centred) input as a noisy latent of the data: add √ᾱ_t × shift."""
+    return x_in if shift is None else x_in + ab.sqrt() * shift.to(x_in.device, x_in.dtype).view(1, -1, 1, 1)
 
-    def __init__(self, classifier: nn.Module, labels: torch.Tensor, scale: float, shift: torch.Tensor | None = None):
+
+def _timesteps(t, x: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(-1).expand(len(x))
+
+
+class _EpsGuide:
+    """An ε hook ``− scale · √(1 − ᾱ_t) · ∇ objective(x_t, t)`` for ``denoise(..., eps_guide=...)``:
+    the objective is evaluated on the U-Net's input mapped to the data's space (``shift``: the
+    diffusion model's per-channel shift; None when the U-Net is not centred)."""
+
+    def __init__(self, scale: float, shift: torch.Tensor | None):
         if scale < 0:
             raise ValueError(f"guidance scale must be ≥ 0, got {scale}")
-        self.classifier, self.labels, self.scale = classifier.eval(), torch.as_tensor(labels).long(), float(scale)
-        self.shift = shift
+        self.scale, self.shift = float(scale), shift
 
-    def select(self, index: slice) -> "ClassifierGuide":
-        return ClassifierGuide(self.classifier, self.labels[index], self.scale, self.shift)
+    def objective(self, x_t: torch.Tensor, t) -> torch.Tensor:   # one value per sample, higher = wanted
+        raise NotImplementedError
 
-    def log_prob(self, x_t: torch.Tensor, t) -> torch.Tensor:
-        """log p(label | x_t) per sample, x_t in the data's space."""
-        t = torch.as_tensor(t, dtype=torch.float32, device=x_t.device).reshape(-1).expand(len(x_t))
-        logits = self.classifier(x_t, t)
-        return torch.log_softmax(logits, dim=1).gather(1, self.labels.to(x_t.device)[:, None]).squeeze(1)
+    def select(self, index: slice) -> "_EpsGuide":
+        return self
 
     def __call__(self, x_in: torch.Tensor, t, ab: torch.Tensor) -> torch.Tensor:
         if self.scale == 0:
             return torch.zeros_like(x_in)
         with torch.enable_grad():
             x = x_in.detach().requires_grad_(True)
-            data = x if self.shift is None else x + ab.sqrt() * self.shift.to(x.device, x.dtype).view(1, -1, 1, 1)
-            grad, = torch.autograd.grad(self.log_prob(data, t).sum(), x)
+            grad, = torch.autograd.grad(self.objective(_data_space(x, ab, self.shift), t).sum(), x)
         return -self.scale * (1 - ab).sqrt() * grad
+
+
+class ClassifierGuide(_EpsGuide):
+    """Classifier guidance toward ``labels`` (one requested class per sample): the objective is
+    ``log p(label | x_t)`` of a noise-aware classifier."""
+
+    def __init__(self, classifier: nn.Module, labels: torch.Tensor, scale: float, shift: torch.Tensor | None = None):
+        super().__init__(scale, shift)
+        self.classifier, self.labels = classifier.eval(), torch.as_tensor(labels).long()
+
+    def select(self, index: slice) -> "ClassifierGuide":
+        return ClassifierGuide(self.classifier, self.labels[index], self.scale, self.shift)
+
+    def objective(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """log p(label | x_t) per sample, x_t in the data's space."""
+        logits = self.classifier(x_t, _timesteps(t, x_t))
+        return torch.log_softmax(logits, dim=1).gather(1, self.labels.to(x_t.device)[:, None]).squeeze(1)
+
+    log_prob = objective
+
+
+class DiscriminatorGuide(_EpsGuide):
+    """Discriminator guidance: the objective is the realness logit of a noise-aware real-vs-generated
+    discriminator (one logit, > 0 = real), i.e. ``log D / (1 − D)``."""
+
+    def __init__(self, discriminator: nn.Module, scale: float, shift: torch.Tensor | None = None):
+        super().__init__(scale, shift)
+        self.discriminator = discriminator.eval()
+
+    def objective(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """The discriminator's realness logit per sample, x_t in the data's space."""
+        return self.discriminator(x_t, _timesteps(t, x_t))
+
+    logit = objective
