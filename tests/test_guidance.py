@@ -13,6 +13,7 @@ from pipeline.generate.guidance import (
     train_noise_aware,
 )
 from pipeline.generate.ood import MahalanobisOOD, detector_metrics
+from pipeline.generate.oversample import GuidedInterpolation
 from pipeline.generate.sampling import denoise, starting_noise
 from pipeline.score.nets import CNNScorer, build_scorer
 from toys import SHAPE, clustered_latents, tiny_diffusion
@@ -107,3 +108,24 @@ def test_the_mahalanobis_score_separates_a_shifted_distribution_and_guides_towar
     assert np.allclose(s.detach().numpy(), ood.score(x.detach().numpy()), rtol=1e-3)
     grad, = torch.autograd.grad(s.sum(), x)
     assert (ood.torch_score(x.detach() - 1e-3 * grad) < s.detach()).all()         # a step down the gradient is more typical
+
+
+def test_guided_interpolation_over_samples_like_an_augmenter_and_keeps_the_class(toy):
+    model, _, centres = toy
+    data, y, _ = clustered_latents(60)                                        # the centres the U-Net learned
+    keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:6]]          # imbalanced: class 1 is rare
+    X, labels = data[keep].reshape(len(keep), -1), y[keep]
+    sampler = GuidedInterpolation(model, steps=10, strength=0.2, random_state=0)
+    X_res, y_res = sampler.fit_resample(X, labels)
+    assert np.bincount(y_res).tolist() == [int((labels == 0).sum())] * 2         # "auto": every class to the majority
+    assert np.array_equal(X_res[:len(X)], X)
+    new = torch.from_numpy(X_res[len(X):].reshape(-1, *SHAPE))
+    assert (_nearest(new, centres) == 1).mean() > 0.9                            # the rare class is kept
+    again = GuidedInterpolation(model, steps=10, strength=0.2, random_state=0).fit_resample(X, labels)[0]
+    assert np.array_equal(again, X_res)
+    lerped = GuidedInterpolation(model, steps=10, strength=1.0, lambda_min=0.5, lambda_max=0.5,
+                                 random_state=0).fit_resample(X, labels)[0][len(X):]
+    ones = X[labels == 1]
+    assert all(np.abs(0.5 * (ones[:, None] + ones[None]) - row).max(-1).min() < 1e-3 for row in lerped)   # midpoints
+    with pytest.raises(ValueError, match="U-Net makes latents"):
+        sampler.fit_resample(X[:, :10], labels)

@@ -12,6 +12,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from pipeline.latents.geometry import lerp, slerp
 
 
+def random_partners(members: np.ndarray, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random pairs (first, second) of distinct entries of ``members`` (sorted indices of one
+    class, at least 2; ``rng`` a NumPy RandomState): a partner is found by shifting 1..len-1 positions."""
+    first = rng.choice(members, size=n, replace=True)
+    pos = np.searchsorted(members, first)
+    second = members[(pos + rng.randint(1, len(members), size=n)) % len(members)]
+    return first, second
+
+
 class Interpolation(BaseOverSampler):
     """Synthetic latents ``path(z_a, z_b, λ)`` for random pairs (a ≠ b) of one class.
 
@@ -46,7 +55,6 @@ class Interpolation(BaseOverSampler):
         if self.lambda_min > self.lambda_max:
             raise ValueError(f"lambda_min={self.lambda_min} is larger than lambda_max={self.lambda_max}")
         rng = check_random_state(self.random_state)
-        path = slerp if self.kind == "slerp" else lerp
         X_parts, y_parts = [X], [y]
         for klass, n_samples in self.sampling_strategy_.items():
             if n_samples == 0:
@@ -54,11 +62,12 @@ class Interpolation(BaseOverSampler):
             members = np.flatnonzero(y == klass)
             if len(members) < 2:
                 raise ValueError(f"class {klass!r} has {len(members)} sample(s); interpolation needs at least 2")
-            first = rng.choice(members, size=n_samples, replace=True)
-            # a partner different from the first: shift by 1..len-1 positions within the class
-            pos = np.searchsorted(members, first)
-            second = members[(pos + rng.randint(1, len(members), size=n_samples)) % len(members)]
+            first, second = random_partners(members, n_samples, rng)
             lam = rng.uniform(self.lambda_min, self.lambda_max, size=n_samples)
-            X_parts.append(path(X[first], X[second], lam))
+            X_parts.append(self._between(X[first], X[second], lam))
             y_parts.append(np.full(n_samples, klass, dtype=y.dtype))
         return np.vstack(X_parts).astype(X.dtype, copy=False), np.concatenate(y_parts)
+
+    def _between(self, a: np.ndarray, b: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """The new rows at ``lam`` on the paths from rows ``a`` to rows ``b`` (subclasses change the path)."""
+        return (slerp if self.kind == "slerp" else lerp)(a, b, lam)

@@ -62,7 +62,8 @@ class Paths:
 def interpolation_paths(model: LatentDiffusion, za: np.ndarray, zb: np.ndarray, lams: np.ndarray, *, methods=METHODS,
                         steps: int, strength: float, metric: str = "latent",
                         decode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Paths:
-    """Every method's path between the rows of ``za`` and ``zb`` (N, C, H, W) at ``lams``.
+    """Every method's path between the rows of ``za`` and ``zb`` (N, C, H, W) at ``lams``: one grid (P,)
+    for every pair, or one per pair (N, P).
 
     The diffusion methods share one DDIM inversion of the endpoints (``steps`` steps, as many as the
     denoising run); its time is counted in each of them. ``decode`` (latents → images, differentiable)
@@ -74,9 +75,12 @@ def interpolation_paths(model: LatentDiffusion, za: np.ndarray, zb: np.ndarray, 
         raise ValueError(f"guidance metric must be one of {GUIDE_METRICS}, got {metric!r}")
     if metric == "pixels" and decode is None:
         raise ValueError("the pixels guidance metric needs a decoder")
-    n, p, shape = len(za), len(lams), za.shape[1:]
+    n, shape = len(za), za.shape[1:]
     out = Paths(lams=np.asarray(lams, dtype=np.float64))
-    lam_rows = np.tile(out.lams, n)                                   # pair-major: pair i, point j
+    if out.lams.ndim == 2 and len(out.lams) != n:
+        raise ValueError(f"{len(out.lams)} rows of λ for {n} pairs")
+    p = out.lams.shape[-1]
+    lam_rows = out.lams.reshape(-1) if out.lams.ndim == 2 else np.tile(out.lams, n)   # pair-major: pair i, point j
     a_rows, b_rows = np.repeat(za, p, axis=0), np.repeat(zb, p, axis=0)
     flat_a, flat_b = a_rows.reshape(n * p, -1).astype(np.float64), b_rows.reshape(n * p, -1).astype(np.float64)
     for name, path in (("lerp", lerp), ("slerp", slerp)):
