@@ -6,7 +6,9 @@ is trained in every regime of its ``bench.<model>.regimes`` × ``bench.methods``
 (``base.seed`` … ``base.seed + bench.seeds − 1``: the seed draws the synthetic samples, the
 low-data subsample and the model's initialisation), and tested on the real test latents
 (:mod:`pipeline.classify.latent_bench`). Augmenters are fitted on the (regime's) training set
-only, with their ``augment.<method>`` options. The fits run on ``bench.workers`` processes.
+only, with their ``augment.<method>`` options. The generated methods (``class_guided``,
+``guided_interpolation``: latents the diffusion U-Net of ``models/unet`` makes, with the classifier
+of ``models/guide``) join only the regime kinds of ``bench.generated_regimes``. The fits run on ``bench.workers`` processes.
 Writes ``reports/bench_latent/<model>/``: ``results.csv`` (one row per fit: balanced accuracy,
 macro-F1, per-class recall, training size and seconds), ``predictions.parquet`` (every fit's test
 predictions, for the bootstrap intervals of the ``bench`` stage), ``skipped.json`` and, for the
@@ -37,6 +39,8 @@ def main(argv=None) -> None:
         p.add_argument("--model", required=True, choices=LATENT_MODELS),
         p.add_argument("--latents", default="data/latents"),
         p.add_argument("--images", default="data/images"),
+        p.add_argument("--unet", default="models/unet", help="the diffusion model of the generated methods"),
+        p.add_argument("--guide", default="models/guide", help="the guiding models (class_guided: its classifier)"),
         p.add_argument("--reports", default=None, help="output directory (default: reports/bench_latent/<model>)"),
     ))
     params = start(args)
@@ -48,9 +52,16 @@ def main(argv=None) -> None:
     names = train.class_names
     data = LabelledSplits(train.latents, train.meta["label"].to_numpy(), test.latents, test.meta["label"].to_numpy(), names)
     augment = {m: params.augment.options(m) for m in cfg.methods}
+    generated = {"class_guided": {"unet": args.unet, "classifier": f"{args.guide}/classifier"},
+                 "guided_interpolation": {"unet": args.unet}}
+    for m in set(generated) & set(augment):
+        augment[m] = {**augment[m], **generated[m]}
     try:
         planned, idle = plan_regimes(kinds, cfg.methods, data.y, seed=seed0, cap=cfg.low_data_per_class,
-                                     grow=cfg.low_data_grow, augment=augment, n_channels=train.shape[0])
+                                     grow=cfg.low_data_grow, augment=augment, n_channels=train.shape[0],
+                                     generated_kinds=cfg.generated_regimes)
+    except (FileNotFoundError, OSError) as exc:   # a generated method without its saved models
+        fail(str(exc))
     except RegimeError as exc:
         fail(f"bench regime {exc.regime.name} (augment.{exc.regime.method}, bench.low_data_per_class="
              f"{cfg.low_data_per_class}): {exc}")

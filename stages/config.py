@@ -29,6 +29,7 @@ CLASS_NAMES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon
 ARTIFACT_KINDS = ("blur", "noise", "jpeg", "banding", "warp", "patch")  # pipeline.data.artifacts
 SCHEDULERS = ("ddpm", "ddim", "euler", "dpmsolver")  # pipeline.latents.noising
 METHODS = ("gaussian", "lerp", "slerp", "smote", "borderline_smote", "adasyn", "inversion", "random")  # pipeline.augment
+GENERATED = ("class_guided", "guided_interpolation")  # pipeline.generate.oversample (latents the U-Net makes)
 CLASSIFIERS = ("logreg", "linear_svm", "rbf_svm", "rf", "knn", "hgb")  # pipeline.classify.estimators
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -212,6 +213,16 @@ class RandomOptions(Section):
     """Random over-sampling (copies of real samples) has no options: the re-balancing reference."""
 
 
+class ClassGuidedOptions(Section):
+    scale: Annotated[float, Field(ge=0.0, le=1000.0)]
+    steps: Annotated[int, Field(ge=1, le=1000)]
+
+
+class GuidedInterpolationOptions(InterpolationOptions):
+    steps: Annotated[int, Field(ge=1, le=1000)]
+    strength: Fraction
+
+
 class Augment(Section):
     sampling_strategy: Literal["auto", "minority", "not majority", "all"]
     replicates: Annotated[int, Field(ge=1, le=20)]
@@ -223,6 +234,8 @@ class Augment(Section):
     adasyn: AdasynOptions
     inversion: InversionOptions
     random: RandomOptions
+    class_guided: ClassGuidedOptions
+    guided_interpolation: GuidedInterpolationOptions
 
     def options(self, method: str) -> dict:
         """The keyword options of one method's sampler (its ``augment.<method>`` subsection)."""
@@ -339,7 +352,8 @@ class Bench(Section):
     latent_models: UniqueList(Literal[LATENT_MODELS], min_length=0)
     pixel_models: UniqueList(Literal[PIXEL_MODELS], min_length=0)
     pixel_inputs: UniqueList(Literal[("pixels", "reconstructed")])
-    methods: UniqueList(Literal[METHODS], min_length=0)
+    methods: UniqueList(Literal[METHODS + GENERATED], min_length=0)
+    generated_regimes: UniqueList(Literal[REGIME_KINDS[1:]], min_length=0)
     low_data_per_class: Annotated[int, Field(ge=2)]
     low_data_grow: Annotated[int, Field(ge=2, le=20)]
     gallery_per_class: Annotated[int, Field(ge=1, le=8)]
@@ -445,6 +459,40 @@ class Runs(Section):
     images: Annotated[int, Field(ge=0)]
 
 
+Scale = Annotated[float, Field(ge=0.0, le=1000.0)]
+
+
+class GuideScales(Section):   # pipeline.generate.guided.GUIDES
+    classifier: UniqueList(Scale, min_length=0)
+    discriminator: UniqueList(Scale, min_length=0)
+    ood: UniqueList(Scale, min_length=0)
+
+
+class GuideOperating(Section):
+    classifier: Scale
+    discriminator: Scale
+    ood: Scale
+
+
+class Guide(Section):
+    sampler: Literal[SCHEDULERS]
+    steps: Annotated[int, Field(ge=2, le=1000)]
+    samples_per_class: Annotated[int, Field(ge=2)]
+    seeds: Annotated[int, Field(ge=1, le=20)]
+    channels: Annotated[list[PositiveInt], Field(min_length=1, max_length=4)]
+    t_dim: Annotated[int, Field(ge=2, le=512)]
+    classifier_steps: PositiveInt
+    discriminator_steps: PositiveInt
+    generated: Annotated[int, Field(ge=16)]
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0.0, lt=1.0)]
+    scales: GuideScales
+    operating: GuideOperating
+    ood_other: Literal[("digits", "shapes")]
+    ood_images: Annotated[int, Field(ge=16)]
+    gallery_per_class: Annotated[int, Field(ge=1, le=16)]
+
+
 class Params(Section):
     base: Base
     data: Data
@@ -460,6 +508,7 @@ class Params(Section):
     diffusion: Diffusion
     interpolate: Interpolate
     runs: Runs
+    guide: Guide
 
 
 class ParamsError(ValueError):

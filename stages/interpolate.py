@@ -23,9 +23,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from pipeline.classify.nets import VGGNet, fit_classifier, predict
 from pipeline.data.store import read_image_split
 from pipeline.generate.evaluate import METRICS, SampleReference
+from pipeline.generate.judge import independent_judge
 from pipeline.generate.interpolate import METHODS
 from pipeline.generate.study import interpolation_study, paired_verdict, summarise
 from pipeline.io import atomic_dir, write_json
@@ -78,13 +78,10 @@ def main(argv=None) -> None:
 
     rows, first = [], None
     for s in tqdm([seed + i for i in range(cfg.seeds)], desc="interpolate", unit="seed"):
-        torch.manual_seed(s)
-        judge = VGGNet(len(names), width=judge_cfg.width, in_channels=train.shape[0])
-        fit_classifier(judge, X, y, steps=judge_cfg.steps, batch_size=judge_cfg.batch_size, lr=judge_cfg.lr, seed=s,
-                       device=device, augment=judge_cfg.augment, class_weight=judge_cfg.class_weight, n_classes=len(names))
-        judge_acc = float((predict(judge, test.latents, device=device) == test.meta["label"].to_numpy()).mean())
+        judge, judge_acc = independent_judge(X, y, test.latents, test.meta["label"].to_numpy(), len(names), judge_cfg,
+                                             seed=s, device=device)
         seed_rows, paths = interpolation_study(
-            model, reference, X, y, judge=lambda z: predict(judge, z, device=device),
+            model, reference, X, y, judge=judge,
             decode_images=lambda z: decode_to_images(vae, z), pairs=cfg.pairs, points=cfg.points, steps=cfg.steps,
             strength=cfg.strength, metric=cfg.metric, seed=s, decode=decode)
         rows += [{**r, "judge_test_accuracy": judge_acc} for r in seed_rows]

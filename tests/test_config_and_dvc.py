@@ -152,7 +152,10 @@ def test_config_name_lists_match_the_library_registries():
     from pipeline.classify.nets import AUGMENTATIONS, PIXEL_NETS
     from pipeline.data.artifacts import ARTIFACT_KINDS
     from pipeline.data.shapes import CLASS_NAMES
+    from pipeline.classify import regimes
+    from pipeline.report import headline
     from pipeline.generate.interpolate import GUIDE_METRICS
+    from pipeline.generate.oversample import GENERATED
     from pipeline.latents.noising import SCHEDULERS
     from stages import config
 
@@ -161,9 +164,10 @@ def test_config_name_lists_match_the_library_registries():
     assert config.CLASSIFIERS == tuple(CLASSIFIERS)
     assert config.PIXEL_MODELS == tuple(PIXEL_NETS) and config.AUGMENTATIONS == tuple(AUGMENTATIONS)
     assert config.GUIDE_METRICS == GUIDE_METRICS
-    # every method has its options subsection, and nothing else is method-shaped
+    assert config.GENERATED == GENERATED == regimes.GENERATED == headline.GENERATED
+    # every method (augmenters and generated data) has its options subsection, and nothing else is method-shaped
     fields = set(config.Augment.model_fields) - {"methods", "sampling_strategy", "replicates"}
-    assert fields == set(METHODS)
+    assert fields == set(METHODS) | set(GENERATED)
 
 
 def test_validating_params_imports_no_torch():

@@ -32,7 +32,7 @@ SHRUNK = {
     "bench.latent_models": ["logreg", "knn", "attention"],
     "bench.pixel_models": ["vgg", "mobilenet"],
     "bench.pixel_inputs": ["pixels", "reconstructed"],
-    "bench.methods": ["smote", "random"],
+    "bench.methods": ["smote", "random", "class_guided", "guided_interpolation"],   # generated: low-data regimes only
     "bench.low_data_per_class": 8,
     "bench.logreg": {"C": 0.01, "max_iter": 200, "regimes": ["real", "augmented", "synthetic", "low_data", "low_data_augmented"]},
     "bench.knn": {"neighbors": 5, "regimes": ["real", "augmented", "synthetic", "low_data", "low_data_augmented"]},
@@ -66,11 +66,26 @@ SHRUNK = {
     "interpolate.seeds": 2,
     "interpolate.strips": 2,
     "runs.images": 0,
+    "guide.steps": 5,
+    "guide.samples_per_class": 4,
+    "guide.seeds": 2,
+    "guide.channels": [8, 8],
+    "guide.t_dim": 8,
+    "guide.classifier_steps": 40,
+    "guide.discriminator_steps": 20,
+    "guide.generated": 32,
+    "guide.scales": {"classifier": [8.0], "discriminator": [], "ood": []},
+    "guide.ood_images": 32,
+    "guide.gallery_per_class": 1,
 }
 SECTIONS = ["At a glance", "Data", "VAE reconstruction", "Latent-space analysis",
             "Synthetic latents: every method compared", "Classifier benchmark",
             "Generation: the latent U-Net and its samplers",
-            "Sample-guided generation: interpolation between same-class pairs", "Artifact scorer across noise levels"]
+            "Sample-guided generation: interpolation between same-class pairs",
+            "Metric-guided generation: classifier, discriminator and OOD guidance", "Artifact scorer across noise levels"]
+
+
+DETERMINISM_STAGES = ["prepare", "vae", "bench_latent@knn", "diffusion", "guide", "score"]
 
 
 def _metrics(project: Path) -> dict[str, bytes]:
@@ -122,6 +137,7 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     results = bench["results"]
     sklearn_regimes = ["real", "low_data"] + [f"{k}{m}" for m in ("smote", "random")
                                               for k in ("real+", "synthetic:", "low_data+")]
+    sklearn_regimes += ["low_data+class_guided", "low_data+guided_interpolation"]   # bench.generated_regimes
     expected = ({f"{m}/latents/{r}" for m in ("logreg", "knn") for r in sklearn_regimes}
                 | {"attention/latents/real", "attention/latents/real+smote", "attention/latents/real+random"}
                 | {f"{m}/{i}/real" for m in ("vgg", "mobilenet") for i in ("pixels", "reconstructed")})
@@ -138,9 +154,10 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     assert results["logreg/latents/real"]["balanced_accuracy"]["std"] == 0       # deterministic: one fit for both seeds
     assert results["logreg/latents/real+smote"]["reference"] == "latents / real"
     assert results["logreg/latents/low_data+random"]["reference"] == "latents / low_data"
+    assert results["knn/latents/low_data+class_guided"]["reference"] == "latents / low_data"
     assert results["vgg/reconstructed/real"]["reference"] == "pixels / real"
     assert (pd.read_csv(project / "reports/bench/table.csv")["train_seconds_mean"] >= 0).all()
-    for model, n_regimes in (("logreg", 8), ("knn", 8), ("attention", 3)):
+    for model, n_regimes in (("logreg", 10), ("knn", 10), ("attention", 3)):
         rows = pd.read_csv(project / f"reports/bench_latent/{model}/results.csv")
         preds = pd.read_parquet(project / f"reports/bench_latent/{model}/predictions.parquet")
         assert len(rows) == len(preds) == 2 * n_regimes and set(rows["seed"]) == {0, 1}, model
@@ -178,6 +195,29 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     for other in ("slerp", "noise_slerp"):
         v = interp["guided_vs"][other]["class_kept"]
         assert v["ci95"][0] <= v["difference"] <= v["ci95"][1] and v["verdict"] in ("better", "worse", "no clear difference")
+
+    guide = load("reports/guide/metrics.json")
+    assert set(guide["kinds"]) == {"unguided", "classifier", "discriminator", "ood", "combined"}
+    assert guide["class_prior"] == pytest.approx(1 / 6, abs=1e-6) and guide["samples"] == 24
+    for kind, m in guide["kinds"].items():
+        assert 0 <= m["class_accuracy"]["mean"] <= 1 and m["frechet"]["mean"] > 0 and 0 <= m["far_fraction"]["mean"] <= 1
+    assert set(guide["sweep"]["classifier"]) == {"8", "32"}                      # the sweep plus the operating scale
+    for name, det in guide["ood_detector"].items():
+        assert 0 <= det["auroc"] <= 1 and 0 <= det["fpr_at_95_tpr"] <= 1, name
+    v = guide["vs_unguided"]["discriminator"]["frechet"]
+    assert v["ci95"][0] <= v["difference"] <= v["ci95"][1]
+    table = pd.read_csv(project / "reports/guide/table.csv")
+    assert len(table) == 6 and (table["seconds_per_sample_mean"] > 0).all()     # timings stay out of metrics.json
+    for png in ("curves", "ood_roc", "gallery"):
+        assert (project / f"reports/guide/{png}.png").stat().st_size > 1_000, png
+    # every guiding model loads back with one call
+    from pipeline.generate.guidance import load_guide_model
+    from pipeline.generate.ood import MahalanobisOOD
+
+    clf, config = load_guide_model(project / "models/guide/classifier")
+    assert config["class_names"][:2] == ["circle", "square"] and clf.outputs == 6
+    assert load_guide_model(project / "models/guide/discriminator")[0].outputs == 1
+    assert MahalanobisOOD.load(project / "models/guide/ood").shape_ == (4, 16, 16)
 
     runs = load("reports/runs/metrics.json")
     n_test = counts["artifact_test"]["n"]
@@ -227,8 +267,12 @@ def test_report_is_self_contained(project):
 
 
 def test_same_params_give_identical_metrics(project):
+    """The stages that train or sample (torch, scikit-learn, worker processes, seeded draws) run again
+    from scratch — each alone, on the same inputs — and every metrics file stays byte-identical
+    (a forced re-run of the whole pipeline says the same at twice the suite time)."""
     before = _metrics(project)
-    sh(["dvc", "repro", "--force"], project, timeout=900)
+    out = sh(["dvc", "repro", "--force", "--single-item", *DETERMINISM_STAGES], project, timeout=900).stdout
+    assert all(f"Running stage '{stage}'" in out for stage in DETERMINISM_STAGES)
     assert _metrics(project) == before
 
 
@@ -251,37 +295,41 @@ def test_classifier_sweep_reruns_only_downstream_and_diff_shows_it(project):
     assert "bench.logreg.C" in shown
 
 
-def test_augmentation_sweep_reruns_fidelity_and_leaves_other_methods_unchanged(project):
+def test_one_sweep_of_augmentation_interpolation_and_guidance_reruns_only_their_stages(project):
+    """One `dvc exp run` with three -S (each sweep is its own experiment in practice; together they cost
+    one run of the suite): each changed key re-runs its stages only, and `dvc metrics diff` shows it."""
     sh(["git", "add", "-A"], project)
     sh(["git", "commit", "-q", "-m", "after the classifier sweep"], project)
     others = {m: (project / f"reports/fidelity/{m}/metrics.json").read_bytes() for m in ("slerp", "inversion")}
-    out = sh(["dvc", "exp", "run", "-S", "augment.gaussian.sigma=0.5"], project, timeout=900).stdout
-    for stage in ("fidelity", "compare", "report"):
+    before = json.loads((project / "reports/interpolate/metrics.json").read_text())
+    guided_before = json.loads((project / "reports/guide/metrics.json").read_text())
+    out = sh(["dvc", "exp", "run", "-S", "augment.gaussian.sigma=0.5", "-S", "interpolate.strength=0.5",
+              "-S", "guide.operating.classifier=16.0"], project, timeout=900).stdout
+    for stage in ("fidelity", "compare", "interpolate", "guide", "report"):
         assert f"Running stage '{stage}'" in out, stage
-    for stage in ("analyze", "encode", "score", "bench_pixels"):
+    for stage in ("analyze", "encode", "diffusion", "runs", "score", "bench_pixels", "bench_latent@knn"):
         assert f"Running stage '{stage}'" not in out, stage
+    # augmentation: only the swept method's fidelity changes
     assert json.loads((project / "reports/fidelity/gaussian/metrics.json").read_text())["options"] == {"sigma": 0.5}
     assert {m: (project / f"reports/fidelity/{m}/metrics.json").read_bytes() for m in others} == others
-
-
-def test_guidance_strength_sweep_reruns_only_interpolation_and_diff_shows_the_trade_off(project):
-    sh(["git", "add", "-A"], project)
-    sh(["git", "commit", "-q", "-m", "after the augmentation sweep"], project)
-    before = json.loads((project / "reports/interpolate/metrics.json").read_text())
-    out = sh(["dvc", "exp", "run", "-S", "interpolate.strength=0.5"], project, timeout=900).stdout
-    for stage in ("interpolate", "report"):
-        assert f"Running stage '{stage}'" in out, stage
-    for stage in ("diffusion", "runs", "score", "fidelity", "bench"):
-        assert f"Running stage '{stage}'" not in out, stage
-    diff = json.loads(sh(["dvc", "metrics", "diff", "--json"], project).stdout)["reports/interpolate/metrics.json"]
-    assert (diff["strength"]["old"], diff["strength"]["new"]) == (0.1, 0.5)
-    assert any(k.startswith("methods.guided.") for k in diff)
-    assert not any(k.startswith(("methods.lerp.", "methods.noise_slerp.")) for k in diff)   # unguided methods unchanged
+    diff = json.loads(sh(["dvc", "metrics", "diff", "--json"], project).stdout)
+    # interpolation strength: the guided paths move toward naive lerp, the unguided methods stay
+    interp = diff["reports/interpolate/metrics.json"]
+    assert (interp["strength"]["old"], interp["strength"]["new"]) == (0.1, 0.5)
+    assert any(k.startswith("methods.guided.") for k in interp)
+    assert not any(k.startswith(("methods.lerp.", "methods.noise_slerp.")) for k in interp)
     after = json.loads((project / "reports/interpolate/metrics.json").read_text())
     assert after["methods"]["noise_slerp"] == before["methods"]["noise_slerp"]
-    # a stronger pull toward the λ-blend of the pair moves guided paths toward naive lerp
     gap = lambda m: abs(m["methods"]["guided"]["copy_ratio"]["mean"] - m["methods"]["lerp"]["copy_ratio"]["mean"])
     assert gap(after) < gap(before)
+    # guidance scale: the classifier's operating point moves; unguided sampling and the detector do not
+    guide = diff["reports/guide/metrics.json"]
+    assert (guide["operating.classifier"]["old"], guide["operating.classifier"]["new"]) == (32, 16)
+    assert any(k.startswith("kinds.classifier.") for k in guide)
+    assert not any(k.startswith(("kinds.unguided.", "ood_detector.")) for k in guide)
+    guided_after = json.loads((project / "reports/guide/metrics.json").read_text())
+    assert guided_after["kinds"]["unguided"] == guided_before["kinds"]["unguided"]
+    assert set(guided_after["sweep"]["classifier"]) == {"8", "16"}
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -5,15 +5,22 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.generate.evaluate import SampleReference
 from pipeline.generate.guidance import (
     ClassifierGuide,
+    CombinedGuide,
     DiscriminatorGuide,
+    OODGuide,
+    load_guide_model,
     noise_aware_classifier,
     noise_aware_discriminator,
+    save_guide_model,
     train_noise_aware,
 )
+from pipeline.generate.guided import GuidingModels, guidance_study, make_guide, sweep_points
 from pipeline.generate.ood import MahalanobisOOD, detector_metrics
-from pipeline.generate.oversample import GuidedInterpolation
+from pipeline.classify.regimes import Regime, regimes, training_set
+from pipeline.generate.oversample import ClassGuided, GuidedInterpolation, make_generated
 from pipeline.generate.sampling import denoise, starting_noise
 from pipeline.score.nets import CNNScorer, build_scorer
 from toys import SHAPE, clustered_latents, tiny_diffusion
@@ -129,3 +136,100 @@ def test_guided_interpolation_over_samples_like_an_augmenter_and_keeps_the_class
     assert all(np.abs(0.5 * (ones[:, None] + ones[None]) - row).max(-1).min() < 1e-3 for row in lerped)   # midpoints
     with pytest.raises(ValueError, match="U-Net makes latents"):
         sampler.fit_resample(X[:, :10], labels)
+
+
+def test_the_noisy_gaussian_score_is_the_mahalanobis_score_at_t0_and_an_ood_guided_step_is_more_typical(toy, tmp_path):
+    model, _, centres = toy
+    data = clustered_latents(400, seed=2)[0]
+    ood = MahalanobisOOD().fit(data)
+    x = torch.from_numpy(data[:16] + 0.5).float()
+    assert torch.allclose(ood.noisy_log_density(x, 1.0), -0.5 * ood.torch_score(x), rtol=1e-3)
+    far = torch.randn(16, *SHAPE, generator=torch.Generator().manual_seed(0)) * 3
+    assert (ood.noisy_log_density(far, 0.5) < ood.noisy_log_density(far * 0 + 0.5 ** 0.5 * torch.from_numpy(
+        ood.mean_.reshape(SHAPE)).float(), 0.5)).all()                              # the noisy mean is the mode
+    guide = OODGuide(ood, 1.0, shift=model.shift)   # (scale 3 in 5 steps overshoots: the sweep shows where)
+    x_T = starting_noise(64, SHAPE, seed=8) * 1.5                                  # over-dispersed start: atypical runs
+    plain = model.to_latents(denoise(model.unet, "ddim", x_T, 5).final).numpy()
+    guided = model.to_latents(denoise(model.unet, "ddim", x_T, 5, eps_guide=guide).final).numpy()
+    assert np.median(ood.score(guided)) < np.median(ood.score(plain))
+    ood.save(tmp_path / "ood")
+    back = MahalanobisOOD.load(tmp_path / "ood")
+    assert np.allclose(back.score(guided), ood.score(guided)) and back.shape_ == SHAPE
+    (tmp_path / "ood" / "ood.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="ood.safetensors is missing"):
+        MahalanobisOOD.load(tmp_path / "ood")
+
+
+def test_combined_guidance_adds_its_terms_and_guiding_models_load_back_with_one_call(toy, tmp_path):
+    model, clf, _ = toy
+    ood = MahalanobisOOD().fit(clustered_latents(200)[0])
+    want = torch.ones(8, dtype=torch.long)
+    parts = [ClassifierGuide(clf, want, 1.0, model.shift), OODGuide(ood, 0.5, model.shift)]
+    x, ab = torch.randn(8, *SHAPE, generator=torch.Generator().manual_seed(1)), torch.tensor(0.4)
+    total = CombinedGuide(parts)(x, 500, ab)
+    assert torch.allclose(total, parts[0](x, 500, ab) + parts[1](x, 500, ab), atol=1e-6)
+    assert torch.allclose(CombinedGuide(parts).select(slice(0, 3))(x[:3], 500, ab), total[:3], atol=1e-6)
+    save_guide_model(tmp_path / "clf", clf, {"class_names": ["a", "b"]})
+    back, config = load_guide_model(tmp_path / "clf")
+    assert config["class_names"] == ["a", "b"]
+    with torch.no_grad():
+        assert torch.allclose(back(x, torch.full((8,), 500.0)), clf(x, torch.full((8,), 500.0)))
+    wrong = noise_aware_classifier(SHAPE, 3, channels=(16, 16), t_dim=16)
+    save_guide_model(tmp_path / "wrong", wrong)
+    (tmp_path / "wrong" / "model.safetensors").replace(tmp_path / "clf" / "model.safetensors")
+    with pytest.raises(ValueError, match="does not match"):
+        load_guide_model(tmp_path / "clf")
+
+
+def test_the_guidance_study_grades_every_kind_with_models_that_do_not_guide(toy):
+    model, clf, centres = toy
+    data, y, _ = clustered_latents(300, seed=3)
+    real = clustered_latents(300, seed=4)
+    disc = noise_aware_discriminator(SHAPE, channels=(16, 16), t_dim=16)
+    models = GuidingModels(clf, disc, MahalanobisOOD().fit(data))
+    reference = SampleReference(data, real[0], n=40, components=8, k=3, seed=0)
+    judge = lambda z: _nearest(torch.as_tensor(z), centres)                   # noqa: E731 - an independent judge
+    sweep, operating = {"classifier": [1.0, 4.0], "discriminator": [], "ood": [0.5]}, \
+        {"classifier": 2.0, "discriminator": 1.0, "ood": 0.5}
+    assert sweep_points(sweep, operating) == [("unguided", 0.0), ("classifier", 1.0), ("classifier", 2.0),
+                                              ("classifier", 4.0), ("discriminator", 1.0), ("ood", 0.5),
+                                              ("combined", 1.0)]
+    rows, finals = guidance_study(model, reference, models, judge, n_classes=2, sweep=sweep, operating=operating,
+                                  sampler="ddim", steps=5, seed=0)
+    assert len(rows) == 7 and set(finals["samples"]) == {"unguided", "classifier", "discriminator", "ood", "combined"}
+    assert finals["requested"].tolist() == [0, 1] * 20
+    acc = rows.set_index(["kind", "scale"])["class_accuracy"]
+    assert acc[("classifier", 4.0)] > acc[("unguided", 0.0)] and acc[("classifier", 4.0)] >= 0.9
+    assert rows[["frechet", "recall", "far_fraction"]].notna().all().all()
+    with pytest.raises(ValueError, match="unknown guidance kind"):
+        make_guide("clip", {}, models, finals["requested"], None)
+
+
+def test_class_guided_samples_over_sample_like_an_augmenter_and_join_only_the_regimes_asked(toy, tmp_path):
+    model, clf, centres = toy
+    data, y, _ = clustered_latents(60)
+    keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:6]]          # class 1 is rare
+    X, labels = data[keep].reshape(len(keep), -1), y[keep]
+    sampler = ClassGuided(model, clf, scale=3.0, steps=10, random_state=0)
+    X_res, y_res = sampler.fit_resample(X, labels)
+    assert np.bincount(y_res).tolist() == [int((labels == 0).sum())] * 2 and np.array_equal(X_res[:len(X)], X)
+    new = torch.from_numpy(X_res[len(X):].reshape(-1, *SHAPE))
+    free = ClassGuided(model, clf, scale=0.0, steps=10, random_state=0).fit_resample(X, labels)[0][len(X):]
+    hit = lambda z: (_nearest(torch.from_numpy(z.reshape(-1, *SHAPE)), centres) == 1).mean()   # noqa: E731
+    assert hit(new.numpy()) > hit(free) + 0.1                                      # guidance makes the rare class
+    assert np.array_equal(ClassGuided(model, clf, scale=3.0, steps=10, random_state=0).fit_resample(X, labels)[0], X_res)
+    with pytest.raises(ValueError, match="U-Net makes latents"):
+        sampler.fit_resample(X[:, :10], labels)
+
+    # built from saved models, as the benchmark's workers do, and only in the regime kinds asked for
+    model.save(tmp_path / "unet")
+    save_guide_model(tmp_path / "classifier", clf)
+    options = {"class_guided": {"scale": 3.0, "steps": 10, "unet": str(tmp_path / "unet"),
+                                "classifier": str(tmp_path / "classifier")}}
+    Xf, yf = training_set(Regime("low_data", "class_guided"), X, labels, seed=0, cap=4, grow=3, options=options)
+    assert len(Xf) == 2 * 4 * 3 and np.bincount(yf).tolist() == [12, 12]
+    with pytest.raises(ValueError, match="needs the saved models"):
+        make_generated("class_guided", {"scale": 1.0, "steps": 2}, random_state=0)
+    names = [r.name for r in regimes(["real", "augmented", "low_data_augmented"], ["smote", "class_guided"],
+                                     generated_kinds=["low_data_augmented"])]
+    assert names == ["real", "real+smote", "low_data+smote", "low_data+class_guided"]

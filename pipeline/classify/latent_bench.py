@@ -4,26 +4,28 @@
 (balanced classes: "no samples needed") and fails, before any fit, when a class is too small for
 a method's k-NN. :func:`run_model` fits the model in every planned regime for every seed on a
 process pool; a deterministic scikit-learn model on the real set is fitted once and stands for
-every seed. :func:`gallery_indices` picks the test images the attention gallery shows.
+every seed, each fit a :class:`LatentFit` run by :func:`run_latent_fit` in a worker.
+:func:`gallery_indices` picks the test images the attention gallery shows.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
 from pipeline.classify.regimes import Regime, regimes, synthetic_count
-from pipeline.classify.results import predictions_frame
-from pipeline.classify.tasks import LabelledSplits, LatentFit, run_latent_fit
+from pipeline.classify.results import predictions_frame, result_row, timed_fit
+from pipeline.classify.tasks import FitResult, LabelledSplits, fit_net
 from pipeline.runtime import task_threads
 
 log = logging.getLogger(__name__)
 SKLEARN_DETERMINISTIC = ("logreg", "rbf_svm", "knn")   # same fit for every seed on the same data
+TORCH_LATENT_MODELS = ("latent_cnn", "attention")
 
 
 class RegimeError(ValueError):
@@ -35,11 +37,12 @@ class RegimeError(ValueError):
 
 
 def plan_regimes(kinds: Sequence[str], methods: Sequence[str], y: np.ndarray, *, seed: int, cap: int, grow: int,
-                 augment: Mapping[str, Mapping], n_channels: int) -> tuple[list[Regime], list[str]]:
+                 augment: Mapping[str, Mapping], n_channels: int,
+                 generated_kinds: Sequence[str] | None = None) -> tuple[list[Regime], list[str]]:
     """(regimes to run, names of those skipped as "no samples needed"). No augmenter is fitted here;
     raises :class:`RegimeError` when a class is too small for a method's k-NN."""
     planned, idle = [], []
-    for regime in regimes(kinds, methods):
+    for regime in regimes(kinds, methods, generated_kinds):
         try:
             added = synthetic_count(regime, y, seed=seed, cap=cap, grow=grow, options=augment, n_channels=n_channels)
         except ValueError as exc:
@@ -49,6 +52,63 @@ def plan_regimes(kinds: Sequence[str], methods: Sequence[str], y: np.ndarray, *,
         else:
             planned.append(regime)
     return planned, idle
+
+
+@dataclass(frozen=True)
+class LatentFit:
+    """One latent model in one regime for one seed. ``data.X`` are train latents (N, C, H, W);
+    ``cap`` / ``grow`` shape the low-data regimes and ``augment`` maps each method to its options;
+    ``maps``: also return the attention net's maps of every test image."""
+
+    model: str
+    options: dict
+    regime: Regime
+    seed: int
+    data: LabelledSplits
+    cap: int
+    grow: int
+    augment: dict = field(default_factory=dict)
+    threads: int = 1
+    device: str = "cpu"
+    maps: bool = False
+
+
+def run_latent_fit(task: LatentFit) -> FitResult:
+    """Build the regime's training set (augmenters fitted on it only), train, predict the test latents."""
+    import torch
+
+    from pipeline.classify.estimators import make_classifier
+    from pipeline.classify.nets import LatentAttention, VGGNet, predict
+    from pipeline.classify.regimes import training_set
+
+    torch.set_num_threads(task.threads)
+    d, o, seed, device = task.data, task.options, task.seed, task.device
+    shape, n_classes = d.X.shape[1:], len(d.class_names)
+    Xf, yf = training_set(task.regime, d.X.reshape(len(d.X), -1), d.y, seed=seed, cap=task.cap, grow=task.grow,
+                          options=task.augment, n_channels=shape[0])
+    if task.model in TORCH_LATENT_MODELS:
+        torch.manual_seed(seed)
+        net = (LatentAttention(shape, n_classes, patch=o["patch"], dim=o["dim"], depth=o["depth"], heads=o["heads"],
+                               stem=o["stem"]) if task.model == "attention" else
+               VGGNet(n_classes, width=o["width"], in_channels=shape[0]))
+
+        def fit():
+            fit_net(net, Xf.reshape(-1, *shape), yf, o, seed, device, n_classes)
+            return lambda: predict(net, d.X_test, device=device)
+    else:
+        clf = make_classifier(task.model, o, random_state=seed)
+
+        def fit():
+            clf.fit(Xf, yf)
+            return lambda: clf.predict(d.X_test.reshape(len(d.X_test), -1))
+
+    pred, seconds = timed_fit(fit)
+    row = result_row(task.model, "latents", task.regime.name, seed, d.y_test, pred, d.class_names, n_train=len(yf),
+                     seconds=seconds)
+    maps = None
+    if task.maps and task.model == "attention":
+        maps = net.cls_attention(torch.as_tensor(d.X_test, dtype=torch.float32).to(device)).cpu().numpy()
+    return FitResult(row, pred, maps)
 
 
 @dataclass

@@ -30,14 +30,32 @@ class Regime:
     method: str | None = None
 
     @property
+    def kind(self) -> str:
+        """The regime kind it belongs to (real, augmented, synthetic, low_data, low_data_augmented)."""
+        if self.base == "real":
+            return "augmented" if self.method else "real"
+        return "synthetic" if self.base == "synthetic" else "low_data_augmented" if self.method else "low_data"
+
+    @property
     def name(self) -> str:
         if self.base == "synthetic":
             return f"synthetic:{self.method}"
         return self.base + (f"+{self.method}" if self.method else "")
 
 
-def regimes(kinds: Sequence[str], methods: Sequence[str]) -> list[Regime]:
-    """The regimes of ``kinds`` (real, augmented, synthetic, low_data, low_data_augmented) × ``methods``."""
+GENERATED = ("class_guided", "guided_interpolation")   # pipeline.generate.oversample.GENERATED (no torch import here)
+
+
+def regimes(kinds: Sequence[str], methods: Sequence[str], generated_kinds: Sequence[str] | None = None) -> list[Regime]:
+    """The regimes of ``kinds`` (real, augmented, synthetic, low_data, low_data_augmented) × ``methods``;
+    the generated methods (:data:`GENERATED`) only in ``generated_kinds`` when given (they cost U-Net
+    sampling per sample, so the default keeps them to the small low-data regimes)."""
+    out = [r for r in _all_regimes(kinds, methods)
+           if generated_kinds is None or r.method not in GENERATED or r.kind in generated_kinds]
+    return out
+
+
+def _all_regimes(kinds: Sequence[str], methods: Sequence[str]) -> list[Regime]:
     out = []
     for kind in kinds:
         if kind == "real":
@@ -71,8 +89,13 @@ def _subset_and_sampler(regime: Regime, y: np.ndarray, *, seed: int, cap: int, g
     counts = np.bincount(y)
     factor = {"synthetic": 2, "low_data": grow}.get(regime.base)
     strategy = {int(c): int(factor * counts[c]) for c in np.flatnonzero(counts)} if factor else "auto"
-    sampler = make_augmenter(regime.method, options[regime.method], random_state=seed,
-                             sampling_strategy=strategy, n_channels=n_channels)
+    if regime.method in GENERATED:   # latents made by the diffusion U-Net (pipeline.generate.oversample)
+        from pipeline.generate.oversample import make_generated
+
+        sampler = make_generated(regime.method, options[regime.method], random_state=seed, sampling_strategy=strategy)
+    else:
+        sampler = make_augmenter(regime.method, options[regime.method], random_state=seed,
+                                 sampling_strategy=strategy, n_channels=n_channels)
     check_neighbours(sampler, y)   # a clear ValueError when a class is too small for the method's k-NN
     return idx, sampler
 

@@ -73,6 +73,14 @@ class SampleReference:
         return {"frechet": frechet_distance(P, self.P_test), **{m: float(pr[m]) for m in pr},
                 "copy_ratio": copying["median_ratio"], "near_copy_fraction": copying["near_copy_fraction"]}
 
+    def far_fraction(self, samples: np.ndarray, quantile: float = 0.95) -> float:
+        """The share of ``samples`` farther from every training latent than ``quantile`` of the real
+        test subset is (a nearest-neighbour out-of-distribution rate; real test data scores 1 − quantile)."""
+        flat = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
+        if not np.isfinite(flat).all():
+            return float("nan")
+        return float((self.nearest.kneighbors(flat)[0][:, 0] > np.quantile(self.d_test, quantile)).mean())
+
     def baselines(self, seed: int) -> dict[str, dict]:
         """``real_train``: a random training subset of size n; ``gaussian``: n draws of a per-element
         Gaussian fitted to the training latents (a copy ratio of a training subset is 0 by definition)."""
@@ -92,3 +100,4 @@ def path_smoothness(path: np.ndarray) -> dict:
     mean = steps.mean(1)
     return {"jump_ratio": float(np.mean(steps.max(1) / np.maximum(mean, 1e-12))),
             "length_ratio": float(np.mean(steps.sum(1) / np.maximum(chord, 1e-12)))}
+

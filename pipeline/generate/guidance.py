@@ -14,6 +14,10 @@ is the same network with one logit, trained to tell noisy real latents from nois
 at the same timesteps; :class:`DiscriminatorGuide` adds ``− s · √(1 − ᾱ_t) · ∇ logit D(x_t)``
 (the gradient of ``log D / (1 − D)``), which pulls each step toward what the discriminator
 calls real.
+
+:class:`OODGuide` steers toward in-distribution latents with the noise-aware Gaussian log density
+of :class:`~pipeline.generate.ood.MahalanobisOOD`; :class:`CombinedGuide` adds several hooks.
+:func:`save_guide_model` / :func:`load_guide_model` keep the networks as safetensors + json.
 """
 
 from __future__ import annotations
@@ -102,6 +106,9 @@ class _EpsGuide:
     def objective(self, x_t: torch.Tensor, t) -> torch.Tensor:   # one value per sample, higher = wanted
         raise NotImplementedError
 
+    def objective_at(self, x_t: torch.Tensor, t, ab: torch.Tensor) -> torch.Tensor:   # ᾱ_t for noise-level models
+        return self.objective(x_t, t)
+
     def select(self, index: slice) -> "_EpsGuide":
         return self
 
@@ -110,7 +117,7 @@ class _EpsGuide:
             return torch.zeros_like(x_in)
         with torch.enable_grad():
             x = x_in.detach().requires_grad_(True)
-            grad, = torch.autograd.grad(self.objective(_data_space(x, ab, self.shift), t).sum(), x)
+            grad, = torch.autograd.grad(self.objective_at(_data_space(x, ab, self.shift), t, ab).sum(), x)
         return -self.scale * (1 - ab).sqrt() * grad
 
 
@@ -146,3 +153,61 @@ class DiscriminatorGuide(_EpsGuide):
         return self.discriminator(x_t, _timesteps(t, x_t))
 
     logit = objective
+
+
+class OODGuide(_EpsGuide):
+    """Guidance toward in-distribution latents: the objective is minus half the excess of the noisy
+    Mahalanobis distance over what the training latents reach at the step's ᾱ_t
+    (:meth:`~pipeline.generate.ood.MahalanobisOOD.noisy_excess`). Samples inside that region are left
+    alone; those outside get the noisy Gaussian's score (scale 1: once more on top of the U-Net's)."""
+
+    def __init__(self, ood, scale: float, shift: torch.Tensor | None = None):
+        super().__init__(scale, shift)
+        self.ood = ood
+
+    def objective_at(self, x_t: torch.Tensor, t, ab: torch.Tensor) -> torch.Tensor:
+        return -0.5 * self.ood.noisy_excess(x_t, ab)
+
+
+class CombinedGuide:
+    """The sum of several ε hooks (each with its own scale)."""
+
+    def __init__(self, guides):
+        self.guides = list(guides)
+
+    def select(self, index: slice) -> "CombinedGuide":
+        return CombinedGuide(g.select(index) for g in self.guides)
+
+    def __call__(self, x_in: torch.Tensor, t, ab: torch.Tensor) -> torch.Tensor:
+        return sum((g(x_in, t, ab) for g in self.guides), torch.zeros_like(x_in))
+
+
+def save_guide_model(directory, model: CNNScorer, extra: dict | None = None) -> None:
+    """``model.safetensors`` + ``config.json`` (the architecture and ``extra``, e.g. class names)."""
+    from pipeline.score.nets import save_scorer
+
+    save_scorer(directory, model, extra)
+
+
+def load_guide_model(directory, device: str | torch.device = "cpu") -> tuple[CNNScorer, dict]:
+    """A saved noise-aware classifier or discriminator, in eval mode, and its config; a clear error
+    naming the file when it is missing or does not match its config."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from pipeline.score.nets import build_scorer
+
+    directory = Path(directory)
+    for name in ("config.json", "model.safetensors"):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory / name} is missing: not a saved guiding model")
+    config = json.loads((directory / "config.json").read_text())
+    model = build_scorer(config["model"])
+    try:
+        model.load_state_dict(load_file(str(directory / "model.safetensors")), strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{directory / 'model.safetensors'} does not match {directory / 'config.json'}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    return model.to(device).eval(), config

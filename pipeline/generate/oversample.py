@@ -1,17 +1,35 @@
-"""Sample-guided interpolation as an imbalanced-learn over-sampler, so generated latents join the
-classifier benchmark through the same ``fit_resample`` interface as SMOTE and the augmenters."""
+"""Generated data as imbalanced-learn over-samplers, so latents made by the diffusion U-Net join the
+classifier benchmark through the same ``fit_resample`` interface as SMOTE and the augmenters.
+
+* :class:`GuidedInterpolation` (``guided_interpolation``): sample-guided interpolation between random
+  same-class pairs of the set it is fitted on.
+* :class:`ClassGuided` (``class_guided``): new samples of each class drawn by classifier guidance
+  toward it (the noise-aware classifier of the ``guide`` stage).
+
+:func:`make_generated` builds either from its options (the ``augment.<method>`` section plus the
+saved models' directories: ``unet`` and, for ``class_guided``, ``classifier``); the models load once
+per process. Both generators were fitted on the *training* split; in a low-data regime they
+therefore bring knowledge of more real images than the regime's subset holds, like a pretrained
+generator would (the README says so).
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from imblearn.over_sampling.base import BaseOverSampler
 from sklearn.utils._param_validation import Interval
 
 from pipeline.augment.interpolation import Interpolation
+from pipeline.generate.guidance import ClassifierGuide, load_guide_model
 from pipeline.generate.interpolate import interpolation_paths
-from pipeline.generate.unet import LatentDiffusion
+from pipeline.generate.sampling import denoise, starting_noise
+from pipeline.generate.unet import LatentDiffusion, load_diffusion
+
+GENERATED = ("class_guided", "guided_interpolation")
 
 
 class GuidedInterpolation(Interpolation):
@@ -61,3 +79,78 @@ class GuidedInterpolation(Interpolation):
         paths = interpolation_paths(self.model, za, zb, lam[:, None], methods=("guided",), steps=self.steps,
                                     strength=self.strength)
         return paths.latents["guided"][:, 0].reshape(len(a), -1)
+
+
+class ClassGuided(BaseOverSampler):
+    """New latents of each class by classifier guidance: DDIM from seeded noise with the ε hook
+    ``ClassifierGuide(classifier, class, scale)`` (:mod:`pipeline.generate.guidance`). The fitted set
+    only decides how many of each class are made (``sampling_strategy``); rows are flattened latents.
+
+    Parameters
+    ----------
+    model : LatentDiffusion
+    classifier : the noise-aware classifier (one logit per class of the benchmark's labels)
+    sampling_strategy : as in imbalanced-learn, default="auto"
+    scale : float ≥ 0, default=32
+    steps : int, default=10
+    random_state : int or None
+    """
+
+    _parameter_constraints: dict = {
+        **BaseOverSampler._parameter_constraints,
+        "model": "no_validation",
+        "classifier": "no_validation",
+        "scale": [Interval(Real, 0, None, closed="left")],
+        "steps": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, model: LatentDiffusion, classifier, *, sampling_strategy="auto", scale=32.0, steps=10,
+                 random_state=None):
+        super().__init__(sampling_strategy=sampling_strategy)
+        self.model = model
+        self.classifier = classifier
+        self.scale = scale
+        self.steps = steps
+        self.random_state = random_state
+
+    def _fit_resample(self, X, y):
+        cfg = self.model.unet.config
+        shape = (cfg.in_channels, cfg.sample_size, cfg.sample_size)
+        if X.shape[1] != int(np.prod(shape)):
+            raise ValueError(f"rows of {X.shape[1]} values, but the U-Net makes latents of shape {shape}")
+        want = np.concatenate([np.full(n, c) for c, n in self.sampling_strategy_.items() if n > 0] or [np.zeros(0, int)])
+        if len(want) and want.max() >= self.classifier.outputs:
+            raise ValueError(f"class {int(want.max())} requested, but the classifier has {self.classifier.outputs} classes")
+        if not len(want):
+            return X.copy(), y.copy()
+        seed = int(np.random.default_rng(self.random_state).integers(2**31))
+        guide = ClassifierGuide(self.classifier, torch.as_tensor(want), self.scale, self.model.shift)
+        z = self.model.to_latents(denoise(self.model.unet, "ddim", starting_noise(len(want), shape, seed), self.steps,
+                                          seed=seed, eps_guide=guide).final).numpy()
+        return np.vstack([X, z.reshape(len(z), -1).astype(X.dtype)]), np.concatenate([y, want.astype(y.dtype)])
+
+
+@lru_cache(maxsize=4)
+def _diffusion(directory: str) -> LatentDiffusion:
+    return load_diffusion(directory, "cpu")
+
+
+@lru_cache(maxsize=4)
+def _classifier(directory: str):
+    return load_guide_model(directory, "cpu")[0]
+
+
+def make_generated(method: str, options, *, random_state: int, sampling_strategy="auto"):
+    """The over-sampler of generated ``method`` from ``options``: its ``augment.<method>`` keys plus
+    ``unet`` (the saved diffusion model's directory) and, for ``class_guided``, ``classifier``."""
+    opts = dict(options)
+    if "unet" not in opts or (method == "class_guided" and "classifier" not in opts):
+        raise ValueError(f"{method} needs the saved models: options 'unet' (and 'classifier' for class_guided)")
+    model = _diffusion(str(opts.pop("unet")))
+    if method == "class_guided":
+        return ClassGuided(model, _classifier(str(opts.pop("classifier"))), sampling_strategy=sampling_strategy,
+                           random_state=random_state, **opts)
+    if method == "guided_interpolation":
+        return GuidedInterpolation(model, sampling_strategy=sampling_strategy, random_state=random_state, **opts)
+    raise ValueError(f"unknown generated method {method!r}; known: {', '.join(GENERATED)}")

@@ -28,12 +28,13 @@ class Section:
     title: str
     summary: str
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
-    figures: list[tuple[str, Path]] = field(default_factory=list)
+    figures: list[tuple[str, Path | bytes]] = field(default_factory=list)   # a PNG file, or PNG bytes drawn here
 
 
-def _img_tag(path: Path) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(Path(path).stem)}">'
+def _img_tag(path: Path | bytes) -> str:
+    raw, alt = (path, "figure") if isinstance(path, bytes) else (Path(path).read_bytes(), Path(path).stem)
+    data = base64.b64encode(raw).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
 def _table(caption: str, frame: pd.DataFrame) -> str:

@@ -12,12 +12,14 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.io import read_json
-from pipeline.report.headline import classification_headline, generation_headline, scorer_headline
+from pipeline.report.guidance import guidance_tradeoff
+from pipeline.report.headline import classification_headline, generation_headline, guidance_headline, scorer_headline
 from pipeline.report.html import Section
 from pipeline.report.summaries import (
     analysis_sentence,
     fidelity_sentence,
     generation_sentence,
+    guidance_sentence,
     interpolation_sentence,
     runs_sentence,
     reconstruction_sentence,
@@ -246,18 +248,28 @@ def generation_section(r: Path) -> Section:
                             ("U-Net training loss", d / "loss.png")])
 
 
+def _baseline_rows(m: dict, label: str, cols, class_col: str) -> list[dict]:
+    """The real-train and Gaussian baselines of a generation metrics file, and the class prior, as table rows."""
+    rows = [{label: f"{k} (baseline)", **{c: (f"{v[c]:.3g}" if c in v else "–") for c in cols}}
+            for k, v in m["baselines"].items()]
+    return rows + [{label: "class prior (baseline)", **{c: "–" for c in cols}, class_col: f"{m['class_prior']:.3f}"}]
+
+
+def _verdicts(blocks: dict, label: str, difference: str) -> pd.DataFrame:
+    """Paired verdicts (one block of metrics per compared pair) as a table."""
+    return pd.DataFrame([{label: name, "metric": k, difference: f"{v['difference']:+.3g}",
+                          "95 % CI": f"{v['ci95'][0]:+.3g} … {v['ci95'][1]:+.3g}", "verdict": v["verdict"]}
+                         for name, block in blocks.items() for k, v in block.items()])
+
+
 def interpolation_section(r: Path) -> Section:
     m = read_json(r / "interpolate/metrics.json")
     cols = ("class_kept", "frechet", "precision", "density", "coverage", "copy_ratio", "end_error", "jump_ratio",
             "length_ratio")
     seconds = pd.read_csv(r / "interpolate/table.csv").set_index("method")["seconds_per_sample_mean"]
     rows = [{"method": k, **{c: _cell(v[c]) for c in cols}, "s / sample": f"{seconds[k]:.2g}"} for k, v in m["methods"].items()]
-    rows += [{"method": f"{k} (baseline)", **{c: (f"{v[c]:.3g}" if c in v else "–") for c in cols}}
-             for k, v in m["baselines"].items()]
-    rows.append({"method": "class prior (baseline)", **{c: "–" for c in cols}, "class_kept": f"{m['class_prior']:.3f}"})
-    verdicts = pd.DataFrame([{"guided vs": other, "metric": k, "difference": f"{v['difference']:+.3g}",
-                              "95 % CI": f"{v['ci95'][0]:+.3g} … {v['ci95'][1]:+.3g}", "verdict": v["verdict"]}
-                             for other, block in m["guided_vs"].items() for k, v in block.items()])
+    rows += _baseline_rows(m, "method", cols, "class_kept")
+    verdicts = _verdicts(m["guided_vs"], "guided vs", "difference")
     return Section("Sample-guided generation: interpolation between same-class pairs", interpolation_sentence(m),
                    tables=[(f"{m['pairs']} pairs × {m['points']} interior points per seed, mean ± std over {m['seeds']} seeds "
                             "(class_kept by an independent latent CNN; end_error: how far λ = 0, 1 land from the real ends; "
@@ -267,10 +279,51 @@ def interpolation_section(r: Path) -> Section:
                              r / "interpolate/strips.png")])
 
 
+GUIDE_COLUMNS = ("class_accuracy", "frechet", "precision", "recall", "density", "coverage", "far_fraction")
+
+
+def guidance_section(r: Path) -> Section:
+    m, interp = read_json(r / "guide/metrics.json"), read_json(r / "interpolate/metrics.json")
+    table = pd.read_csv(r / "guide/table.csv")
+    rows = [{"guidance": k, "scale": f"{sc:g}" if k != "combined" else "operating",
+             **{c: f"{g[f'{c}_mean']:.3g} ± {g[f'{c}_std']:.2g}" for c in GUIDE_COLUMNS}, "s / sample": f"{g['seconds_per_sample_mean']:.2g}"}
+            for (k, sc), g in table.set_index(["kind", "scale"]).iterrows()]
+    g = interp["methods"]["guided"]
+    rows.append({"guidance": "sample-guided interpolation (interpolate stage)", "scale": f"strength {interp['strength']:g}",
+                 "class_accuracy": _cell(g["class_kept"]), **{c: _cell(g[c]) for c in ("frechet", "precision", "recall",
+                                                                                           "density", "coverage")},
+                 "far_fraction": "–"})
+    rows += _baseline_rows(m, "guidance", GUIDE_COLUMNS, "class_accuracy")
+    verdicts = _verdicts(m["vs_unguided"], "guidance", "difference vs unguided")
+    detector = pd.DataFrame([{"held-out real test latents vs": k, "AUROC": f"{v['auroc']:.3f}",
+                              "FPR at 95 % TPR": f"{v['fpr_at_95_tpr']:.3f}"} for k, v in m["ood_detector"].items()])
+    free = table[table["kind"] == "unguided"].iloc[0]
+    points = {"unguided": (free["frechet_mean"], free["class_accuracy_mean"]),
+              "combined (operating point)": tuple(table[table["kind"] == "combined"][["frechet_mean", "class_accuracy_mean"]].iloc[0]),
+              f"sample-guided interpolation (strength {interp['strength']:g}; class kept)": (g["frechet"]["mean"], g["class_kept"]["mean"]),
+              "naive slerp (class kept)": (interp["methods"]["slerp"]["frechet"]["mean"], interp["methods"]["slerp"]["class_kept"]["mean"])}
+    tradeoff = guidance_tradeoff(table, points, "Class against realism: each guidance over its scales (labels), other generators as points",
+                                 prior=m["class_prior"])
+    d = r / "guide"
+    return Section("Metric-guided generation: classifier, discriminator and OOD guidance", guidance_sentence(m),
+                   tables=[(f"{m['samples']} samples per set ({m['sampler']}, {m['steps']} steps), each asking for a class in turn, "
+                            f"mean ± std over {m['seeds']} seeds; graded by models that never guide (class: an independent "
+                            "latent CNN; far_fraction: share farther from every training latent than 95 % of real test latents; "
+                            "interpolation's class column is its class kept)", pd.DataFrame(rows)),
+                           ("Each guidance at its operating scale, paired by seed against unguided sampling", verdicts),
+                           ("The Mahalanobis OOD model (fitted on train latents) as a detector", detector)],
+                   figures=[("Class against realism", tradeoff),
+                            ("Every metric against the guidance scale (dashed: unguided; dotted: combined)", d / "curves.png"),
+                            ("Samples per requested class, one row per guidance at its operating point: unguided, classifier, "
+                             "discriminator, OOD, combined", d / "gallery.png"),
+                            ("ROC of the OOD detector", d / "ood_roc.png")])
+
+
 def headline_section(r: Path) -> Section:
     rows = classification_headline(read_json(r / "encode/metrics.json"), read_json(r / "bench/metrics.json"),
                                    pd.read_csv(r / "bench/table.csv"))
     rows += generation_headline(read_json(r / "diffusion/metrics.json"), read_json(r / "interpolate/metrics.json"))
+    rows += guidance_headline(read_json(r / "guide/metrics.json"))
     rows += scorer_headline(read_json(r / "score/metrics.json"), pd.read_csv(r / "score/summary.csv"))
     return Section("At a glance", "The two research questions, each headline number beside its baseline; the sections "
                    "below hold every number, its spread and the figures.", tables=[("Headline results", pd.DataFrame(rows))])
@@ -280,4 +333,4 @@ def report_sections(r: Path) -> list[Section]:
     """Every section, in page order: the headline first, then data, VAE, analysis, fidelity, classifiers,
     generation, interpolation, scorers."""
     return [headline_section(r), data_section(r), vae_section(r), analysis_section(r), fidelity_section(r),
-            bench_section(r), generation_section(r), interpolation_section(r), score_section(r)]
+            bench_section(r), generation_section(r), interpolation_section(r), guidance_section(r), score_section(r)]
