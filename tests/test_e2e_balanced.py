@@ -5,14 +5,14 @@ import json
 
 import pandas as pd
 import pytest
-from test_e2e import SHRUNK
+from test_e2e import LIGHT, SHRUNK
 
 from benchmarks.workspace import copy_project, sh
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    override = {**SHRUNK, "data.class_weights": [1, 1, 1], "data.n_images": 120, "data.test_fraction": 0.25,
+    override = {**SHRUNK, **LIGHT, "data.class_weights": [1, 1, 1], "data.n_images": 120, "data.test_fraction": 0.25,
                 "compare.methods": ["smote", "gaussian"], "bench.pixel_models": ["vgg"], "bench.pixel_inputs": ["pixels"],
                 "bench.latent_models": ["knn"], "noise.schedulers": ["ddim"], "score.seeds": 1}
     root = copy_project(tmp_path_factory.mktemp("e2e_balanced"), override)

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 from diffusers import AutoencoderKL
-from test_e2e import SHRUNK
+from test_e2e import LIGHT, SHRUNK
 
 from benchmarks.workspace import copy_project, sh
 
@@ -18,7 +18,7 @@ def project(tmp_path_factory):
     AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
                   block_out_channels=(16, 32), layers_per_block=1, latent_channels=4, norm_num_groups=8,
                   sample_size=32, scaling_factor=0.18215).save_pretrained(vae_dir)
-    override = {**SHRUNK, "data.source": "emoji", "data.n_images": 360, "data.n_artifact": 120,
+    override = {**SHRUNK, **LIGHT, "data.source": "emoji", "data.n_images": 360, "data.n_artifact": 120,
                 "vae.source": "pretrained", "vae.id": str(vae_dir), "vae.kind": "kl",
                 "compare.methods": ["smote"], "score.seeds": 1}
     root = copy_project(tmp_path_factory.mktemp("e2e_emoji"), override)
