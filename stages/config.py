@@ -459,7 +459,7 @@ class Runs(Section):
     images: Annotated[int, Field(ge=0)]
 
 
-Scale = Annotated[float, Field(ge=0.0, le=1000.0)]
+Scale = Annotated[float, Field(gt=0.0, le=1000.0)]   # 0 would be unguided sampling, which every study has
 
 
 class GuideScales(Section):   # pipeline.generate.guided.GUIDES
