@@ -120,8 +120,9 @@ def main(argv=None) -> None:
     }
     held_out = test.latents[rng.choice(len(test.latents), m, replace=False)]
     in_scores = ood.score(held_out)
-    detector = {name: detector_metrics(in_scores, ood.score(z)) for name, z in out_sets.items()}
-    rocs = pd.concat([roc_points(in_scores, ood.score(z)).assign(against=name) for name, z in out_sets.items()])
+    out_scores = {name: ood.score(z) for name, z in out_sets.items()}
+    detector = {name: detector_metrics(in_scores, sc) for name, sc in out_scores.items()}
+    rocs = pd.concat([roc_points(in_scores, sc).assign(against=name) for name, sc in out_scores.items()])
 
     # guided sampling, graded by models that never guide
     reference = SampleReference(X, test.latents, n=n, components=params.diffusion.components, k=params.diffusion.k,

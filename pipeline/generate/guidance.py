@@ -192,22 +192,6 @@ def save_guide_model(directory, model: CNNScorer, extra: dict | None = None) -> 
 def load_guide_model(directory, device: str | torch.device = "cpu") -> tuple[CNNScorer, dict]:
     """A saved noise-aware classifier or discriminator, in eval mode, and its config; a clear error
     naming the file when it is missing or does not match its config."""
-    import json
-    from pathlib import Path
+    from pipeline.score.nets import load_saved
 
-    from safetensors.torch import load_file
-
-    from pipeline.score.nets import build_scorer
-
-    directory = Path(directory)
-    for name in ("config.json", "model.safetensors"):
-        if not (directory / name).is_file():
-            raise FileNotFoundError(f"{directory / name} is missing: not a saved guiding model")
-    config = json.loads((directory / "config.json").read_text())
-    model = build_scorer(config["model"])
-    try:
-        model.load_state_dict(load_file(str(directory / "model.safetensors")), strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"{directory / 'model.safetensors'} does not match {directory / 'config.json'}: "
-                         f"{str(exc).splitlines()[0]}") from None
-    return model.to(device).eval(), config
+    return load_saved(directory, device, what="guiding model")

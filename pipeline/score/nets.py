@@ -230,13 +230,25 @@ def save_scorer(directory: str | Path, model: nn.Module, extra: dict | None = No
     (directory / "config.json").write_text(json.dumps({"model": model.config, **(extra or {})}, indent=2) + "\n")
 
 
-def load_scorer(directory: str | Path, device: str | torch.device = "cpu") -> ArtifactScorer:
-    """Rebuild a saved scorer from its config and load its weights (strictly: every tensor must match)."""
+def load_saved(directory: str | Path, device: str | torch.device = "cpu", what: str = "scorer") -> tuple[nn.Module, dict]:
+    """A network :func:`save_scorer` wrote (a scorer, or a guiding classifier / discriminator), rebuilt
+    from its config with every tensor loaded strictly, on ``device`` in eval mode, and its config.
+    A missing file raises ``FileNotFoundError`` naming it; weights that do not fit the config a
+    ``ValueError`` naming both files."""
     directory = Path(directory)
     for name in ("config.json", "model.safetensors"):
         if not (directory / name).is_file():
-            raise FileNotFoundError(f"{directory / name} is missing: not a saved scorer directory")
+            raise FileNotFoundError(f"{directory / name} is missing: not a saved {what} directory")
     config = json.loads((directory / "config.json").read_text())
     model = build_scorer(config["model"])
-    model.load_state_dict(load_file(str(directory / "model.safetensors")), strict=True)
-    return ArtifactScorer(model.to(device), config)
+    try:
+        model.load_state_dict(load_file(str(directory / "model.safetensors")), strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{directory / 'model.safetensors'} does not match {directory / 'config.json'}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    return model.to(device).eval(), config
+
+
+def load_scorer(directory: str | Path, device: str | torch.device = "cpu") -> ArtifactScorer:
+    """Rebuild a saved scorer from its config and load its weights (strictly: every tensor must match)."""
+    return ArtifactScorer(*load_saved(directory, device))
