@@ -29,6 +29,7 @@ from pipeline.report.overlays import attention_gallery
 from pipeline.runtime import resolve_device, worker_plan
 from stages.cli import fail, parse_args
 from stages.common import require_same_ids, start
+from stages.live import log_curves
 from stages.config import LATENT_MODELS
 
 log = logging.getLogger("stages.bench_latent")
@@ -83,6 +84,8 @@ def main(argv=None) -> None:
         out.results.to_csv(tmp / "results.csv", index=False, float_format="%.6g")
         out.predictions.to_parquet(tmp / "predictions.parquet", index=False)
         write_json(tmp / "skipped.json", {"no_samples_needed": idle})
+        if out.losses:   # the nets' learning curves (scikit-learn models have none)
+            log_curves(tmp, {f"{model}/{k}": v for k, v in out.losses.items()})
         if out.maps is not None:
             right, wrong = gallery_indices(data.y_test, out.map_pred, cfg.gallery_per_class)
             idx = right + wrong

@@ -22,6 +22,7 @@ from pipeline.latents.store import read_latent_split
 from pipeline.runtime import resolve_device, task_threads, worker_plan
 from stages.cli import parse_args
 from stages.common import require_same_ids, start
+from stages.live import log_curves
 
 log = logging.getLogger("stages.bench_pixels")
 
@@ -64,6 +65,7 @@ def main(argv=None) -> None:
     with atomic_dir(args.reports) as tmp:
         pd.DataFrame(rows).to_csv(tmp / "results.csv", index=False, float_format="%.6g")
         predictions_frame(rows, [o.pred for o in outputs]).to_parquet(tmp / "predictions.parquet", index=False)
+        log_curves(tmp, {f"{r['model']}/{r['input']}/seed{r['seed']}": o.losses for r, o in zip(rows, outputs)})
 
 
 if __name__ == "__main__":

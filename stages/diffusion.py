@@ -35,6 +35,7 @@ from pipeline.report.figures import image_grid, loss_curve, save_png, trajectory
 from pipeline.runtime import resolve_device
 from stages.cli import fail, parse_args
 from stages.common import require_same_ids, start
+from stages.live import log_curves
 from stages.vae_open import open_vae
 
 log = logging.getLogger("stages.diffusion")
@@ -90,6 +91,7 @@ def main(argv=None) -> None:
         curve["smoothed"] = curve["loss"].rolling(50, min_periods=1).mean()
         curve.to_csv(tmp / "loss.csv", index=False, float_format="%.6g")
         loss_curve(curve["step"].tolist(), curve["smoothed"].tolist(), tmp / "loss.png")
+        log_curves(tmp, {"unet/loss": losses})
         rows.to_csv(tmp / "runs.csv", index=False, float_format="%.6g")
         table.to_csv(tmp / "samplers.csv", index=False, float_format="%.6g")
         write_json(tmp / "metrics.json", _metrics(table, cfg, n_params, losses))

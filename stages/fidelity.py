@@ -8,7 +8,9 @@ check (nearest-training-neighbour distance against that of held-out real images)
 probe's label agreement, each beside its real baseline. Replicate 0 is also decoded for a
 Fréchet distance in pixel space (beside real and VAE-reconstructed real images), a gallery with
 each synthetic sample's nearest real training image, and PCA / t-SNE embeddings of real and
-synthetic latents. The real-data reference is built once for all methods. Writes
+synthetic latents, also written as data for the interactive report (``points.parquet``: the
+embedded latents with decoded thumbnails; ``tiles.parquet``: the gallery's synthetic samples, nearest
+real images and their reconstructions). The real-data reference is built once for all methods. Writes
 ``reports/fidelity/<method>/`` per method (``--method`` measures one). Reads ``base``,
 ``augment``, ``fidelity``, ``compare``.
 """
@@ -66,6 +68,8 @@ def main(argv=None) -> None:
                 save_png(image_grid(result.gallery), tmp / "gallery.png")
                 embedding_panels(result.panels, real.class_names, tmp / "embedding.png",
                                  f"{method}: real and synthetic latents")
+                result.points.to_parquet(tmp / "points.parquet", index=False)
+                result.tiles.to_parquet(tmp / "tiles.parquet", index=False)
         m = result.metrics
         if m.get("no_samples_needed"):
             log.info("%s: no samples needed (augment.sampling_strategy %r asks for none on these class counts)", method,

@@ -57,6 +57,7 @@ from pipeline.report.guidance import guidance_curves, roc_chart
 from pipeline.runtime import resolve_device
 from stages.cli import fail, parse_args
 from stages.common import require_same_ids, start
+from stages.live import log_curves
 from stages.unet_open import open_diffusion
 from stages.vae_open import open_vae
 
@@ -154,6 +155,7 @@ def main(argv=None) -> None:
         pd.DataFrame({"step": range(1, len(clf_loss) + 1), "classifier": clf_loss,
                       "discriminator": np.interp(np.linspace(0, 1, len(clf_loss)), np.linspace(0, 1, len(disc_loss)),
                                                  disc_loss)}).to_csv(rep / "loss.csv", index=False, float_format="%.6g")
+        log_curves(rep, {"guide/classifier_loss": clf_loss, "guide/discriminator_loss": disc_loss})
         write_json(rep / "metrics.json", metrics)
         guidance_curves(table, metrics["baselines"], rep / "curves.png", prior=1.0 / len(names),
                         title=f"Guidance-scale sweep ({cfg.sampler}, {cfg.steps} steps, {n} samples × {cfg.seeds} seeds)")

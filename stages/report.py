@@ -1,9 +1,10 @@
-"""report: one self-contained HTML page (reports/index.html) with every table and figure.
+"""report: one self-contained, interactive HTML page (reports/index.html) that works offline.
 
-Reads the metrics and figures the other stages wrote under ``reports/`` and puts baselines
-beside every result, with a sentence per section computed from the numbers
-(:mod:`pipeline.report.sections`). Figures are embedded as data URIs: no scripts, fonts or CDN
-links, so it renders offline. Reads no params.
+Reads the metrics, data and figures the other stages wrote under ``reports/``: a card per research
+question first (:mod:`pipeline.report.cards`), then a section per pipeline part with its figure,
+its sentence computed from the numbers and its tables folded below (:mod:`pipeline.report.sections`).
+Interactive charts are Vega-Lite specs drawn by the Vega bundle inlined into the page; figures are
+data URIs; nothing is loaded from the network. Reads no params.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 from pathlib import Path
 
 from pipeline.io import atomic_file
+from pipeline.report.cards import headline_cards
 from pipeline.report.html import render_html
 from pipeline.report.sections import report_sections
 from stages.cli import configure_logging, parse_args
@@ -26,7 +28,8 @@ def main(argv=None) -> None:
     ), params=False)
     configure_logging()
     sections = report_sections(Path(args.reports))
-    page = render_html("latent lab report", "Every number on this page has its baseline beside it.", sections)
+    cards = headline_cards(Path(args.reports))
+    page = render_html("latent lab report", "Every number on this page has its baseline beside it.", sections, cards)
     with atomic_file(args.out) as fh:
         fh.write(page)
     log.info("wrote %s (%d KiB)", args.out, len(page) // 1024)

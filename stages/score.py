@@ -39,6 +39,7 @@ from pipeline.score.runs import RUN_SUFFIX, load_runs
 from pipeline.score.summary import MAX_SCORE, check_labels, nested, proxy_vs_runs, save_models, tabulate
 from stages.cli import fail, parse_args
 from stages.common import start
+from stages.live import log_curves
 
 log = logging.getLogger("stages.score")
 
@@ -103,6 +104,7 @@ def main(argv=None) -> None:
         t.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
         t.wide.to_csv(tmp / "mae.csv", index=False, float_format="%.6g")
         t.curves.to_csv(tmp / "exit.csv", index=False, float_format="%.6g")
+        log_curves(tmp, {f"cnn_t/seed{r['seed']}": r["losses"]["cnn_t"] for r in results if r.get("losses")})
         proxy = t.noisy[~t.noisy["scheduler"].str.endswith(RUN_SUFFIX)]
         level_panels(proxy_vs_runs(t.noisy, cfg.exit_model), metric="mae", path=tmp / "runs.png", ylabel="MAE (score 0-5)",
                      title=f"{cfg.exit_model} on the forward-noising proxy vs on real sampler runs (U-Net), mean ± std over seeds",

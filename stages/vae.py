@@ -28,6 +28,7 @@ from pipeline.report.figures import loss_curve
 from pipeline.runtime import resolve_device
 from stages.cli import fail, parse_args
 from stages.common import start
+from stages.live import log_curves
 
 log = logging.getLogger("stages.vae")
 
@@ -89,6 +90,7 @@ def main(argv=None) -> None:
             curve.to_csv(fh, index=False)
         if len(curve):
             loss_curve(curve["step"].tolist(), curve["mse"].tolist(), tmp / "loss.png")
+            log_curves(tmp, {"vae/train_mse": curve["mse"].tolist()}, steps={"vae/train_mse": curve["step"].tolist()})
         write_json(tmp / "metrics.json", metrics)
     log.info("saved VAE to %s (scaling factor %.5f)", args.out, metrics["scaling_factor"])
 

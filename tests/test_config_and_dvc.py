@@ -189,6 +189,9 @@ def test_every_declared_metric_and_plot_is_an_output_of_some_stage():
     outs = [Path(o) for s in DVC["stages"].values() for o in _expanded_outs(s)]
     declared = list(DVC["metrics"])
     for plot in DVC["plots"]:
-        declared += [plot] if isinstance(plot, str) else [f for p in plot.values() for f in p["y"]]
+        if isinstance(plot, str):
+            declared.append(plot)
+        else:   # {id: {x, y: {file: column}}}, or {file or directory: {x}} (the dvclive curves)
+            declared += [f for pid, p in plot.items() for f in (p["y"] if "y" in p else [pid])]
     for path in map(Path, declared):
         assert any(path == o or o in path.parents for o in outs), path

@@ -86,14 +86,16 @@ def run_latent_fit(task: LatentFit) -> FitResult:
     shape, n_classes = d.X.shape[1:], len(d.class_names)
     Xf, yf = training_set(task.regime, d.X.reshape(len(d.X), -1), d.y, seed=seed, cap=task.cap, grow=task.grow,
                           options=task.augment, n_channels=shape[0])
+    losses = None
     if task.model in TORCH_LATENT_MODELS:
+        losses = []
         torch.manual_seed(seed)
         net = (LatentAttention(shape, n_classes, patch=o["patch"], dim=o["dim"], depth=o["depth"], heads=o["heads"],
                                stem=o["stem"]) if task.model == "attention" else
                VGGNet(n_classes, width=o["width"], in_channels=shape[0]))
 
         def fit():
-            fit_net(net, Xf.reshape(-1, *shape), yf, o, seed, device, n_classes)
+            losses.extend(fit_net(net, Xf.reshape(-1, *shape), yf, o, seed, device, n_classes))
             return lambda: predict(net, d.X_test, device=device)
     else:
         clf = make_classifier(task.model, o, random_state=seed)
@@ -108,7 +110,7 @@ def run_latent_fit(task: LatentFit) -> FitResult:
     maps = None
     if task.maps and task.model == "attention":
         maps = net.cls_attention(torch.as_tensor(d.X_test, dtype=torch.float32).to(device)).cpu().numpy()
-    return FitResult(row, pred, maps)
+    return FitResult(row, pred, maps, losses)
 
 
 @dataclass
@@ -117,6 +119,7 @@ class ModelResults:
     predictions: pd.DataFrame         # the same fits' test predictions (predictions_frame)
     maps: np.ndarray | None = None    # attention maps of every test image (attention, real, first seed)
     map_pred: np.ndarray | None = None  # that fit's test predictions
+    losses: dict[str, list[float]] = field(default_factory=dict)   # "<regime>/seed<k>" → a net's loss per step
 
 
 def run_model(model: str, options: dict, planned: Sequence[Regime], data: LabelledSplits, *, seeds: Sequence[int],
@@ -142,8 +145,9 @@ def run_model(model: str, options: dict, planned: Sequence[Regime], data: Labell
         preds += [preds[i]] * len(extra)
     order = pd.DataFrame(rows).sort_values(["model", "regime", "seed"], kind="stable").index
     mapped = next((o for o in outputs if o.maps is not None), None)
+    losses = {f"{o.row['regime']}/seed{o.row['seed']}": o.losses for o in outputs if o.losses is not None}
     return ModelResults(pd.DataFrame(rows).loc[order], predictions_frame([rows[i] for i in order], [preds[i] for i in order]),
-                        None if mapped is None else mapped.maps, None if mapped is None else mapped.pred)
+                        None if mapped is None else mapped.maps, None if mapped is None else mapped.pred, losses)
 
 
 def gallery_indices(y: np.ndarray, pred: np.ndarray, per_class: int) -> tuple[list[int], list[int]]:

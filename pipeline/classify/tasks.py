@@ -48,12 +48,14 @@ class FitResult:
     row: dict                       # pipeline.classify.results.result_row
     pred: np.ndarray                # test predictions
     maps: np.ndarray | None = None  # attention maps of every test image (LatentFit.maps)
+    losses: list[float] | None = None  # a net's training loss per step (None: a scikit-learn model)
 
 
-def fit_net(net, x, y, o: dict, seed: int, device, n_classes: int):
+def fit_net(net, x, y, o: dict, seed: int, device, n_classes: int) -> list[float]:
+    """Train ``net`` with its ``bench.<model>`` options ``o``; returns the loss per step."""
     from pipeline.classify.nets import fit_classifier   # torch: imported only by the workers that need it
 
-    fit_classifier(net, x, y, steps=o["steps"], batch_size=o["batch_size"], lr=o["lr"], seed=seed, device=device,
+    return fit_classifier(net, x, y, steps=o["steps"], batch_size=o["batch_size"], lr=o["lr"], seed=seed, device=device,
                    augment=o["augment"], class_weight=o["class_weight"], n_classes=n_classes)
 
 
@@ -68,11 +70,12 @@ def run_pixel_fit(task: PixelFit) -> FitResult:
     torch.manual_seed(seed)
     net = PIXEL_NETS[task.model](len(d.class_names), width=o["width"])
     x = images_to_input(d.X)
+    losses = []
 
     def fit():
-        fit_net(net, x, d.y, o, seed, device, len(d.class_names))
+        losses.extend(fit_net(net, x, d.y, o, seed, device, len(d.class_names)))
         return lambda: predict(net, images_to_input(d.X_test), device=device)
 
     pred, seconds = timed_fit(fit)
     return FitResult(result_row(task.model, task.input, "real", seed, d.y_test, pred, d.class_names, n_train=len(x),
-                                seconds=seconds), pred)
+                                seconds=seconds), pred, losses=losses)

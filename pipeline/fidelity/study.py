@@ -15,14 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn.decomposition import PCA
 
 from pipeline.augment import make_augmenter, samples_needed, synthesize
 from pipeline.augment.smote import check_neighbours
-from pipeline.latents.analysis import decode_to_images, nearest_real_images, stratified_subsample, tsne_embedding
-from pipeline.metrics.fidelity import FidelityReference, PCAFrechet
+from pipeline.latents.analysis import decode_to_images, stratified_subsample, tsne_embedding
+from pipeline.metrics.fidelity import FidelityReference, PCAFrechet, nearest_indices
 from pipeline.metrics.stats import aggregate
 from pipeline.report.figures import paired_rows, round_robin
+from pipeline.report.thumbs import thumbnail_uris
 
 
 def _pixels(images: np.ndarray) -> np.ndarray:
@@ -49,11 +51,17 @@ class RealData:
 @dataclass(frozen=True)
 class MethodFidelity:
     """One method's result: ``metrics`` (JSON-ready), and for a method that made samples the decoded
-    ``gallery`` rows and the embedding ``panels`` (None when no samples were needed)."""
+    ``gallery`` rows and the embedding ``panels`` (None when no samples were needed), and the same as
+    data for the interactive report: ``points`` (one row per embedded latent: ``set`` real | synthetic,
+    ``class``, PCA and t-SNE coordinates, ``thumb`` the decoded image as a data URI) and ``tiles``
+    (per gallery position: the synthetic sample, its nearest real training image and that image's
+    VAE reconstruction, as ``view`` rows)."""
 
     metrics: dict
     gallery: list | None = None
     panels: list[dict] | None = None
+    points: pd.DataFrame | None = None
+    tiles: pd.DataFrame | None = None
 
 
 class FidelityStudy:
@@ -128,14 +136,32 @@ class FidelityStudy:
 
         rng = np.random.default_rng(seed)
         show = round_robin(ys, self.gallery_size)
-        gallery = paired_rows(*nearest_real_images(self.vae, Xs[show], X, images, shape))
+        nearest = nearest_indices(Xs[show], X)
+        shown = decode_to_images(self.vae, Xs[show].reshape(-1, *shape))
+        gallery = paired_rows(shown, images[nearest])
         sub_real = idx_real[stratified_subsample(y[idx_real], self.tsne_points, rng)]
         sub_syn = idx_syn[stratified_subsample(ys[idx_syn], self.tsne_points, rng)]
         emb = tsne_embedding(np.vstack([X[sub_real], Xs[sub_syn]]), perplexity=self.tsne_perplexity, seed=seed)
+        syn_pca = self.pca.transform(Xs[sub_syn])
         panels = [
             {"title": "PCA of real train latents (dots) + synthetic (crosses)", "xy": self.pca_xy, "labels": y,
-             "synthetic_xy": self.pca.transform(Xs[sub_syn]), "synthetic_labels": ys[sub_syn]},
+             "synthetic_xy": syn_pca, "synthetic_labels": ys[sub_syn]},
             {"title": "t-SNE of class-matched real (dots) + synthetic (crosses)", "xy": emb[: len(sub_real)],
              "labels": y[sub_real], "synthetic_xy": emb[len(sub_real):], "synthetic_labels": ys[sub_syn]},
         ]
-        return MethodFidelity(metrics, gallery, panels)
+        points = pd.DataFrame({
+            "set": ["real"] * len(sub_real) + ["synthetic"] * len(sub_syn),
+            "class": [names[k] for k in np.concatenate([y[sub_real], ys[sub_syn]])],
+            "pca_x": np.concatenate([self.pca_xy[sub_real, 0], syn_pca[:, 0]]),
+            "pca_y": np.concatenate([self.pca_xy[sub_real, 1], syn_pca[:, 1]]),
+            "tsne_x": emb[:, 0], "tsne_y": emb[:, 1],
+            "thumb": thumbnail_uris(images[sub_real]) + thumbnail_uris(
+                decode_to_images(self.vae, Xs[sub_syn].reshape(-1, *shape))),
+        })
+        recon = decode_to_images(self.vae, X[nearest].reshape(-1, *shape))
+        tiles = pd.DataFrame([
+            {"tile": i, "class": names[ys[show[i]]], "view": view, "thumb": uri}
+            for view, pics in (("synthetic", shown), ("nearest real image", images[nearest]),
+                               ("its VAE reconstruction", recon))
+            for i, uri in enumerate(thumbnail_uris(pics))])
+        return MethodFidelity(metrics, gallery, panels, points, tiles)

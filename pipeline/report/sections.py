@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.io import read_json
+from pipeline.report.charts import bench_chart, embedding_chart, gallery_chart, scorer_chart
 from pipeline.report.guidance import guidance_tradeoff
 from pipeline.report.headline import classification_headline, generation_headline, guidance_headline, scorer_headline
 from pipeline.report.html import Section
@@ -135,15 +136,25 @@ def fidelity_section(r: Path) -> Section:
                    "copy_ratio", "near_copy_fraction", "near_copy_fraction_real", "label_agreement",
                    "label_agreement_real", "flip_rate"]]
     figures = [("Every method beside its class-matched real baseline", r / "compare/fidelity.png")]
-    for method in table["method"]:
-        figures.append((f"{method}: decoded synthetic (rows 1, 3) above the nearest real training image",
-                        r / "fidelity" / method / "gallery.png"))
-        figures.append((f"{method}: embeddings", r / "fidelity" / method / "embedding.png"))
+    points, tiles = _per_method(r, table["method"], "points.parquet"), _per_method(r, table["method"], "tiles.parquet")
+    charts = []
+    if points is not None:
+        charts.append(("The latent manifold: real and synthetic train latents per method (t-SNE of a class-stratified "
+                       "sample, or the PCA of real train latents); legend clicks filter classes", embedding_chart(points)))
+    if tiles is not None:
+        charts.append(("Gallery: each method's synthetic samples, toggled against their nearest real training image and "
+                       "that image's VAE reconstruction", gallery_chart(tiles)))
     return Section("Synthetic latents: every method compared", fidelity_sentence(rows) + note,
                    tables=[("Fidelity by method (means over replicates; *_real = class-matched real baseline; "
                             "copy_ratio = median nearest-train distance / that of real test; pixels: decoded, "
                             "baseline = VAE reconstructions of real train)", shown)],
-                   figures=figures)
+                   figures=figures, charts=charts)
+
+
+def _per_method(r: Path, methods, name: str) -> pd.DataFrame | None:
+    """Each method's ``reports/fidelity/<method>/<name>`` with a ``method`` column, stacked."""
+    parts = [pd.read_parquet(p).assign(method=m) for m in methods if (p := r / "fidelity" / m / name).exists()]
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def bench_section(r: Path) -> Section:
@@ -167,8 +178,7 @@ def bench_section(r: Path) -> Section:
             "train s": f"{t['train_seconds_mean']:.2f}",
         })
     minority = ", ".join(words["minority_classes"]) or "none"
-    figures = [("Latent models: balanced accuracy per regime (mean ± std over seeds)", r / "bench/latents.png"),
-               ("Pixel CNNs: original images versus VAE reconstructions", r / "bench/pixels.png"),
+    figures = [("Pixel CNNs: original images versus VAE reconstructions", r / "bench/pixels.png"),
                ("Attention net: class-token attention over test images (per class, then misclassified)",
                 r / "bench_latent/attention/attention.png")]
     return Section(
@@ -176,6 +186,8 @@ def bench_section(r: Path) -> Section:
         tables=[("Real test split, mean ± std over seeds; gains are paired by seed against the reference", pd.DataFrame(rows)),
                 (f"Per-class recall (mean over seeds; minority classes: {minority})", pd.read_csv(r / "bench/recall.csv"))],
         figures=[(t, p) for t, p in figures if p.exists()],
+        charts=[("Every model × regime × input, mean ± std over seeds (hover for the paired gain and verdict; the "
+                 "input dropdown and legend clicks filter)", bench_chart(table, base["balanced_accuracy"]))],
     )
 
 
@@ -211,10 +223,10 @@ def score_section(r: Path) -> Section:
                            ("Sampler runs: how far each run ends from its labelled latent (‖end − labelled‖ / ‖labelled‖)", ends),
                            ("Early exit: operating point chosen on half of the test runs, measured on the other half", exits),
                            ("Noise levels per scheduler", pd.DataFrame(level_rows))],
+                   charts=[("Each scorer's test metric against the noise level, per scheduler (proxy runs, and "
+                            "<scheduler>_run: the real sampler runs); dashed: the constant predictor",
+                            scorer_chart(summary, m["baseline_constant"]["train_mean"]))],
                    figures=[("Proxy versus real sampler runs: MAE of the exit model per level", r / "score/runs.png"),
-                            ("MAE versus noise level", r / "score/mae.png"),
-                            ("Spearman ρ versus noise level", r / "score/spearman.png"),
-                            ("AUROC for severe artifacts versus noise level", r / "score/auroc.png"),
                             ("Predicted versus true score at the middle level", r / "score/scatter.png"),
                             ("Early-exit trade-off", r / "score/early_exit.png")])
 

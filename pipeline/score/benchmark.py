@@ -133,6 +133,7 @@ class SchedulerResult:
     levels: dict                       # t_fracs, timesteps, steps, run_fracs, alpha_bars of the training levels
     models: dict[str, torch.nn.Module]  # the deployable cross-level models (cnn_t, mixture)
     index: np.ndarray | None = None    # sampler runs: the test images they cover (None: all)
+    losses: dict[str, list[float]] | None = None   # training loss per step of the cross-level nets (cnn_t)
 
 
 def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarray, clean_test: np.ndarray,
@@ -169,9 +170,9 @@ def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarra
     cond = CNNScorer(list(clean_train.shape[1:]), spec.cnn_channels, t_dim=spec.t_dim)
     train_t = sorted({t for tr in trajs.values() for t in tr.timesteps[:n_lv]})
     t_rows = np.repeat(np.asarray(train_t), len(clean_train))
-    train_scorer(cond, np.tile(clean_train, (len(train_t), 1, 1, 1)), t_rows, np.tile(y_train, len(train_t)),
-                 steps=spec.cond_steps, batch_size=spec.batch_size, lr=spec.lr, seed=seed,
-                 alpha_bars=np.array([abar[t] for t in t_rows]))
+    cond_losses = train_scorer(cond, np.tile(clean_train, (len(train_t), 1, 1, 1)), t_rows, np.tile(y_train, len(train_t)),
+                               steps=spec.cond_steps, batch_size=spec.batch_size, lr=spec.lr, seed=seed,
+                               alpha_bars=np.array([abar[t] for t in t_rows]))
 
     def evaluate(traj, x_te: np.ndarray, y: np.ndarray) -> SchedulerResult:
         """Every model on the inputs ``x_te`` (levels, N, C, H, W) held at ``traj``'s levels; labels ``y``."""
@@ -210,7 +211,7 @@ def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarra
             row.setdefault("heldout", False)
         levels = {k: getattr(traj, k)[:n_lv] for k in ("t_fracs", "timesteps", "steps", "run_fracs", "alpha_bars")}
         return SchedulerResult(rows=rows, test_pred={k: np.stack(v) for k, v in preds.items() if v}, levels=levels,
-                               models=cross)
+                               models=cross, losses={"cnn_t": cond_losses})
 
     results = {}
     for name, traj in trajs.items():
@@ -266,7 +267,7 @@ def run_task(task: ScorerTask) -> dict:
     )
     out = {}
     for name, result in results.items():
-        out[name] = {"rows": result.rows, "test_pred": result.test_pred, "levels": result.levels}
+        out[name] = {"rows": result.rows, "test_pred": result.test_pred, "levels": result.levels, "losses": result.losses}
         if result.index is not None:
             out[name]["index"] = result.index
         if task.keep_models and not name.endswith(RUN_SUFFIX):

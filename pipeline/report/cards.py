@@ -1,0 +1,138 @@
+"""The report's first screen: one card per research question — the headline number, its baseline,
+the verdict, one picture. Each card names the metrics file and the JSON pointer (RFC 6901) its
+number comes from, so the browser test checks the page against the files."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from pipeline.io import read_json
+from pipeline.report.html import Card
+
+
+def pointer(*keys: str) -> str:
+    """A JSON pointer to ``keys`` ("/" and "~" inside a key escaped as the RFC says)."""
+    return "".join("/" + str(k).replace("~", "~0").replace("/", "~1") for k in keys)
+
+
+def resolve(document, ptr: str):
+    """The value of ``document`` at the JSON pointer ``ptr``."""
+    for part in ptr.split("/")[1:]:
+        document = document[part.replace("~1", "/").replace("~0", "~")]
+    return document
+
+
+def small_png(path: Path, width: int = 360) -> bytes | None:
+    """``path`` downscaled to ``width`` px wide (a card's picture; the section keeps the full size)."""
+    if not path.exists():
+        return None
+    im = Image.open(path).convert("RGB")
+    if im.width > width:
+        im = im.resize((width, round(im.height * width / im.width)), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _card(r: Path, source: str, ptr: str, fmt: str, **kw) -> Card:
+    raw = float(resolve(read_json(r / source), ptr))
+    return Card(value=format(raw, fmt), source=source, key=ptr, raw=raw, **kw)
+
+
+def reconstruction_card(r: Path) -> Card:
+    m = read_json(r / "encode/metrics.json")
+    base = m["baseline_mean_image_test"]["psnr"]
+    gap = m["test"]["psnr"] - base
+    return _card(r, "encode/metrics.json", pointer("test", "psnr"), ".2f",
+                 question="VAE reconstruction", finding="test PSNR (dB) of the VAE's reconstructions",
+                 baseline=f"{base:.2f} dB (the mean training image)",
+                 verdict=f"{gap:+.2f} dB over the baseline" if gap > 0 else "no better than the mean image",
+                 tone="good" if gap > 0 else "bad", picture=small_png(r / "encode/recon_grid.png"))
+
+
+def _augmented(bench: dict) -> dict:
+    return {k: v for k, v in bench["results"].items() if "verdict" in v}
+
+
+def augmentation_card(r: Path) -> Card | None:
+    bench = read_json(r / "bench/metrics.json")
+    aug = _augmented(bench)
+    if not aug:
+        return None
+    best = max(aug, key=lambda k: aug[k]["gain"]["mean"])
+    counts = pd.Series([v["verdict"] for v in aug.values()]).value_counts()
+    g = aug[best]["gain"]
+    helped = int(counts.get("improved", 0))
+    return _card(r, "bench/metrics.json", pointer("results", best, "gain", "mean"), "+.3f",
+                 question="Latent augmentation and generated data",
+                 finding=f"largest balanced-accuracy gain: {best.replace('/', ' · ')} "
+                         f"(95 % CI {g['ci95_lo']:+.3f} … {g['ci95_hi']:+.3f})",
+                 baseline="0 (the same model and seeds without the augmenter)",
+                 verdict=(f"helped {helped}, hurt {int(counts.get('hurt', 0))}, no clear change "
+                          f"{int(counts.get('no clear change', 0))} of {len(aug)} model × regime pairs"),
+                 tone="good" if helped else "neutral", picture=small_png(r / "compare/fidelity.png"))
+
+
+def classification_card(r: Path) -> Card | None:
+    bench = read_json(r / "bench/metrics.json")
+    real = {k: v for k, v in bench["results"].items() if k.endswith("/real")}
+    if not real:
+        return None
+    best = max(real, key=lambda k: real[k]["balanced_accuracy"]["mean"])
+    majority = bench["baseline_majority"]["balanced_accuracy"]
+    value = real[best]["balanced_accuracy"]
+    return _card(r, "bench/metrics.json", pointer("results", best, "balanced_accuracy", "mean"), ".3f",
+                 question="Classification", finding=f"best balanced accuracy on real data: {best.replace('/', ' · ')} "
+                                                     f"(± {value['std']:.3f} over seeds)",
+                 baseline=f"{majority:.3f} (majority class)",
+                 verdict="above the baseline" if value["mean"] > majority else "no better than the majority class",
+                 tone="good" if value["mean"] > majority else "bad", picture=small_png(r / "bench/latents.png"))
+
+
+def scoring_card(r: Path) -> Card | None:
+    """The timestep-conditioned scorer on real DDIM sampler runs at the noisiest level where it
+    still beats the constant predictor's MAE by more than its spread."""
+    score = read_json(r / "score/metrics.json")
+    name = next((s for s in ("ddim_run", "ddim") if "cnn_t" in score.get(s, {})), None)
+    if name is None:
+        return None
+    const = score["baseline_constant"]["train_mean"]
+    levels = sorted((t for t in score[name]["cnn_t"] if " " not in t), key=float)   # not the "… heldout" levels
+    ok = [t for t in levels if score[name]["cnn_t"][t]["mae"]["mean"] + score[name]["cnn_t"][t]["mae"]["std"] < const["mae"]]
+    t = max(ok, key=float) if ok else levels[-1]
+    cell = score[name]["cnn_t"][t]
+    return _card(r, "score/metrics.json", pointer(name, "cnn_t", t, "spearman", "mean"), ".2f",
+                 question="Artifact scoring mid-generation",
+                 finding=f"Spearman ρ of the noisy-latent scorer at noise level t/T = {float(t):g} "
+                         f"({name.replace('_run', ' sampler runs')}; MAE {cell['mae']['mean']:.2f})",
+                 baseline=f"0 (constant predictor; MAE {const['mae']:.2f})",
+                 verdict=(f"beats the constant predictor up to t/T = {float(t):g}" if ok
+                          else "beats the constant predictor at no noise level"),
+                 tone="good" if ok else "bad", picture=small_png(r / "score/runs.png"))
+
+
+def guidance_card(r: Path) -> Card | None:
+    if not (r / "guide/metrics.json").exists():
+        return None
+    m = read_json(r / "guide/metrics.json")
+    k = m["kinds"]
+    acc, free, prior = k["classifier"]["class_accuracy"], k["unguided"]["class_accuracy"]["mean"], m["class_prior"]
+    target = 0.70
+    return _card(r, "guide/metrics.json", pointer("kinds", "classifier", "class_accuracy", "mean"), ".2f",
+                 question="Guided generation",
+                 finding=f"classifier-guided samples keep the requested class (independent judge; ± {acc['std']:.2f})",
+                 baseline=f"{free:.2f} unguided, {prior:.2f} class prior",
+                 verdict=(f"lifts the requested class over unguided sampling, {'reaching' if acc['mean'] >= target else 'below'} "
+                          f"the {target:.2f} target" if acc["mean"] > free else "does not lift the requested class"),
+                 tone="good" if acc["mean"] >= target else "neutral" if acc["mean"] > free else "bad",
+                 picture=small_png(r / "guide/gallery.png"))
+
+
+def headline_cards(r: Path) -> list[Card]:
+    """The cards in page order; a question whose stage wrote nothing is left out."""
+    cards = [reconstruction_card(r), augmentation_card(r), classification_card(r), scoring_card(r), guidance_card(r)]
+    return [c for c in cards if c is not None]
