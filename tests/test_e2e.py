@@ -2,6 +2,7 @@
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -423,3 +424,24 @@ def test_experiments_dashboard_and_dvc_plots_render_offline(project, tmp_path):
             view.wait_for_function(f"document.querySelectorAll('.vega-embed svg, .vega-embed canvas').length >= {plots}",
                                    timeout=60_000)
         assert log.blocked == [] and log.errors == [], (args, log)
+
+
+def test_a_dvc_remote_carries_the_models_and_latents_to_another_clone(project, tmp_path):
+    """Team workflow: one clone pushes its run to a local-path DVC remote; a fresh git clone pulls it
+    and `dvc repro` re-trains nothing (every stage is up to date), with byte-identical models."""
+    remote = tmp_path / "remote"
+    sh(["dvc", "remote", "add", "-d", "team", str(remote)], project)
+    sh(["git", "add", "-A"], project)
+    sh(["git", "commit", "-q", "-m", "the run to share"], project)
+    pushed = sh(["dvc", "push"], project, timeout=300).stdout
+    assert "pushed" in pushed and any(remote.rglob("*"))
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(project), str(other)], check=True, capture_output=True)
+    assert not (other / "models/vae").exists() and not (other / "data/latents").exists()
+    sh(["dvc", "pull"], other, timeout=300)
+    for path in ("models/vae/diffusion_pytorch_model.safetensors", "data/latents/train-00000.parquet",
+                 "models/unet/unet/diffusion_pytorch_model.safetensors"):
+        assert (other / path).read_bytes() == (project / path).read_bytes(), path
+    out = sh(["dvc", "repro"], other, timeout=300).stdout
+    assert "Running stage" not in out, out
+    assert sh(["dvc", "status", "--json"], other).stdout.strip() in ("{}", "")
