@@ -20,7 +20,6 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline.latents.geometry import lerp, slerp
 from pipeline.latents.vae import decode_latents, tensor_to_images
-from pipeline.metrics.fidelity import nearest_indices
 from pipeline.metrics.reconstruction import psnr
 
 
@@ -80,14 +79,6 @@ def decode_to_images(vae, latents: np.ndarray, batch_size: int = 64) -> np.ndarr
     """Scaled latents (N, C, H, W) → uint8 images (N, H', W', 3)."""
     return tensor_to_images(decode_latents(vae, torch.tensor(latents, dtype=torch.float32),
                                            batch_size=batch_size, desc="decode"))
-
-
-def nearest_real_images(vae, synthetic: np.ndarray, real: np.ndarray, real_images: np.ndarray,
-                        shape) -> tuple[np.ndarray, np.ndarray]:
-    """Decoded synthetic latents (flattened rows) and, for each, the real image whose latent is
-    nearest to it: the copying check made visible."""
-    nearest = nearest_indices(synthetic, real)
-    return decode_to_images(vae, synthetic.reshape(-1, *shape)), real_images[nearest]
 
 
 def interpolation_path(za: np.ndarray, zb: np.ndarray, steps: int, kind: str) -> np.ndarray:
