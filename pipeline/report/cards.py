@@ -54,13 +54,25 @@ def reconstruction_card(r: Path) -> Card:
                  tone="good" if gap > 0 else "bad", picture=small_png(r / "encode/recon_grid.png"))
 
 
-def _augmented(bench: dict) -> dict:
-    return {k: v for k, v in bench["results"].items() if "verdict" in v}
+def augmented(bench: dict) -> dict:
+    """The benchmark's augmented model × regime pairs (those with a paired gain and verdict)."""
+    return {k: v for k, v in bench.get("results", {}).items() if "verdict" in v}
+
+
+def best_real(bench: dict) -> str | None:
+    """The ``results`` key of the best balanced accuracy in the real regime (None: no such fit)."""
+    real = {k: v for k, v in bench.get("results", {}).items() if k.endswith("/real")}
+    return max(real, key=lambda k: real[k]["balanced_accuracy"]["mean"]) if real else None
+
+
+def trained_levels(cnn_t: dict) -> list[str]:
+    """A scorer's noise levels (t/T keys) in order, without the held-out ones ("0.1 heldout")."""
+    return sorted((t for t in cnn_t if " " not in t), key=float)
 
 
 def augmentation_card(r: Path) -> Card | None:
     bench = read_json(r / "bench/metrics.json")
-    aug = _augmented(bench)
+    aug = augmented(bench)
     if not aug:
         return None
     best = max(aug, key=lambda k: aug[k]["gain"]["mean"])
@@ -79,12 +91,11 @@ def augmentation_card(r: Path) -> Card | None:
 
 def classification_card(r: Path) -> Card | None:
     bench = read_json(r / "bench/metrics.json")
-    real = {k: v for k, v in bench["results"].items() if k.endswith("/real")}
-    if not real:
+    best = best_real(bench)
+    if best is None:
         return None
-    best = max(real, key=lambda k: real[k]["balanced_accuracy"]["mean"])
     majority = bench["baseline_majority"]["balanced_accuracy"]
-    value = real[best]["balanced_accuracy"]
+    value = bench["results"][best]["balanced_accuracy"]
     return _card(r, "bench/metrics.json", pointer("results", best, "balanced_accuracy", "mean"), ".3f",
                  question="Classification", finding=f"best balanced accuracy on real data: {best.replace('/', ' · ')} "
                                                      f"(± {value['std']:.3f} over seeds)",
@@ -101,7 +112,7 @@ def scoring_card(r: Path) -> Card | None:
     if name is None:
         return None
     const = score["baseline_constant"]["train_mean"]
-    levels = sorted((t for t in score[name]["cnn_t"] if " " not in t), key=float)   # not the "… heldout" levels
+    levels = trained_levels(score[name]["cnn_t"])
     ok = [t for t in levels if score[name]["cnn_t"][t]["mae"]["mean"] + score[name]["cnn_t"][t]["mae"]["std"] < const["mae"]]
     t = max(ok, key=float) if ok else levels[-1]
     cell = score[name]["cnn_t"][t]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import altair as alt
 import pandas as pd
 
+from pipeline.report.cards import augmented, best_real, trained_levels
 from pipeline.report.html import chart_figure, page, table_html
 
 PARAMS_FILE = "params.yaml"
@@ -102,15 +103,14 @@ def _vae(m):
 
 
 def _bench(m):
-    b = m.get("reports/bench/metrics.json")
-    real = {k: v for k, v in (b or {}).get("results", {}).items() if k.endswith("/real")}
-    return real and (max(v["balanced_accuracy"]["mean"] for v in real.values()),
-                     b["baseline_majority"]["balanced_accuracy"], "majority class")
+    b = m.get("reports/bench/metrics.json") or {}
+    best = best_real(b)
+    return best and (b["results"][best]["balanced_accuracy"]["mean"], b["baseline_majority"]["balanced_accuracy"],
+                     "majority class")
 
 
 def _augment(m):
-    b = m.get("reports/bench/metrics.json")
-    gains = [v["gain"]["mean"] for v in (b or {}).get("results", {}).values() if "gain" in v]
+    gains = [v["gain"]["mean"] for v in augmented(m.get("reports/bench/metrics.json") or {}).values()]
     return gains and (max(gains), 0.0, "no augmentation")
 
 
@@ -134,7 +134,7 @@ def _interp(m):
 def _score(m):
     s = m.get("reports/score/metrics.json")
     cnn = (s or {}).get("ddim_run", (s or {}).get("ddim", {})).get("cnn_t", {})
-    levels = sorted((t for t in cnn if " " not in t), key=float)
+    levels = trained_levels(cnn)
     if not levels:
         return None
     mid = levels[len(levels) // 2]
