@@ -486,6 +486,8 @@ class Guide(Section):
     generated: Annotated[int, Field(ge=16)]
     batch_size: PositiveInt
     lr: Annotated[float, Field(gt=0.0, lt=1.0)]
+    symmetry: Literal[AUGMENTATIONS]
+    normalise: bool
     scales: GuideScales
     operating: GuideOperating
     ood_other: Literal[("digits", "shapes")]

@@ -4,7 +4,8 @@ Fits three guiding models on the *train* latents only and saves them to ``models
 safetensors + json (``pipeline.generate.guidance``, ``pipeline.generate.ood``):
 
 - ``classifier/``: a noise-aware latent classifier (the timestep-conditioned CNN, one logit per
-  class, trained on train latents noised to uniform timesteps): classifier guidance;
+  class, trained on train latents in random ``guide.symmetry`` views noised to uniform
+  timesteps): classifier guidance;
 - ``discriminator/``: a noise-aware real-vs-generated discriminator (train latents against
   ``guide.generated`` unguided samples of ``models/unet``): discriminator guidance (Kim et al.);
 - ``ood/``: a Mahalanobis model (Ledoit–Wolf covariance of the train latents): first evaluated as a
@@ -16,7 +17,9 @@ safetensors + json (``pipeline.generate.guidance``, ``pipeline.generate.ood``):
 Then, for ``guide.seeds`` seeds, ``guide.samples_per_class`` samples per class (each asking for a
 class, classes in turn) are drawn from the same noise by ``guide.sampler`` in ``guide.steps``
 steps: unguided, each guidance at every scale of ``guide.scales`` and at its ``guide.operating``
-scale, and all three together at the operating scales (``combined``). Each set is graded by
+scale, and all three together at the operating scales (``combined``). Classifier guidance
+averages the classifier over ``guide.symmetry`` and, with ``guide.normalise``, scales each
+sample's gradient to unit RMS (its scales are then the ε shift per step). Each set is graded by
 models that never guide: an independent classifier (the ``bench.latent_cnn`` recipe, trained on
 real train latents per seed) for the requested class, the sample metrics of the ``diffusion``
 stage against real test latents (Fréchet, precision, recall, density, coverage, copy ratio) and
@@ -98,14 +101,14 @@ def main(argv=None) -> None:
     common = {"batch_size": cfg.batch_size, "lr": cfg.lr, "device": device}
     torch.manual_seed(seed)
     classifier = noise_aware_classifier(train.shape, len(names), cfg.channels, cfg.t_dim)
-    clf_loss = train_noise_aware(classifier, X, y, steps=cfg.classifier_steps, seed=seed, **common)
+    clf_loss = train_noise_aware(classifier, X, y, steps=cfg.classifier_steps, seed=seed, augment=cfg.symmetry, **common)
     fake = sample(model, None, starting_noise(cfg.generated, train.shape, seed + 10_000), sampler=cfg.sampler,
                   steps=cfg.steps, seed=seed + 10_000)
     discriminator = noise_aware_discriminator(train.shape, cfg.channels, cfg.t_dim)
     disc_loss = train_noise_aware(discriminator, np.concatenate([X, fake]), np.r_[np.ones(len(X)), np.zeros(len(fake))],
                                   steps=cfg.discriminator_steps, seed=seed + 1, **common)
     ood = MahalanobisOOD().fit(X)
-    models = GuidingModels(classifier.eval(), discriminator.eval(), ood)
+    models = GuidingModels(classifier.eval(), discriminator.eval(), ood, cfg.symmetry, cfg.normalise)
 
     # the OOD model as a detector: held-out real test latents against three other sets
     m = min(cfg.ood_images, len(test.latents))
@@ -145,7 +148,9 @@ def main(argv=None) -> None:
     metrics = _metrics(rows, table, reference, detector, cfg, len(names))
 
     with atomic_dir(args.out) as out, atomic_dir(args.reports) as rep:
-        save_guide_model(out / "classifier", classifier, {"class_names": list(names), "trained_on": "train latents"})
+        save_guide_model(out / "classifier", classifier, {"class_names": list(names),
+                                                          "trained_on": f"train latents ({cfg.symmetry} views)",
+                                                          "guidance": {"symmetry": cfg.symmetry, "normalise": cfg.normalise}})
         save_guide_model(out / "discriminator", discriminator,
                          {"real": "train latents", "generated": f"{cfg.generated} unguided {cfg.sampler} samples"})
         ood.save(out / "ood")
@@ -197,7 +202,8 @@ def _gallery(finals: dict, vae, n_classes: int, per_class: int) -> list[np.ndarr
 def _metrics(rows: pd.DataFrame, table: pd.DataFrame, reference: SampleReference, detector: dict, cfg,
              n_classes: int) -> dict:
     out = {"sampler": cfg.sampler, "steps": cfg.steps, "samples": cfg.samples_per_class * n_classes, "seeds": cfg.seeds,
-           "class_prior": 1.0 / n_classes, "operating": cfg.operating.model_dump(), "ood_detector": detector}
+           "class_prior": 1.0 / n_classes, "operating": cfg.operating.model_dump(),
+           "classifier_guidance": {"symmetry": cfg.symmetry, "normalise": cfg.normalise}, "ood_detector": detector}
     operating = {"unguided": 0.0, "combined": 1.0, **cfg.operating.model_dump()}
     at = {k: table[(table["kind"] == k) & (table["scale"] == float(operating[k]))].iloc[0] for k in KINDS}
     out["kinds"] = {k: {m: {"mean": r[f"{m}_mean"], "std": r[f"{m}_std"]} for m in STUDY_METRICS} for k, r in at.items()}

@@ -76,7 +76,7 @@ SHRUNK = {
     "guide.classifier_steps": 40,
     "guide.discriminator_steps": 20,
     "guide.generated": 32,
-    "guide.scales": {"classifier": [8.0], "discriminator": [], "ood": []},
+    "guide.scales": {"classifier": [0.05], "discriminator": [], "ood": []},
     "guide.ood_images": 32,
     "guide.gallery_per_class": 1,
 }
@@ -211,7 +211,7 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     assert guide["class_prior"] == pytest.approx(1 / 6, abs=1e-6) and guide["samples"] == 24
     for kind, m in guide["kinds"].items():
         assert 0 <= m["class_accuracy"]["mean"] <= 1 and m["frechet"]["mean"] > 0 and 0 <= m["far_fraction"]["mean"] <= 1
-    assert set(guide["sweep"]["classifier"]) == {"8", "32"}                      # the sweep plus the operating scale
+    assert set(guide["sweep"]["classifier"]) == {"0.05", "0.15"}                      # the sweep plus the operating scale
     for name, det in guide["ood_detector"].items():
         assert 0 <= det["auroc"] <= 1 and 0 <= det["fpr_at_95_tpr"] <= 1, name
     v = guide["vs_unguided"]["discriminator"]["frechet"]
@@ -226,6 +226,7 @@ def test_repro_writes_every_metric_with_its_baseline(project):
 
     clf, config = load_guide_model(project / "models/guide/classifier")
     assert config["class_names"][:2] == ["circle", "square"] and clf.outputs == 6
+    assert config["guidance"] == {"symmetry": "dihedral", "normalise": True} == guide["classifier_guidance"]
     assert load_guide_model(project / "models/guide/discriminator")[0].outputs == 1
     assert MahalanobisOOD.load(project / "models/guide/ood").shape_ == (4, 16, 16)
 
@@ -317,7 +318,7 @@ def test_one_sweep_of_augmentation_interpolation_and_guidance_reruns_only_their_
     before = json.loads((project / "reports/interpolate/metrics.json").read_text())
     guided_before = json.loads((project / "reports/guide/metrics.json").read_text())
     out = sh(["dvc", "exp", "run", "-S", "augment.gaussian.sigma=0.5", "-S", "interpolate.strength=0.5",
-              "-S", "guide.operating.classifier=16.0"], project, timeout=900).stdout
+              "-S", "guide.operating.classifier=0.3"], project, timeout=900).stdout
     for stage in ("fidelity", "compare", "interpolate", "guide", "report"):
         assert f"Running stage '{stage}'" in out, stage
     for stage in ("prepare", "vae", "analyze", "encode", "diffusion", "runs", "score", "bench_pixels"):
@@ -337,12 +338,12 @@ def test_one_sweep_of_augmentation_interpolation_and_guidance_reruns_only_their_
     assert gap(after) < gap(before)
     # guidance scale: the classifier's operating point moves; unguided sampling and the detector do not
     guide = diff["reports/guide/metrics.json"]
-    assert (guide["operating.classifier"]["old"], guide["operating.classifier"]["new"]) == (32, 16)
+    assert (guide["operating.classifier"]["old"], guide["operating.classifier"]["new"]) == (0.15, 0.3)
     assert any(k.startswith("kinds.classifier.") for k in guide)
     assert not any(k.startswith(("kinds.unguided.", "ood_detector.")) for k in guide)
     guided_after = json.loads((project / "reports/guide/metrics.json").read_text())
     assert guided_after["kinds"]["unguided"] == guided_before["kinds"]["unguided"]
-    assert set(guided_after["sweep"]["classifier"]) == {"8", "16"}
+    assert set(guided_after["sweep"]["classifier"]) == {"0.05", "0.3"}
 
 
 def test_report_renders_offline_in_a_headless_browser(project, tmp_path):

@@ -11,10 +11,12 @@ from pipeline.generate.guidance import (
     CombinedGuide,
     DiscriminatorGuide,
     OODGuide,
+    SYMMETRIES,
     load_guide_model,
     noise_aware_classifier,
     noise_aware_discriminator,
     save_guide_model,
+    symmetry_views,
     train_noise_aware,
 )
 from pipeline.generate.guided import GuidingModels, guidance_study, make_guide, sweep_points
@@ -73,6 +75,47 @@ def test_a_classifier_guided_step_raises_the_requested_class_probability(toy):
     assert torch.equal(denoise(model.unet, "ddim", x_T, 5, eps_guide=zero).final, denoise(model.unet, "ddim", x_T, 5).final)
     with pytest.raises(ValueError, match="scale"):
         ClassifierGuide(clf, want, -1.0)
+
+
+def test_symmetry_averaged_normalised_classifier_guidance_is_invariant_steers_and_has_the_set_size(toy):
+    model, clf, centres = toy
+    x = torch.randn(6, *SHAPE, generator=torch.Generator().manual_seed(2))
+    views = symmetry_views(x, "dihedral")
+    assert len(views) == 8 and len({v.numpy().tobytes() for v in views}) == 8 and torch.equal(views[0], x)
+    assert [len(symmetry_views(x, s)) for s in SYMMETRIES] == [1, 2, 8]
+    want = torch.tensor([0, 1, 0, 1, 0, 1])
+    with torch.no_grad():   # the averaged objective does not change when the latent is turned or mirrored
+        avg = ClassifierGuide(clf, want, 1.0, symmetry="dihedral")
+        turned = torch.rot90(x.flip(-1), 1, (2, 3))
+        assert torch.allclose(avg.objective(turned, 300), avg.objective(x, 300), atol=1e-5)
+        plain = ClassifierGuide(clf, want, 1.0)
+        assert not torch.allclose(plain.objective(turned, 300), plain.objective(x, 300), atol=1e-5)
+    # normalised: every sample's correction has RMS scale · √(1 − ᾱ_t), however sure the classifier is
+    ab = torch.tensor(0.36)
+    step = ClassifierGuide(clf, want, 0.2, model.shift, symmetry="flip", normalise=True)(x, 500, ab)
+    assert torch.allclose(step.flatten(1).pow(2).mean(1).sqrt(), torch.full((6,), 0.2 * 0.8), atol=1e-5)
+    # and it steers like the plain guide: a guided run lands on the requested class more often
+    x_T, ones = starting_noise(32, SHAPE, seed=3), torch.ones(32, dtype=torch.long)
+    plain_run = model.to_latents(denoise(model.unet, "ddim", x_T, 10).final)
+    guide = ClassifierGuide(clf, ones, 0.5, model.shift, symmetry="dihedral", normalise=True)
+    guided_run = model.to_latents(denoise(model.unet, "ddim", x_T, 10, eps_guide=guide).final)
+    assert (_nearest(guided_run, centres) == 1).mean() > (_nearest(plain_run, centres) == 1).mean()
+    assert guide.select(slice(0, 4)).symmetry == "dihedral" and guide.select(slice(0, 4)).normalise
+    with pytest.raises(ValueError, match="symmetry must be one of"):
+        ClassifierGuide(clf, want, 1.0, symmetry="rotate")
+    with pytest.raises(ValueError, match="square latents"):
+        symmetry_views(torch.zeros(1, 4, 8, 6), "dihedral")
+    data, y, _ = clustered_latents(64)   # trained on random views of the same group: seeded, so repeatable
+
+    def run(augment):
+        torch.manual_seed(0)
+        return train_noise_aware(noise_aware_classifier(SHAPE, 2, channels=(8,), t_dim=4), data, y, steps=5, seed=0,
+                                 augment=augment)
+
+    runs = [run(a) for a in ("dihedral", "dihedral", "none")]
+    assert runs[0] == runs[1] != runs[2]
+    with pytest.raises(ValueError, match="augment must be one of"):
+        train_noise_aware(clf, data, y, steps=1, augment="rotate")
 
 
 def test_the_scorer_cnn_gains_logits_without_changing_saved_scorers():
@@ -223,9 +266,11 @@ def test_class_guided_samples_over_sample_like_an_augmenter_and_join_only_the_re
 
     # built from saved models, as the benchmark's workers do, and only in the regime kinds asked for
     model.save(tmp_path / "unet")
-    save_guide_model(tmp_path / "classifier", clf)
+    save_guide_model(tmp_path / "classifier", clf, {"guidance": {"symmetry": "flip", "normalise": True}})
     options = {"class_guided": {"scale": 3.0, "steps": 10, "unet": str(tmp_path / "unet"),
                                 "classifier": str(tmp_path / "classifier")}}
+    built = make_generated("class_guided", {**options["class_guided"], "scale": 0.3}, random_state=0)
+    assert (built.symmetry, built.normalise, built.scale) == ("flip", True, 0.3)   # guides as its guide stage set it
     Xf, yf = training_set(Regime("low_data", "class_guided"), X, labels, seed=0, cap=4, grow=3, options=options)
     assert len(Xf) == 2 * 4 * 3 and np.bincount(yf).tolist() == [12, 12]
     with pytest.raises(ValueError, match="needs the saved models"):

@@ -35,9 +35,14 @@ KINDS = ("unguided", *GUIDES, "combined")
 
 @dataclass
 class GuidingModels:
+    """The three guiding models, and how the classifier guides (:class:`ClassifierGuide`'s
+    ``symmetry`` and ``normalise``)."""
+
     classifier: torch.nn.Module
     discriminator: torch.nn.Module
     ood: MahalanobisOOD
+    symmetry: str = "none"
+    normalise: bool = False
 
 
 def requested_classes(n: int, n_classes: int) -> np.ndarray:
@@ -50,7 +55,8 @@ def make_guide(kind: str, scales: Mapping[str, float], models: GuidingModels, la
     the sum of every guide at its own scale in ``scales``."""
     if kind not in KINDS:
         raise ValueError(f"unknown guidance kind {kind!r}; known: {', '.join(KINDS)}")
-    build = {"classifier": lambda s: ClassifierGuide(models.classifier, torch.as_tensor(labels), s, shift),
+    build = {"classifier": lambda s: ClassifierGuide(models.classifier, torch.as_tensor(labels), s, shift,
+                                                     symmetry=models.symmetry, normalise=models.normalise),
              "discriminator": lambda s: DiscriminatorGuide(models.discriminator, s, shift),
              "ood": lambda s: OODGuide(models.ood, s, shift)}
     if kind == "unguided":

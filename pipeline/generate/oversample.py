@@ -21,10 +21,10 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from imblearn.over_sampling.base import BaseOverSampler
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from pipeline.augment.interpolation import Interpolation
-from pipeline.generate.guidance import ClassifierGuide, load_guide_model
+from pipeline.generate.guidance import SYMMETRIES, ClassifierGuide, load_guide_model
 from pipeline.generate.interpolate import interpolation_paths
 from pipeline.generate.sampling import denoise, starting_noise
 from pipeline.generate.unet import LatentDiffusion, load_diffusion
@@ -83,8 +83,9 @@ class GuidedInterpolation(Interpolation):
 
 class ClassGuided(BaseOverSampler):
     """New latents of each class by classifier guidance: DDIM from seeded noise with the ε hook
-    ``ClassifierGuide(classifier, class, scale)`` (:mod:`pipeline.generate.guidance`). The fitted set
-    only decides how many of each class are made (``sampling_strategy``); rows are flattened latents.
+    ``ClassifierGuide(classifier, class, scale, symmetry=..., normalise=...)``
+    (:mod:`pipeline.generate.guidance`). The fitted set only decides how many of each class are made
+    (``sampling_strategy``); rows are flattened latents.
 
     Parameters
     ----------
@@ -93,6 +94,8 @@ class ClassGuided(BaseOverSampler):
     sampling_strategy : as in imbalanced-learn, default="auto"
     scale : float ≥ 0, default=32
     steps : int, default=10
+    symmetry : "none" | "flip" | "dihedral", default="none"
+    normalise : bool, default=False
     random_state : int or None
     """
 
@@ -102,16 +105,20 @@ class ClassGuided(BaseOverSampler):
         "classifier": "no_validation",
         "scale": [Interval(Real, 0, None, closed="left")],
         "steps": [Interval(Integral, 1, None, closed="left")],
+        "symmetry": [StrOptions(set(SYMMETRIES))],
+        "normalise": ["boolean"],
         "random_state": ["random_state"],
     }
 
     def __init__(self, model: LatentDiffusion, classifier, *, sampling_strategy="auto", scale=32.0, steps=10,
-                 random_state=None):
+                 symmetry="none", normalise=False, random_state=None):
         super().__init__(sampling_strategy=sampling_strategy)
         self.model = model
         self.classifier = classifier
         self.scale = scale
         self.steps = steps
+        self.symmetry = symmetry
+        self.normalise = normalise
         self.random_state = random_state
 
     def _fit_resample(self, X, y):
@@ -125,7 +132,8 @@ class ClassGuided(BaseOverSampler):
         if not len(want):
             return X.copy(), y.copy()
         seed = int(np.random.default_rng(self.random_state).integers(2**31))
-        guide = ClassifierGuide(self.classifier, torch.as_tensor(want), self.scale, self.model.shift)
+        guide = ClassifierGuide(self.classifier, torch.as_tensor(want), self.scale, self.model.shift,
+                                symmetry=self.symmetry, normalise=self.normalise)
         z = self.model.to_latents(denoise(self.model.unet, "ddim", starting_noise(len(want), shape, seed), self.steps,
                                           seed=seed, eps_guide=guide).final).numpy()
         return np.vstack([X, z.reshape(len(z), -1).astype(X.dtype)]), np.concatenate([y, want.astype(y.dtype)])
@@ -138,7 +146,11 @@ def _diffusion(directory: str) -> LatentDiffusion:
 
 @lru_cache(maxsize=4)
 def _classifier(directory: str):
-    return load_guide_model(directory, "cpu")[0]
+    """The saved noise-aware classifier and how it guides (``guidance`` in its config.json, written by
+    the guide stage; an older model without it guides plainly)."""
+    model, config = load_guide_model(directory, "cpu")
+    how = config.get("guidance", {})
+    return model, {"symmetry": how.get("symmetry", "none"), "normalise": bool(how.get("normalise", False))}
 
 
 def make_generated(method: str, options, *, random_state: int, sampling_strategy="auto"):
@@ -149,8 +161,9 @@ def make_generated(method: str, options, *, random_state: int, sampling_strategy
         raise ValueError(f"{method} needs the saved models: options 'unet' (and 'classifier' for class_guided)")
     model = _diffusion(str(opts.pop("unet")))
     if method == "class_guided":
-        return ClassGuided(model, _classifier(str(opts.pop("classifier"))), sampling_strategy=sampling_strategy,
-                           random_state=random_state, **opts)
+        classifier, how = _classifier(str(opts.pop("classifier")))
+        return ClassGuided(model, classifier, sampling_strategy=sampling_strategy, random_state=random_state,
+                           **{**how, **opts})
     if method == "guided_interpolation":
         return GuidedInterpolation(model, sampling_strategy=sampling_strategy, random_state=random_state, **opts)
     raise ValueError(f"unknown generated method {method!r}; known: {', '.join(GENERATED)}")

@@ -135,7 +135,8 @@ def guidance_card(r: Path) -> Card | None:
     target = 0.70
     return _card(r, "guide/metrics.json", pointer("kinds", "classifier", "class_accuracy", "mean"), ".2f",
                  question="Guided generation",
-                 finding=f"classifier-guided samples keep the requested class (independent judge; ± {acc['std']:.2f})",
+                 finding=(f"classifier-guided samples keep the requested class (independent judge; ± {acc['std']:.2f}); "
+                          f"{k['combined']['class_accuracy']['mean']:.2f} with the discriminator and OOD terms added"),
                  baseline=f"{free:.2f} unguided, {prior:.2f} class prior",
                  verdict=(f"lifts the requested class over unguided sampling, {'reaching' if acc['mean'] >= target else 'below'} "
                           f"the {target:.2f} target" if acc["mean"] > free else "does not lift the requested class"),

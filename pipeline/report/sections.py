@@ -317,11 +317,15 @@ def guidance_section(r: Path) -> Section:
     tradeoff = guidance_tradeoff(table, points, "Class against realism: each guidance over its scales (labels), other generators as points",
                                  prior=m["class_prior"])
     d = r / "guide"
+    how = m.get("classifier_guidance", {})
+    clf_note = (f"; classifier guidance averages the classifier over its {how['symmetry']} views"
+                if how.get("symmetry", "none") != "none" else "")
+    clf_note += "; classifier scales are the ε shift per step (gradients normalised)" if how.get("normalise") else ""
     return Section("Metric-guided generation: classifier, discriminator and OOD guidance", guidance_sentence(m),
                    tables=[(f"{m['samples']} samples per set ({m['sampler']}, {m['steps']} steps), each asking for a class in turn, "
                             f"mean ± std over {m['seeds']} seeds; graded by models that never guide (class: an independent "
                             "latent CNN; far_fraction: share farther from every training latent than 95 % of real test latents; "
-                            "interpolation's class column is its class kept)", pd.DataFrame(rows)),
+                            f"interpolation's class column is its class kept{clf_note})", pd.DataFrame(rows)),
                            ("Each guidance at its operating scale, paired by seed against unguided sampling", verdicts),
                            ("The Mahalanobis OOD model (fitted on train latents) as a detector", detector)],
                    figures=[("Class against realism", tradeoff),

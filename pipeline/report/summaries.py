@@ -197,6 +197,9 @@ def guidance_sentence(m: dict) -> str:
     if best < GUIDE_TARGET:
         text += (f". That misses the {GUIDE_TARGET:.0%} target: the small U-Net draws soft blobs more than shapes, and "
                  "the noisy classifier is weak at the noise levels where a run settles its shape")
+    else:
+        reach = [n for n in k if n != "unguided" and k[n]["class_accuracy"]["mean"] >= GUIDE_TARGET]
+        text += f"; {' and '.join(reach)} guidance reach{'es' if len(reach) == 1 else ''} the {GUIDE_TARGET:.0%} target"
     names = {"frechet": "Fréchet distance", "precision": "precision", "recall": "recall", "density": "density",
              "coverage": "coverage", "far_fraction": "out-of-distribution rate"}
     for kind in ("discriminator", "ood", "classifier", "combined"):
