@@ -63,3 +63,25 @@ def task_threads(n_tasks: int, workers: int) -> list[int]:
     rest = n_tasks % workers
     full = [max(1, cores // workers)] * (n_tasks - rest)
     return full + [max(1, cores // rest)] * rest if rest else full
+
+
+def release_memory() -> bool:
+    """Hand the heap's free pages back to the operating system (glibc's ``malloc_trim``; True when
+    it ran, False where there is no glibc). A streaming loop calls it every few batches: glibc
+    raises its mmap threshold after large frees, so the batch-sized arrays that come and go then
+    live on the heap, and small long-lived objects between them keep the freed pages resident —
+    resident memory would grow with the number of batches although the live data does not
+    (``benchmarks/encode_memory.py``: 1.96× at 10× the images without it)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        trim = libc.malloc_trim if libc is not None else None
+    except (OSError, AttributeError):
+        return False
+    if trim is None:
+        return False
+    trim(0)
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,17 +19,46 @@ def list_splits(directory: str | Path) -> list[str]:
     return sorted(p.name[: -len("-00000.parquet")] for p in Path(directory).glob("*-00000.parquet"))
 
 
-def write_shards(directory: str | Path, split: str, table: pa.Table, key: bytes, facts: dict, rows_per_shard: int) -> list[Path]:
-    """Write ``table`` in slices of ``rows_per_shard`` rows (one empty shard if it has none)."""
+def write_shards(directory: str | Path, split: str, table: pa.Table, key: bytes, facts: dict, rows_per_shard: int,
+                 first: int = 0) -> list[Path]:
+    """Write ``table`` in slices of ``rows_per_shard`` rows, numbered from shard ``first`` (one empty
+    shard if it has none)."""
     Path(directory).mkdir(parents=True, exist_ok=True)
     metadata = {**(table.schema.metadata or {}), key: json.dumps(facts).encode()}
     table = table.replace_schema_metadata(metadata)
     paths = []
-    for shard, start in enumerate(range(0, max(table.num_rows, 1), rows_per_shard)):
+    for shard, start in enumerate(range(0, max(table.num_rows, 1), rows_per_shard), start=first):
         path = Path(directory) / f"{split}-{shard:05d}.parquet"
         pq.write_table(table.slice(start, rows_per_shard), path)
         paths.append(path)
     return paths
+
+
+def shard_facts(directory: str | Path, split: str, key: bytes, what: str) -> tuple[dict, list[Path], int]:
+    """The facts, shard paths and row count of ``split`` from the shards' footers alone (no data read);
+    the same clear errors as :func:`read_shards` for a missing split, a foreign shard or differing facts."""
+    paths = shard_paths(directory, split)
+    if not paths:
+        raise FileNotFoundError(f"no {what} shards for split {split!r} in {directory} (expected {split}-00000.parquet)")
+    facts, rows = [], 0
+    for path in paths:
+        meta = pq.read_metadata(path)
+        if key not in (meta.metadata or {}):
+            raise ValueError(f"{path}: not a {what} shard (file metadata lacks {key.decode()})")
+        facts.append(json.loads(meta.metadata[key]))
+        rows += meta.num_rows
+    for path, other in zip(paths[1:], facts[1:]):
+        if other != facts[0]:
+            raise ValueError(f"{path}: file metadata differs from {paths[0]}")
+    return facts[0], paths, rows
+
+
+def iter_shards(directory: str | Path, split: str, key: bytes, what: str,
+                columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """The shards of ``split`` one table at a time (only ``columns`` if given), checked as
+    :func:`shard_facts` checks them before the first is read: memory holds one shard."""
+    for path in shard_facts(directory, split, key, what)[1]:
+        yield pq.read_table(path, columns=columns)
 
 
 def read_shards(directory: str | Path, split: str, key: bytes, what: str) -> tuple[pa.Table, dict, list[Path]]:

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.data.artifacts import ARTIFACT_KINDS, apply_artifact
 from pipeline.data.shapes import CLASS_NAMES, class_counts, generate_shapes
-from pipeline.data.store import read_image_split, write_image_split
+from pipeline.data.store import image_split_facts, iter_image_batches, read_image_meta, read_image_split, write_image_split
 
 
 def test_class_counts_follow_weights_and_sum():
@@ -68,3 +68,20 @@ def test_image_store_errors_name_the_problem(tmp_path):
         read_image_split(tmp_path, "test")
     with pytest.raises(ValueError, match="severity"):
         write_image_split(tmp_path, "train", np.zeros((1, 8, 8, 3), np.uint8), _meta(1).drop(columns="severity"), ["a"])
+
+
+def test_image_batches_stream_across_shards_and_equal_the_whole_split(tmp_path):
+    images, _ = generate_shapes(11, [1, 1], 16, np.random.default_rng(1))
+    write_image_split(tmp_path, "train", images, _meta(11), ["a", "b"], rows_per_shard=4)   # shards of 4, 4, 3
+    assert image_split_facts(tmp_path, "train") == (["a", "b"], (16, 16), 11)
+    whole = read_image_split(tmp_path, "train")
+    batches = list(iter_image_batches(tmp_path, "train", 3))                                # batches straddle shards
+    assert [len(b) for b in batches] == [3, 3, 3, 2]
+    assert np.array_equal(np.concatenate([b.images for b in batches]), whole.images)
+    pd.testing.assert_frame_equal(pd.concat([b.meta for b in batches], ignore_index=True), whole.meta)
+    pd.testing.assert_frame_equal(read_image_meta(tmp_path, "train"), whole.meta)
+    assert batches[1].meta.index.tolist() == [0, 1, 2] and batches[0].class_names == ["a", "b"]
+    with pytest.raises(ValueError, match="batch_size"):
+        next(iter_image_batches(tmp_path, "train", 0))
+    with pytest.raises(FileNotFoundError, match="split 'test'"):
+        image_split_facts(tmp_path, "test")

@@ -12,10 +12,11 @@ from pipeline.latents.noising import (
     oracle_trajectory,
     timestep_for_fraction,
 )
-from pipeline.latents.store import read_latent_split, write_latent_split
+from pipeline.latents.store import LatentSplitWriter, iter_latent_split, read_latent_split, write_latent_split
 from pipeline.latents.vae import (
     build_vae,
     decode_latents,
+    encode_batches,
     encode_images,
     fit_scaling_factor,
     images_to_tensor,
@@ -36,6 +37,43 @@ def test_latent_store_roundtrip_keeps_shape_and_scaling_factor(tmp_path):
     assert back.meta["id"].tolist() == list("abcdefg")
     # any parquet reader sees a plain table with one fixed-size list column
     assert pq.read_table(tmp_path / "train-00000.parquet").column("latent").type.list_size == 36
+
+
+def test_a_streamed_split_writes_the_same_files_as_the_whole_split(tmp_path):
+    z = np.random.default_rng(0).standard_normal((10, 4, 2, 2)).astype(np.float32)
+    meta = pd.DataFrame({"id": [f"r{i}" for i in range(10)], "label": np.arange(10, dtype=np.int16),
+                         "severity": np.linspace(0, 5, 10, dtype=np.float32)})
+    write_latent_split(tmp_path / "whole", "train", z, meta, scaling_factor=0.5, info={"k": 1}, rows_per_shard=4)
+    with LatentSplitWriter(tmp_path / "streamed", "train", scaling_factor=0.5, info={"k": 1}, rows_per_shard=4) as w:
+        for start, stop in ((0, 3), (3, 3), (3, 9), (9, 10)):                   # uneven pieces, one empty
+            w.append(z[start:stop], meta.iloc[start:stop])
+    names = sorted(p.name for p in (tmp_path / "whole").iterdir())
+    assert names == ["train-00000.parquet", "train-00001.parquet", "train-00002.parquet"] == [p.name for p in w.paths]
+    for name in names:                                                           # byte for byte
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "streamed" / name).read_bytes()
+    parts = list(iter_latent_split(tmp_path / "streamed", "train"))
+    assert [len(p.latents) for p in parts] == [4, 4, 2] and np.array_equal(np.concatenate([p.latents for p in parts]), z)
+    assert parts[0].scaling_factor == 0.5 and parts[2].meta["id"].tolist() == ["r8", "r9"]
+    with pytest.raises(ValueError, match="after"):
+        w.append(np.zeros((1, 4, 3, 3), np.float32), meta.iloc[:1])
+    with pytest.raises(ValueError, match="nothing was appended"):
+        LatentSplitWriter(tmp_path / "none", "train", scaling_factor=1.0).close()
+
+
+def test_streamed_encoding_equals_encoding_the_whole_split():
+    torch.manual_seed(0)
+    vae = build_vae(block_out_channels=[8], norm_num_groups=4, sample_size=16).eval()
+    images = tensor_to_images(_tiny_images(10))
+
+    class Batch:
+        def __init__(self, images):
+            self.images = images
+
+    streamed = list(encode_batches(vae, [Batch(images[i:i + 4]) for i in range(0, 10, 4)]))
+    whole = encode_images(vae, images_to_tensor(images), batch_size=4)
+    assert np.array_equal(np.concatenate([z for _, z, _ in streamed]), whole.numpy())
+    recon = tensor_to_images(decode_latents(vae, whole, batch_size=4))
+    assert np.array_equal(np.concatenate([r for _, _, r in streamed]), recon) and streamed[0][2].dtype == np.uint8
 
 
 def test_latent_store_missing_split_is_a_clear_error(tmp_path):

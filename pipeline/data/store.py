@@ -8,6 +8,7 @@ in the file metadata so readers need no side file.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from PIL import Image
 
-from pipeline.shards import read_shards, write_shards
+from pipeline.shards import iter_shards, read_shards, shard_facts, write_shards
 
 IMAGE_COLUMNS = ("id", "image", "label", "label_name", "split", "artifact_kind", "severity")
 _META_KEY = b"latent_lab.images"
@@ -80,6 +81,46 @@ def read_image_split(directory: str | Path, split: str) -> ImageSet:
     missing = [c for c in IMAGE_COLUMNS if c not in table.column_names]
     if missing:
         raise ValueError(f"{paths[0]}: missing columns {', '.join(missing)}")
-    frame = table.to_pandas()
+    return _decoded(table.to_pandas(), info["class_names"])
+
+
+def image_split_facts(directory: str | Path, split: str) -> tuple[list[str], tuple[int, int], int]:
+    """(class names, image size (H, W), rows) of ``split`` from its shards' footers, no image read."""
+    facts, _, rows = shard_facts(directory, split, _META_KEY, "image")
+    return facts["class_names"], tuple(facts["size"]), rows
+
+
+def read_image_meta(directory: str | Path, split: str) -> pd.DataFrame:
+    """Every row's metadata of ``split`` (all columns but the image bytes), shard by shard."""
+    frames = [t.to_pandas() for t in iter_shards(directory, split, _META_KEY, "image",
+                                                 columns=[c for c in IMAGE_COLUMNS if c != "image"])]
+    return pd.concat(frames, ignore_index=True)
+
+
+def iter_image_batches(directory: str | Path, split: str, batch_size: int) -> Iterator[ImageSet]:
+    """The images of ``split`` in batches of ``batch_size`` rows (the last may be shorter), read one
+    shard at a time and decoded one batch at a time: memory holds one shard's PNG bytes and one
+    batch of pixels, whatever the split's size. Batches run across shard boundaries, so they are
+    exactly the batches of :func:`read_image_split`'s arrays."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    class_names = image_split_facts(directory, split)[0]
+    pending: list[pd.DataFrame] = []
+    held = 0
+    for table in iter_shards(directory, split, _META_KEY, "image"):
+        missing = [c for c in IMAGE_COLUMNS if c not in table.column_names]
+        if missing:
+            raise ValueError(f"{directory}/{split}: missing columns {', '.join(missing)}")
+        pending.append(table.to_pandas())
+        held += table.num_rows
+        while held >= batch_size:
+            frame = pd.concat(pending, ignore_index=True)
+            pending, held = [frame.iloc[batch_size:]], held - batch_size
+            yield _decoded(frame.iloc[:batch_size], class_names)
+    if held:
+        yield _decoded(pd.concat(pending, ignore_index=True), class_names)
+
+
+def _decoded(frame: pd.DataFrame, class_names: list[str]) -> ImageSet:
     images = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in frame["image"]])
-    return ImageSet(images=images, meta=frame.drop(columns="image"), class_names=info["class_names"])
+    return ImageSet(images=images, meta=frame.drop(columns="image").reset_index(drop=True), class_names=class_names)

@@ -9,6 +9,7 @@ engine (pandas, Ray Data, DuckDB) can read the shards.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.shards import read_shards, write_shards
+from pipeline.shards import iter_shards, read_shards, shard_facts, write_shards
 
 _META_KEY = b"latent_lab.latents"
 
@@ -46,6 +47,75 @@ class LatentSet:
         return pairs["label_name"].tolist()
 
 
+def _latent_table(latents: np.ndarray, meta: pd.DataFrame) -> pa.Table:
+    n, c, h, w = latents.shape
+    flat = np.ascontiguousarray(latents, dtype=np.float32).reshape(n, c * h * w)
+    column = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), type=pa.float32()), c * h * w)
+    return pa.Table.from_pandas(meta.reset_index(drop=True), preserve_index=False).append_column("latent", column)
+
+
+class LatentSplitWriter:
+    """Writes the shards of ``split`` as rows arrive, holding at most one shard's rows: ``append``
+    latents (N, C, H, W) with their ``meta`` rows, then ``close`` (a context manager closes on a
+    clean exit). The files equal what :func:`write_latent_split` writes for all rows at once."""
+
+    def __init__(self, directory: str | Path, split: str, *, scaling_factor: float, info: dict | None = None,
+                 rows_per_shard: int = 4096):
+        if rows_per_shard < 1:
+            raise ValueError(f"rows_per_shard must be ≥ 1, got {rows_per_shard}")
+        self.directory, self.split, self.rows_per_shard = directory, split, rows_per_shard
+        self.scaling_factor, self.info = float(scaling_factor), dict(info or {})
+        self.shape: tuple[int, ...] | None = None
+        self._latents: list[np.ndarray] = []
+        self._meta: list[pd.DataFrame] = []
+        self._pending = 0
+        self.paths: list[Path] = []
+        self.rows = 0
+
+    def append(self, latents: np.ndarray, meta: pd.DataFrame) -> None:
+        if latents.ndim != 4:
+            raise ValueError(f"latents must be (N, C, H, W), got shape {latents.shape}")
+        if len(latents) != len(meta):
+            raise ValueError(f"split {self.split!r}: {len(latents)} latents but {len(meta)} metadata rows")
+        if self.shape is None:
+            self.shape = tuple(latents.shape[1:])
+        elif tuple(latents.shape[1:]) != self.shape:
+            raise ValueError(f"split {self.split!r}: latents of shape {tuple(latents.shape[1:])} after {self.shape}")
+        self._latents.append(np.asarray(latents, dtype=np.float32))
+        self._meta.append(meta)
+        self._pending += len(latents)
+        self.rows += len(latents)
+        while self._pending >= self.rows_per_shard:
+            self._flush(self.rows_per_shard)
+
+    def _flush(self, n: int) -> None:
+        latents, meta = np.concatenate(self._latents), pd.concat(self._meta, ignore_index=True)
+        self._latents, self._meta = [latents[n:]], [meta.iloc[n:]]
+        self._pending = len(latents) - n
+        self._write(latents[:n], meta.iloc[:n])
+
+    def _write(self, latents: np.ndarray, meta: pd.DataFrame) -> None:
+        c, h, w = self.shape
+        facts = {"shape": [c, h, w], "scaling_factor": self.scaling_factor, **self.info}
+        self.paths += write_shards(self.directory, self.split, _latent_table(latents, meta), _META_KEY, facts,
+                                   self.rows_per_shard, first=len(self.paths))
+
+    def close(self) -> list[Path]:
+        """Write the rows still held (an empty split still gets its shard 00000); the shards' paths."""
+        if self.shape is None:
+            raise ValueError(f"split {self.split!r}: nothing was appended, so the latent shape is unknown")
+        if self._pending or not self.paths:
+            self._flush(self._pending)
+        return self.paths
+
+    def __enter__(self) -> "LatentSplitWriter":
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is None:
+            self.close()
+
+
 def write_latent_split(
     directory: str | Path,
     split: str,
@@ -57,21 +127,25 @@ def write_latent_split(
     rows_per_shard: int = 4096,
 ) -> list[Path]:
     """Write ``latents`` (N, C, H, W) and ``meta`` (N rows) as the shards of ``split``."""
-    if latents.ndim != 4:
-        raise ValueError(f"latents must be (N, C, H, W), got shape {latents.shape}")
-    if len(latents) != len(meta):
-        raise ValueError(f"split {split!r}: {len(latents)} latents but {len(meta)} metadata rows")
-    n, c, h, w = latents.shape
-    flat = np.ascontiguousarray(latents, dtype=np.float32).reshape(n, c * h * w)
-    facts = {"shape": [c, h, w], "scaling_factor": float(scaling_factor), **(info or {})}
-    column = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), type=pa.float32()), c * h * w)
-    table = pa.Table.from_pandas(meta.reset_index(drop=True), preserve_index=False).append_column("latent", column)
-    return write_shards(directory, split, table, _META_KEY, facts, rows_per_shard)
+    writer = LatentSplitWriter(directory, split, scaling_factor=scaling_factor, info=info, rows_per_shard=rows_per_shard)
+    writer.append(latents, meta)
+    return writer.close()
+
+
+def iter_latent_split(directory: str | Path, split: str) -> Iterator[LatentSet]:
+    """The shards of ``split`` one at a time, each as a :class:`LatentSet` (memory holds one shard)."""
+    info = shard_facts(directory, split, _META_KEY, "latent")[0]
+    for table in iter_shards(directory, split, _META_KEY, "latent"):
+        yield _latent_set(table, info)
 
 
 def read_latent_split(directory: str | Path, split: str) -> LatentSet:
     """Read every shard of ``split`` back into (N, C, H, W) latents and a metadata frame."""
     table, info, _ = read_shards(directory, split, _META_KEY, "latent")
+    return _latent_set(table, info)
+
+
+def _latent_set(table: pa.Table, info: dict) -> LatentSet:
     c, h, w = info["shape"]
     column = table.column("latent").combine_chunks()
     latents = column.flatten().to_numpy(zero_copy_only=False).reshape(len(table), c, h, w)

@@ -235,27 +235,45 @@ def encode_images(
     generator: torch.Generator | None = None,
     scaling_factor: float | None = None,
     desc: str = "encode",
+    progress: bool = True,
 ) -> torch.Tensor:
-    """Scaled latents of ``images`` ((N, 3, H, W) in [-1, 1]); ``latent_dist.mode()`` unless ``sample``."""
+    """Scaled latents of ``images`` ((N, 3, H, W) in [-1, 1]); ``latent_dist.mode()`` unless ``sample``;
+    ``progress=False`` hides the bar (a caller that streams keeps its own)."""
     sf = vae.config.scaling_factor if scaling_factor is None else scaling_factor
     device, dtype = vae.device, vae.dtype
     out = []
-    for sl in tqdm(list(_batches(images.shape[0], batch_size)), desc=desc, unit="batch", mininterval=2.0):
+    for sl in tqdm(list(_batches(images.shape[0], batch_size)), desc=desc, unit="batch", mininterval=2.0,
+                   disable=not progress):
         x = images[sl].to(device=device, dtype=dtype)
         out.append((_raw_latents(vae, x, sample, generator) * sf).float().cpu())
     return torch.cat(out)
 
 
 @torch.no_grad()
-def decode_latents(vae, latents: torch.Tensor, *, batch_size: int = 64, desc: str = "decode") -> torch.Tensor:
+def decode_latents(vae, latents: torch.Tensor, *, batch_size: int = 64, desc: str = "decode",
+                   progress: bool = True) -> torch.Tensor:
     """Images in [-1, 1] from scaled latents (divides by the config's scaling factor first)."""
     sf = vae.config.scaling_factor
     device, dtype = vae.device, vae.dtype
     out = []
-    for sl in tqdm(list(_batches(latents.shape[0], batch_size)), desc=desc, unit="batch", mininterval=2.0):
+    for sl in tqdm(list(_batches(latents.shape[0], batch_size)), desc=desc, unit="batch", mininterval=2.0,
+                   disable=not progress):
         z = latents[sl].to(device=device, dtype=dtype) / sf
         out.append(vae.decode(z).sample.float().cpu())
     return torch.cat(out)
+
+
+def encode_batches(vae, batches, *, sample: bool = False, generator: torch.Generator | None = None):
+    """Stream ``batches`` (anything with ``.images``, uint8 (N, H, W, 3), e.g. the image store's
+    :func:`~pipeline.data.store.iter_image_batches`) through the VAE: yields, batch by batch, the
+    batch, its scaled latents (N, C, H, W float32 numpy) and its reconstruction (uint8, as the
+    images). Each batch is encoded and decoded whole, so memory holds one batch of pixels; with
+    the image store's batches these are the latents :func:`encode_images` gives for the split."""
+    for batch in batches:
+        x = images_to_tensor(batch.images)
+        z = encode_images(vae, x, batch_size=len(x), sample=sample, generator=generator, progress=False)
+        recon = tensor_to_images(decode_latents(vae, z, batch_size=len(x), progress=False))
+        yield batch, z.numpy(), recon
 
 
 def fit_scaling_factor(vae, images: torch.Tensor, batch_size: int = 64) -> float:
