@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 
@@ -72,16 +73,20 @@ def release_memory() -> bool:
     live on the heap, and small long-lived objects between them keep the freed pages resident —
     resident memory would grow with the number of batches although the live data does not
     (``benchmarks/encode_memory.py``: 1.96× at 10× the images without it)."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        trim = libc.malloc_trim if libc is not None else None
-    except (OSError, AttributeError):
-        return False
+    trim = _malloc_trim()
     if trim is None:
         return False
     trim(0)
     return True
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim`` from the symbols already loaded in this process (no library search,
+    which would start ``ldconfig``), or None elsewhere."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None

@@ -53,25 +53,14 @@ def shard_facts(directory: str | Path, split: str, key: bytes, what: str) -> tup
     return facts[0], paths, rows
 
 
-def iter_shards(directory: str | Path, split: str, key: bytes, what: str,
-                columns: list[str] | None = None) -> Iterator[pa.Table]:
-    """The shards of ``split`` one table at a time (only ``columns`` if given), checked as
-    :func:`shard_facts` checks them before the first is read: memory holds one shard."""
-    for path in shard_facts(directory, split, key, what)[1]:
+def iter_shards(paths: list[Path], columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """The shards at ``paths`` (as :func:`shard_facts` returns them, checked) one table at a time, only
+    ``columns`` if given: memory holds one shard."""
+    for path in paths:
         yield pq.read_table(path, columns=columns)
 
 
 def read_shards(directory: str | Path, split: str, key: bytes, what: str) -> tuple[pa.Table, dict, list[Path]]:
     """All shards of ``split`` concatenated, with the first shard's facts; a clear error if none exist."""
-    paths = shard_paths(directory, split)
-    if not paths:
-        raise FileNotFoundError(f"no {what} shards for split {split!r} in {directory} (expected {split}-00000.parquet)")
-    tables = [pq.read_table(p) for p in paths]
-    for path, table in zip(paths, tables):
-        if key not in (table.schema.metadata or {}):
-            raise ValueError(f"{path}: not a {what} shard (file metadata lacks {key.decode()})")
-    facts = [json.loads(t.schema.metadata[key]) for t in tables]
-    for path, other in zip(paths[1:], facts[1:]):
-        if other != facts[0]:
-            raise ValueError(f"{path}: file metadata differs from {paths[0]}")
-    return pa.concat_tables(tables), facts[0], paths
+    facts, paths, _ = shard_facts(directory, split, key, what)
+    return pa.concat_tables(list(iter_shards(paths))), facts, paths

@@ -78,10 +78,14 @@ def write_image_split(
 def read_image_split(directory: str | Path, split: str) -> ImageSet:
     """Read and decode every shard of ``split``; a clear error if there is none or a column is missing."""
     table, info, paths = read_shards(directory, split, _META_KEY, "image")
+    _require_columns(table, paths[0])
+    return _decoded(table.to_pandas(), info["class_names"])
+
+
+def _require_columns(table: pa.Table, path: Path) -> None:
     missing = [c for c in IMAGE_COLUMNS if c not in table.column_names]
     if missing:
-        raise ValueError(f"{paths[0]}: missing columns {', '.join(missing)}")
-    return _decoded(table.to_pandas(), info["class_names"])
+        raise ValueError(f"{path}: missing columns {', '.join(missing)}")
 
 
 def image_split_facts(directory: str | Path, split: str) -> tuple[list[str], tuple[int, int], int]:
@@ -92,8 +96,8 @@ def image_split_facts(directory: str | Path, split: str) -> tuple[list[str], tup
 
 def read_image_meta(directory: str | Path, split: str) -> pd.DataFrame:
     """Every row's metadata of ``split`` (all columns but the image bytes), shard by shard."""
-    frames = [t.to_pandas() for t in iter_shards(directory, split, _META_KEY, "image",
-                                                 columns=[c for c in IMAGE_COLUMNS if c != "image"])]
+    paths = shard_facts(directory, split, _META_KEY, "image")[1]
+    frames = [t.to_pandas() for t in iter_shards(paths, columns=[c for c in IMAGE_COLUMNS if c != "image"])]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -104,21 +108,17 @@ def iter_image_batches(directory: str | Path, split: str, batch_size: int) -> It
     exactly the batches of :func:`read_image_split`'s arrays."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-    class_names = image_split_facts(directory, split)[0]
-    pending: list[pd.DataFrame] = []
-    held = 0
-    for table in iter_shards(directory, split, _META_KEY, "image"):
-        missing = [c for c in IMAGE_COLUMNS if c not in table.column_names]
-        if missing:
-            raise ValueError(f"{directory}/{split}: missing columns {', '.join(missing)}")
-        pending.append(table.to_pandas())
-        held += table.num_rows
-        while held >= batch_size:
-            frame = pd.concat(pending, ignore_index=True)
-            pending, held = [frame.iloc[batch_size:]], held - batch_size
-            yield _decoded(frame.iloc[:batch_size], class_names)
-    if held:
-        yield _decoded(pd.concat(pending, ignore_index=True), class_names)
+    facts, paths, _ = shard_facts(directory, split, _META_KEY, "image")
+    held, pos = None, 0   # rows not yet yielded: held.iloc[pos:]
+    for path, table in zip(paths, iter_shards(paths)):
+        _require_columns(table, path)
+        frame = table.to_pandas()
+        held, pos = (frame if held is None else pd.concat([held.iloc[pos:], frame], ignore_index=True)), 0
+        while len(held) - pos >= batch_size:
+            yield _decoded(held.iloc[pos:pos + batch_size], facts["class_names"])
+            pos += batch_size
+    if held is not None and pos < len(held):
+        yield _decoded(held.iloc[pos:], facts["class_names"])
 
 
 def _decoded(frame: pd.DataFrame, class_names: list[str]) -> ImageSet:

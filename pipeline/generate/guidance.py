@@ -44,11 +44,15 @@ from pipeline.training import as_tensor, channels_last, train_steps
 SYMMETRIES = AUGMENTATIONS   # the label-preserving symmetries of the data, as the classifier benchmark names them
 
 
+def _check_symmetry(symmetry: str, what: str = "symmetry") -> None:
+    if symmetry not in SYMMETRIES:
+        raise ValueError(f"{what} must be one of {', '.join(SYMMETRIES)}, got {symmetry!r}")
+
+
 def symmetry_views(x: torch.Tensor, symmetry: str) -> list[torch.Tensor]:
     """``x`` (N, C, H, W) under each symmetry of the group ``symmetry``: ``none`` (x itself), ``flip``
     (x and its mirror image) or ``dihedral`` (the eight flips and quarter turns; square latents)."""
-    if symmetry not in SYMMETRIES:
-        raise ValueError(f"symmetry must be one of {', '.join(SYMMETRIES)}, got {symmetry!r}")
+    _check_symmetry(symmetry)
     if symmetry == "none":
         return [x]
     if symmetry == "flip":
@@ -87,8 +91,7 @@ def train_noise_aware(model: CNNScorer, latents: np.ndarray, labels: np.ndarray,
     frequency; ``augment`` (a symmetry of :data:`SYMMETRIES`) shows each clean latent in a random
     view of it, so a classifier that guides with that symmetry's average has learnt every view.
     Returns the loss per step."""
-    if augment not in SYMMETRIES:
-        raise ValueError(f"augment must be one of {', '.join(SYMMETRIES)}, got {augment!r}")
+    _check_symmetry(augment, "augment")
     x, y = as_tensor(latents), as_tensor(labels, np.int64)
     if len(x) != len(y):
         raise ValueError(f"{len(x)} latents but {len(y)} labels")
@@ -161,8 +164,7 @@ class ClassifierGuide(_EpsGuide):
     def __init__(self, classifier: nn.Module, labels: torch.Tensor, scale: float, shift: torch.Tensor | None = None, *,
                  symmetry: str = "none", normalise: bool = False):
         super().__init__(scale, shift, normalise)
-        if symmetry not in SYMMETRIES:
-            raise ValueError(f"symmetry must be one of {', '.join(SYMMETRIES)}, got {symmetry!r}")
+        _check_symmetry(symmetry)
         self.classifier, self.labels, self.symmetry = classifier.eval(), torch.as_tensor(labels).long(), symmetry
 
     def select(self, index: slice) -> "ClassifierGuide":

@@ -134,8 +134,8 @@ def write_latent_split(
 
 def iter_latent_split(directory: str | Path, split: str) -> Iterator[LatentSet]:
     """The shards of ``split`` one at a time, each as a :class:`LatentSet` (memory holds one shard)."""
-    info = shard_facts(directory, split, _META_KEY, "latent")[0]
-    for table in iter_shards(directory, split, _META_KEY, "latent"):
+    info, paths, _ = shard_facts(directory, split, _META_KEY, "latent")
+    for table in iter_shards(paths):
         yield _latent_set(table, info)
 
 
