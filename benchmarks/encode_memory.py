@@ -15,10 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# the repo root instead of benchmarks/, whose queue.py would shadow the standard library's module
-# (subprocess imports it)
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)
+sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
 import os  # noqa: E402

@@ -19,8 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-# the repo root instead of benchmarks/, whose signal.py would shadow the standard library's module
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def figures(project: Path) -> None:

@@ -24,7 +24,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 VARIANTS = {   # name: (symmetry, normalise, scales)
     "plain": (False, False, (8.0, 32.0, 128.0)),

@@ -8,7 +8,7 @@ worker and once with ``--jobs`` workers, and prints the wall time of each from `
 until `dvc queue status` shows nothing queued or running, and the speed-up. Each queued
 experiment runs in its own temporary copy of the workspace (DVC checks its outputs out of the
 cache), which is part of what is measured.
-Run: `python benchmarks/queue.py --project DIR [--values 0.1,1] [--jobs 2]`.
+Run: `python benchmarks/queue_speedup.py --project DIR [--values 0.1,1] [--jobs 2]`.
 """
 
 from __future__ import annotations
