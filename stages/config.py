@@ -146,10 +146,36 @@ class Vae(Section):
         return self
 
 
+class RayEngine(Section):
+    """Where and how a stage with ``engine: ray`` runs its Ray Data work."""
+
+    address: str                                     # "" = $RAY_ADDRESS, else a local cluster the stage starts
+    num_cpus: Annotated[int, Field(ge=0)]            # local cluster: CPUs (0 = every core)
+    object_store_mb: Annotated[int, Field(ge=0)]     # local cluster: object store (0 = Ray's default)
+    actors: PositiveInt                              # model actors (map_batches concurrency)
+    cpus_per_actor: Annotated[float, Field(gt=0)]
+    gpus_per_actor: Annotated[float, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _fits(self):
+        if self.num_cpus and self.actors * self.cpus_per_actor > self.num_cpus:
+            raise ValueError(f"actors × cpus_per_actor = {self.actors * self.cpus_per_actor:g} CPUs exceeds num_cpus "
+                             f"{self.num_cpus}: the actors could never all start")
+        return self
+
+
 class Encode(Section):
     batch_size: PositiveInt
     sample: bool
     grid_size: Annotated[int, Field(ge=1, le=64)]
+    engine: Literal["local", "ray"]
+    ray: RayEngine
+
+    @model_validator(mode="after")
+    def _engine(self):
+        if self.engine == "ray" and self.sample:
+            raise ValueError("sample: true draws one seeded noise stream in row order, which only engine: local keeps")
+        return self
 
 
 NoisyFraction = Annotated[float, Field(gt=0.0, le=1.0)]
@@ -511,6 +537,13 @@ class Params(Section):
     interpolate: Interpolate
     runs: Runs
     guide: Guide
+
+    @model_validator(mode="after")
+    def _gpus(self):
+        if self.base.device == "cuda" and self.encode.engine == "ray" and self.encode.ray.gpus_per_actor == 0:
+            raise ValueError("encode.ray.gpus_per_actor is 0 but base.device is cuda: Ray actors see a GPU only "
+                             "when they ask for one")
+        return self
 
 
 class ParamsError(ValueError):

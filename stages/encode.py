@@ -12,29 +12,26 @@ Reads ``base``, ``encode``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
 import pandas as pd
 import torch
 
-from tqdm import tqdm
-
 from pipeline.data.store import image_split_facts, iter_image_batches, read_image_meta
 from pipeline.io import atomic_dir, write_json
+from pipeline.latents.encode import META_COLUMNS, EncodedSplit, encode_split, mean_image
 from pipeline.latents.store import LatentSplitWriter, iter_latent_split
-from pipeline.latents.vae import encode_batches
-from pipeline.metrics.reconstruction import reconstruction_table, summarise
+from pipeline.latents.vae import downsampling_factor
+from pipeline.metrics.reconstruction import summarise
 from pipeline.report.figures import image_grid, save_png
-from pipeline.runtime import release_memory
-from stages.cli import parse_args
+from stages.cli import fail, parse_args
 from stages.common import start
 from stages.vae_open import open_vae
 
 log = logging.getLogger("stages.encode")
 SPLITS = ("train", "test", "artifact_train", "artifact_test")
-META_COLUMNS = ["id", "label", "label_name", "split", "artifact_kind", "severity"]
-RELEASE_EVERY = 16   # batches between handing freed heap pages back (pipeline.runtime.release_memory)
 
 
 def main(argv=None) -> None:
@@ -47,58 +44,51 @@ def main(argv=None) -> None:
     params = start(args)
     cfg = params.encode
     metas = {split: read_image_meta(args.images, split) for split in SPLITS}   # bad stores fail before the VAE loads
-    vae = open_vae(params, args.vae, image_split_facts(args.images, "train")[1][0])
+    class_names, (side, width), _ = image_split_facts(args.images, "train")
+    vae = open_vae(params, args.vae, side)
     sf = float(vae.config.scaling_factor)
+    factor = downsampling_factor(vae)
+    latent_shape = (int(vae.config.latent_channels), side // factor, width // factor)
+    info = {"vae_class": type(vae).__name__, "sample": cfg.sample, "dtype": params.vae.dtype}
     # a CPU generator draws the same posterior noise on every device
     gen = torch.Generator().manual_seed(params.base.seed) if cfg.sample else None
-    info = {"vae_class": type(vae).__name__, "sample": cfg.sample, "dtype": params.vae.dtype}
+
+    def local(split, out_dir, meta, **options) -> EncodedSplit:
+        with LatentSplitWriter(out_dir, split, scaling_factor=sf, info=info) as writer:
+            result = encode_split(vae, iter_image_batches(args.images, split, cfg.batch_size), writer, total=len(meta),
+                                  sample=cfg.sample, generator=gen, desc=f"encode + decode {split}", **options)
+        if writer.shape != latent_shape:
+            raise RuntimeError(f"{args.vae}: latents of shape {writer.shape}, expected {latent_shape} for {side} px images")
+        return result
 
     n = cfg.grid_size
-    per_split, tables, done = {}, {}, {}
-    train_sum, mean_image, grid, baseline_rows = None, None, {"images": [], "recon": []}, []
-    with atomic_dir(args.out) as tmp:
+    results, done, mean = {}, {}, None
+    with contextlib.ExitStack() as stack, atomic_dir(args.out) as tmp:
+        run = _ray_engine(stack, params, args, class_names, side, sf, info, latent_shape) if cfg.engine == "ray" else local
         for split, meta in metas.items():
             key = tuple(meta["id"])   # diffusiondb's artifact splits are its classification splits
-            writer = LatentSplitWriter(tmp, split, scaling_factor=sf, info=info)
             if key in done:           # the same images: the same latents, under this split's rows
-                _copy_latents(tmp, done[key], writer, meta[META_COLUMNS])
-                tables[split] = tables[done[key]].assign(label_name=meta["label_name"].values)
+                with LatentSplitWriter(tmp, split, scaling_factor=sf, info=info) as writer:
+                    _copy_latents(tmp, done[key], writer, meta[META_COLUMNS])
+                results[split] = results[done[key]]
             else:
-                rows = []
-                with tqdm(total=len(meta), desc=f"encode + decode {split}", unit="image", mininterval=2.0) as bar:
-                    for i, (batch, z, recon) in enumerate(encode_batches(
-                            vae, iter_image_batches(args.images, split, cfg.batch_size), sample=cfg.sample, generator=gen)):
-                        if i % RELEASE_EVERY == 0:
-                            release_memory()   # resident memory stays flat however many batches pass
-                        writer.append(z, batch.meta[META_COLUMNS])
-                        rows.append(reconstruction_table(batch.images, recon))
-                        if split == "train":
-                            total = batch.images.sum(axis=0, dtype=np.float64)
-                            train_sum = total if train_sum is None else train_sum + total
-                        elif split == "test":
-                            # the mean training image as every test image's reconstruction: the baseline
-                            if mean_image is None:
-                                mean_image = (train_sum / len(metas["train"])).round().astype(np.uint8)
-                            baseline_rows.append(reconstruction_table(
-                                batch.images, np.broadcast_to(mean_image, batch.images.shape).copy()))
-                            _keep(grid, batch.images, recon, 2 * n)
-                        bar.update(len(z))
-                tables[split] = pd.concat(rows, ignore_index=True).assign(label_name=meta["label_name"].values)
+                results[split] = run(split, tmp, meta, mean_image=mean if split == "test" else None,
+                                     sum_pixels=split == "train", keep=2 * n if split == "test" else 0)
                 done[key] = split
-            writer.close()
-            per_split[split] = summarise(tables[split])
-            latent_shape = list(writer.shape)
-            log.info("%s: %d latents of shape %s, PSNR %.2f dB", split, writer.rows, writer.shape, per_split[split]["psnr"])
-
+            if split == "train":
+                mean = mean_image(results[split].pixel_sum, len(meta))
+            log.info("%s: %d latents of shape %s, PSNR %.2f dB", split, len(meta), latent_shape,
+                     results[split].metrics["psnr"].mean())
+    tables = {s: r.metrics.assign(label_name=metas[s]["label_name"].values) for s, r in results.items()}
     test_shape = (image_split_facts(args.images, "test")[1]) + (3,)
-    baseline = summarise(pd.concat(baseline_rows, ignore_index=True))
+    baseline = summarise(results["test"].baseline)
     metrics = {
-        "latent_shape": latent_shape,
+        "latent_shape": list(latent_shape),
         "scaling_factor": sf,
         "compression": float(np.prod(test_shape) / np.prod(latent_shape)),
-        "test": per_split["test"],
+        "test": summarise(tables["test"]),
         "baseline_mean_image_test": baseline,
-        "per_split": per_split,
+        "per_split": {s: summarise(t) for s, t in tables.items()},
         "per_class_test": summarise(tables["test"], by="label_name"),
     }
     with atomic_dir(args.reports) as tmp:
@@ -106,9 +96,35 @@ def main(argv=None) -> None:
         pd.concat(
             [t.assign(split=s, id=metas[s]["id"].values) for s, t in tables.items()], ignore_index=True
         ).to_csv(tmp / "per_image.csv", index=False, float_format="%.6g")
-        originals, recon = np.concatenate(grid["images"]), np.concatenate(grid["recon"])
+        test = results["test"]
+        originals, recon = test.originals, test.recon
         save_png(image_grid([originals[:n], recon[:n], originals[n:2 * n], recon[n:2 * n]]), tmp / "recon_grid.png")
     log.info("test PSNR %.2f dB (mean-image baseline %.2f dB)", metrics["test"]["psnr"], baseline["psnr"])
+
+
+def _ray_engine(stack: contextlib.ExitStack, params, args, class_names: list[str], side: int, sf: float, info: dict,
+                latent_shape: tuple[int, int, int]):
+    """Join or start the Ray cluster (for the rest of ``stack``) and return the Ray Data engine, called as
+    the local one is; a clear exit if Ray is not installed or the cluster cannot be joined."""
+    from pipeline.distributed.cluster import RayUnavailableError, import_ray, ray_cluster
+    from pipeline.distributed.encode import RayPlan, encode_split_ray
+
+    cfg = params.encode.ray
+    try:
+        import_ray()
+        stack.enter_context(ray_cluster(cfg.address, num_cpus=cfg.num_cpus, object_store_mb=cfg.object_store_mb))
+    except RayUnavailableError as exc:
+        fail(f"encode.engine=ray: {exc}")
+    plan = RayPlan(concurrency=cfg.actors, num_gpus=cfg.gpus_per_actor, num_cpus=cfg.cpus_per_actor,
+                   batch_size=params.encode.batch_size)
+
+    def run(split, out_dir, meta, **options) -> EncodedSplit:
+        return encode_split_ray(
+            args.images, split, out_dir, vae_dir=args.vae, device=params.base.device, dtype=params.vae.dtype,
+            tiling=params.vae.tiling, image_side=side, class_names=class_names, ids=meta["id"].tolist(),
+            latent_shape=latent_shape, scaling_factor=sf, info=info, plan=plan, **options)
+
+    return run
 
 
 def _copy_latents(directory, source: str, writer: LatentSplitWriter, meta: pd.DataFrame) -> None:
@@ -117,14 +133,6 @@ def _copy_latents(directory, source: str, writer: LatentSplitWriter, meta: pd.Da
     for part in iter_latent_split(directory, source):
         writer.append(part.latents, meta.iloc[row:row + len(part.latents)])
         row += len(part.latents)
-
-
-def _keep(grid: dict, images: np.ndarray, recon: np.ndarray, limit: int) -> None:
-    """Keep the first ``limit`` originals and reconstructions for the grid."""
-    room = limit - sum(len(a) for a in grid["images"])
-    if room > 0:
-        grid["images"].append(images[:room])
-        grid["recon"].append(recon[:room])
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def read_image_split(directory: str | Path, split: str) -> ImageSet:
     """Read and decode every shard of ``split``; a clear error if there is none or a column is missing."""
     table, info, paths = read_shards(directory, split, _META_KEY, "image")
     _require_columns(table, paths[0])
-    return _decoded(table.to_pandas(), info["class_names"])
+    return decode_frame(table.to_pandas(), info["class_names"])
 
 
 def _require_columns(table: pa.Table, path: Path) -> None:
@@ -115,12 +115,18 @@ def iter_image_batches(directory: str | Path, split: str, batch_size: int) -> It
         frame = table.to_pandas()
         held, pos = (frame if held is None else pd.concat([held.iloc[pos:], frame], ignore_index=True)), 0
         while len(held) - pos >= batch_size:
-            yield _decoded(held.iloc[pos:pos + batch_size], facts["class_names"])
+            yield decode_frame(held.iloc[pos:pos + batch_size], facts["class_names"])
             pos += batch_size
     if held is not None and pos < len(held):
-        yield _decoded(held.iloc[pos:], facts["class_names"])
+        yield decode_frame(held.iloc[pos:], facts["class_names"])
 
 
-def _decoded(frame: pd.DataFrame, class_names: list[str]) -> ImageSet:
+def decode_frame(frame: pd.DataFrame, class_names: list[str]) -> ImageSet:
+    """Rows of an image shard (``IMAGE_COLUMNS``, PNG bytes in ``image``) decoded to an :class:`ImageSet`."""
     images = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in frame["image"]])
     return ImageSet(images=images, meta=frame.drop(columns="image").reset_index(drop=True), class_names=class_names)
+
+
+def image_shard_paths(directory: str | Path, split: str) -> list[Path]:
+    """The checked shard paths of ``split`` (same facts in every footer), for an engine that reads them itself."""
+    return shard_facts(directory, split, _META_KEY, "image")[1]

@@ -1,0 +1,175 @@
+"""The Ray Data engine on a real local Ray cluster (127.0.0.1, 2 CPUs): the encode stage's outputs
+with ``engine: ray`` equal the local engine's."""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from diffusers import AutoencoderKL
+
+from pipeline.data.store import write_image_split
+from pipeline.latents.store import read_latent_split
+from pipeline.shards import list_splits, shard_paths
+
+ray = pytest.importorskip("ray", reason="the Ray engine's tests need requirements-ray.txt")
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = {"train": 40, "test": 20, "artifact_train": 20, "artifact_test": 12}
+
+
+def test_an_unreachable_cluster_address_is_a_clear_error(monkeypatch):
+    from pipeline.distributed.cluster import RayUnavailableError, ray_cluster
+
+    assert not ray.is_initialized()   # runs before the module's cluster starts
+    with pytest.raises(RayUnavailableError, match="cannot join the Ray cluster at '127.0.0.1:1': nothing answers"):
+        with ray_cluster("127.0.0.1:1"):
+            pass
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real local Ray cluster with 2 CPUs; yields its address on 127.0.0.1, for RAY_ADDRESS."""
+    from pipeline.distributed.cluster import ray_cluster
+
+    with ray_cluster(num_cpus=2, object_store_mb=256):
+        assert ray.cluster_resources()["CPU"] == 2
+        yield "127.0.0.1:" + ray.get_runtime_context().gcs_address.rsplit(":", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A tiny image store (shards of 16 rows, so batches and write tasks straddle shards) and a saved VAE."""
+    root = tmp_path_factory.mktemp("ray-project")
+    rng = np.random.default_rng(0)
+    names = ["circle", "square"]
+    for split, n in SIZES.items():
+        images = rng.integers(0, 256, size=(n, 16, 16, 3), dtype=np.uint8)
+        images[: n // 2, :8] = 255     # some structure, so the metrics differ between images
+        labels = np.arange(n) % 2
+        meta = pd.DataFrame({"id": [f"{split}-{i}" for i in range(n)], "label": labels.astype(np.int16),
+                             "label_name": [names[k] for k in labels], "split": split,
+                             "artifact_kind": "none", "severity": np.linspace(0, 5, n, dtype=np.float32)})
+        write_image_split(root / "images", split, images, meta, names, rows_per_shard=16)
+    AutoencoderKL(block_out_channels=(8, 8), norm_num_groups=4, latent_channels=4,
+                  scaling_factor=0.5).save_pretrained(root / "vae")
+    return root
+
+
+def _run_encode(project: Path, engine: str, batch_size: int = 8, ray_address: str | None = None) -> Path:
+    """The encode stage on ``project``: in this process, or with ``ray_address`` as the CLI in a new
+    process that joins the cluster there through ``RAY_ADDRESS``, as a user's ``dvc repro`` would."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["base"]["device"] = "cpu"
+    params["encode"].update(engine=engine, batch_size=batch_size, grid_size=4)
+    params["encode"]["ray"].update(actors=2, cpus_per_actor=0.5)
+    out = project / engine
+    (out / "params.yaml").parent.mkdir(exist_ok=True)
+    (out / "params.yaml").write_text(yaml.safe_dump(params))
+    argv = ["--params", str(out / "params.yaml"), "--images", str(project / "images"), "--vae", str(project / "vae"),
+            "--out", str(out / "latents"), "--reports", str(out / "reports")]
+    if ray_address is None:
+        importlib.import_module("stages.encode").main(argv)
+    else:
+        done = subprocess.run([sys.executable, "-m", "stages.encode", *argv], cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "RAY_ADDRESS": ray_address}, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert f"Ray: {ray_address}" in done.stderr
+    return out
+
+
+def test_ray_encode_stage_equals_the_local_engine(cluster, project):
+    local, distributed = _run_encode(project, "local"), _run_encode(project, "ray", batch_size=6, ray_address=cluster)
+    assert list_splits(distributed / "latents") == list_splits(local / "latents") == sorted(SIZES)
+    for split, n in SIZES.items():
+        a, b = read_latent_split(local / "latents", split), read_latent_split(distributed / "latents", split)
+        assert len(b.latents) == n and b.shape == a.shape == (4, 8, 8)
+        np.testing.assert_allclose(b.latents, a.latents, rtol=1e-5, atol=1e-5)
+        pd.testing.assert_frame_equal(b.meta, a.meta)                         # same rows, same order, same dtypes
+        assert (b.scaling_factor, b.info) == (a.scaling_factor, a.info)
+        paths = shard_paths(distributed / "latents", split)
+        assert [p.name for p in paths] == [f"{split}-{i:05d}.parquet" for i in range(len(paths))]
+        assert pq.read_schema(paths[0]).equals(pq.read_schema(shard_paths(local / "latents", split)[0]),
+                                               check_metadata=True)
+    assert not [p for p in (distributed / "latents").iterdir() if p.name.startswith(".")]   # no staged files left
+    ma = json.loads((local / "reports" / "metrics.json").read_text())
+    mb = json.loads((distributed / "reports" / "metrics.json").read_text())
+    assert mb.keys() == ma.keys() and mb["latent_shape"] == ma["latent_shape"]
+    for key in ("test", "baseline_mean_image_test"):
+        for metric, value in ma[key].items():
+            assert mb[key][metric] == pytest.approx(value, rel=1e-4, abs=1e-6), (key, metric)
+    pa_, pb = pd.read_csv(local / "reports" / "per_image.csv"), pd.read_csv(distributed / "reports" / "per_image.csv")
+    # batches of 6 on one thread against 8 on two: a reconstructed pixel may round the other way
+    pd.testing.assert_frame_equal(pb, pa_, rtol=1e-3, atol=1e-3)
+    assert (distributed / "reports" / "recon_grid.png").stat().st_size > 0
+
+
+def test_ray_engine_with_posterior_sampling_is_refused_naming_the_key(tmp_path):
+    from stages.config import ParamsError, load_params
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["encode"].update(engine="ray", sample=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match=r"encode: .*engine: local"):
+        load_params(tmp_path / "params.yaml")
+    params["encode"].update(sample=False)
+    params["base"]["device"] = "cuda"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match="encode.ray.gpus_per_actor is 0"):
+        load_params(tmp_path / "params.yaml")
+    params["base"]["device"] = "cpu"
+    params["encode"]["ray"].update(num_cpus=2, actors=3, cpus_per_actor=1.0)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match=r"encode.ray: .*exceeds num_cpus 2"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_the_ray_engine_without_ray_installed_stops_the_stage_with_the_install_line(project, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)   # what `import ray` meets without requirements-ray.txt
+    with pytest.raises(SystemExit) as stop:
+        _run_encode(project, "ray")
+    assert stop.value.code == 2
+    assert "encode.engine=ray: the ray engine needs Ray Data, which is not installed (pip install -r " \
+           "requirements-ray.txt)" in capsys.readouterr().err
+    assert not (project / "ray" / "latents").exists() or list_splits(project / "ray" / "latents")   # nothing half-written
+
+
+def test_ray_parts_from_parallel_actors_are_numbered_in_row_order(cluster, project, tmp_path):
+    """Small shards: several write tasks fed by two actors; the store still reads back in the split's order."""
+    import torch
+
+    from pipeline.data.store import image_split_facts, iter_image_batches, read_image_meta
+    from pipeline.distributed.encode import RayPlan, encode_split_ray
+    from pipeline.latents.encode import encode_split
+    from pipeline.latents.store import LatentSplitWriter
+    from pipeline.latents.vae import load_saved_vae
+
+    images, vae_dir = project / "images", project / "vae"
+    names, _, _ = image_split_facts(images, "train")
+    ids = read_image_meta(images, "train")["id"].tolist()
+    vae = load_saved_vae(vae_dir)
+    with LatentSplitWriter(tmp_path / "local", "train", scaling_factor=0.5, info={}, rows_per_shard=8) as writer:
+        local = encode_split(vae, iter_image_batches(images, "train", 5), writer, total=len(ids), sum_pixels=True, keep=3)
+    torch.set_num_threads(2)
+    remote = encode_split_ray(images, "train", tmp_path / "ray", vae_dir=vae_dir, device="cpu", dtype="float32",
+                              tiling="off", image_side=16, class_names=names, ids=ids, latent_shape=(4, 8, 8),
+                              scaling_factor=0.5, info={}, plan=RayPlan(concurrency=2, num_cpus=0.5, batch_size=5),
+                              sum_pixels=True, keep=3, rows_per_shard=8)
+    paths = shard_paths(tmp_path / "ray", "train")
+    assert len(paths) >= 3 and [p.name for p in paths] == [f"train-{i:05d}.parquet" for i in range(len(paths))]
+    a, b = read_latent_split(tmp_path / "local", "train"), read_latent_split(tmp_path / "ray", "train")
+    assert b.meta["id"].tolist() == ids
+    np.testing.assert_allclose(b.latents, a.latents, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(remote.pixel_sum, local.pixel_sum)
+    np.testing.assert_array_equal(remote.originals, local.originals)
+    assert remote.recon.shape == local.recon.shape == (3, 16, 16, 3)
+    assert np.abs(remote.recon.astype(int) - local.recon.astype(int)).max() <= 1
+    pd.testing.assert_frame_equal(remote.metrics, local.metrics, rtol=1e-3, atol=1e-3)
+    assert remote.baseline is None and local.baseline is None
