@@ -1,13 +1,16 @@
-"""Peak memory of the encode stage at N and 10·N images: does it stay flat as the data grows?
+"""Peak memory of the encode and prepare stages at N and 10·N images: does it stay flat as the data grows?
 
-Writes an image store of N procedural shape images (four splits: half train, a quarter test, an
-eighth each artifact split, ``--size`` px) and a randomly initialised VAE of the default
-configuration (encoding costs the same whatever the weights), runs the real stage
-``python -m stages.encode`` on them as a child process and reads its peak resident memory from
-the kernel (``wait4``'s ``ru_maxrss``); then the same at ``--factor`` × N. Prints both, their
-ratio (target ≤ 1.2) and the wall times. ``--repo DIR`` runs another checkout's stage (say, a
-commit before streaming) on the same data.
-Run: `python benchmarks/encode_memory.py [--images 4000] [--factor 10] [--size 32] [--repo DIR]`.
+encode: writes an image store of N procedural shape images (four splits: half train, a quarter
+test, an eighth each artifact split, ``--size`` px) and a randomly initialised VAE of the default
+configuration (encoding costs the same whatever the weights) and runs the real stage
+``python -m stages.encode`` on them. prepare: writes N rated DiffusionDB generations as local
+parquet files in the Hub's schema (files of 1 000 rows in row groups of 100, as the Hub's
+conversion; the ratings export beside them) and runs ``python -m stages.prepare`` with
+``data.source: diffusiondb`` on them, sampling all N at ``--prepare-size`` px. Each stage runs as
+a child process; its peak resident memory comes from the kernel (``wait4``'s ``ru_maxrss``). Then
+the same at ``--factor`` × N. Prints both, their ratio (target ≤ 1.2) and the wall times.
+``--repo DIR`` runs another checkout's stages (say, a commit before streaming) on the same data.
+Run: `python benchmarks/encode_memory.py [--stages encode prepare] [--images 4000] [--factor 10] [--repo DIR]`.
 """
 
 from __future__ import annotations
@@ -64,40 +67,98 @@ def write_vae(directory: Path, size: int) -> None:
     vae.save_pretrained(directory, safe_serialization=True)
 
 
+def write_diffusiondb(directory: Path, n: int) -> None:
+    """``n`` rated generations in DiffusionDB's parquet schema (files of 1 000 rows) and the ratings
+    export, with the test suite's generator of the Hub's schema (tests/hubdata.py)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from hubdata import diffusiondb_table, image_id, rated_records, ratings_table
+
+    rng = np.random.default_rng(0)
+    directory.mkdir(parents=True)
+    for k, start in enumerate(range(0, n, 1000)):
+        pq.write_table(diffusiondb_table(min(1000, n - start), rng, start=start), directory / f"{k:04d}.parquet",
+                       row_group_size=100)
+    pq.write_table(ratings_table(rated_records([image_id(i) for i in range(n)], rng, per_image=3)),
+                   directory.parent / "ratings.parquet")
+
+
 def run_encode(work: Path, repo: Path) -> tuple[float, float]:
     """(peak RSS MiB, wall seconds) of one encode stage run on ``work``'s images and VAE."""
-    args = [sys.executable, "-m", "stages.encode", "--params", str(repo / "params.yaml"), "--images",
-            str(work / "images"), "--vae", str(work / "vae"), "--out", str(work / "latents"), "--reports",
-            str(work / "reports")]
-    start = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(repo)})
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"encode failed in {work}:\n{proc.stderr.read()[-2000:]}")
-    return usage.ru_maxrss / 1024, wall
+    return run_stage([sys.executable, "-m", "stages.encode", "--params", str(repo / "params.yaml"), "--images",
+                      str(work / "images"), "--vae", str(work / "vae"), "--out", str(work / "latents"), "--reports",
+                      str(work / "reports")], repo)
+
+
+def run_prepare(work: Path, repo: Path, n: int, size: int) -> tuple[float, float]:
+    """(peak RSS MiB, wall seconds) of one prepare stage run sampling all ``n`` DiffusionDB images of ``work``."""
+    import yaml
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"].update(source="diffusiondb", path=str(work / "diffusiondb"), ratings_path=str(work / "ratings.parquet"),
+                          label="artifact_bucket", size=size, n_images=n, min_ratings=3)
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    return run_stage([sys.executable, "-m", "stages.prepare", "--params", str(work / "params.yaml"), "--out",
+                      str(work / "prepared"), "--reports", str(work / "prepare-reports")], repo)
+
+
+# Starts the stage and reports its peak RSS. A child's ru_maxrss also counts what it shared with the
+# process that forked it before exec, and this script holds torch and the data by then: so a small
+# launcher process forks the stage instead, and only its ~10 MiB can leak into the figure.
+LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=sys.stderr)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def run_stage(args: list[str], repo: Path) -> tuple[float, float]:
+    """(peak RSS MiB, wall seconds) of one stage process."""
+    with tempfile.TemporaryFile("w+") as err:   # a file, not a pipe: a chatty stage cannot block on it
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", LAUNCHER, *args], cwd=repo, stdout=subprocess.PIPE, stderr=err,
+                              text=True, env={**os.environ, "PYTHONPATH": str(repo)})
+        wall = time.perf_counter() - start
+        code, maxrss = (int(v) for v in done.stdout.split())
+        if code:
+            err.seek(0)
+            raise SystemExit(f"{args[2]} failed:\n{err.read()[-2000:]}")
+    return maxrss / 1024, wall
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stages", nargs="+", default=["encode", "prepare"], choices=["encode", "prepare"])
     parser.add_argument("--images", type=int, default=4000, help="N (default %(default)s)")
     parser.add_argument("--factor", type=int, default=10, help="the larger run has factor × N images")
-    parser.add_argument("--size", type=int, default=32, help="image side in px (default %(default)s)")
-    parser.add_argument("--repo", type=Path, default=ROOT, help="checkout whose stage runs (default: this one)")
+    parser.add_argument("--size", type=int, default=32, help="encode: image side in px (default %(default)s)")
+    parser.add_argument("--prepare-size", type=int, default=128, help="prepare: data.size in px (default %(default)s)")
+    parser.add_argument("--repo", type=Path, default=ROOT, help="checkout whose stages run (default: this one)")
     args = parser.parse_args(argv)
-    results = {}
-    for n in (args.images, args.images * args.factor):
-        with tempfile.TemporaryDirectory(prefix="encode-memory-") as tmp:
-            work = Path(tmp)
-            write_store(work / "images", n, args.size)
-            write_vae(work / "vae", args.size)
-            results[n] = run_encode(work, args.repo.resolve())
-            pixels = n * args.size * args.size * 3
-            print(f"{n:>7} images of {args.size} px ({pixels / 2**20:.0f} MiB as uint8, {4 * pixels / 2**20:.0f} MiB as "
-                  f"float32): peak RSS {results[n][0]:.0f} MiB, {results[n][1]:.1f} s", flush=True)
-    small, large = (results[n][0] for n in sorted(results))
-    print(f"peak RSS ratio {large / small:.2f} at {args.factor}× the images (target ≤ 1.2; stage of {args.repo.resolve()})")
+    repo = args.repo.resolve()
+    for stage in args.stages:
+        results = {}
+        for n in (args.images, args.images * args.factor):
+            with tempfile.TemporaryDirectory(prefix=f"{stage}-memory-") as tmp:
+                work = Path(tmp)
+                if stage == "encode":
+                    write_store(work / "images", n, args.size)
+                    write_vae(work / "vae", args.size)
+                    results[n] = run_encode(work, repo)
+                    size = args.size
+                else:
+                    write_diffusiondb(work / "diffusiondb", n)
+                    results[n] = run_prepare(work, repo, n, args.prepare_size)
+                    size = args.prepare_size
+            pixels = n * size * size * 3
+            print(f"{stage}: {n:>7} images of {size} px ({pixels / 2**20:.0f} MiB as uint8, {4 * pixels / 2**20:.0f} MiB "
+                  f"as float32): peak RSS {results[n][0]:.0f} MiB, {results[n][1]:.1f} s", flush=True)
+        small, large = (results[n][0] for n in sorted(results))
+        print(f"{stage}: peak RSS ratio {large / small:.2f} at {args.factor}× the images (target ≤ 1.2; stage of {repo})",
+              flush=True)
 
 
 if __name__ == "__main__":

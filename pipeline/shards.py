@@ -34,6 +34,56 @@ def write_shards(directory: str | Path, split: str, table: pa.Table, key: bytes,
     return paths
 
 
+class ShardWriter:
+    """Writes the shards of ``split`` one table at a time, so memory holds only the table passed in:
+    each :meth:`write` adds row groups to the open shard, which closes at ``rows_per_shard`` rows.
+    ``schema`` (the tables' schema) gets ``facts`` under ``key`` in every file's metadata. One
+    :meth:`write` of all rows gives the files :func:`write_shards` writes."""
+
+    def __init__(self, directory: str | Path, split: str, schema: pa.Schema, key: bytes, facts: dict,
+                 rows_per_shard: int):
+        if rows_per_shard < 1:
+            raise ValueError(f"rows_per_shard must be ≥ 1, got {rows_per_shard}")
+        self.directory, self.split, self.rows_per_shard = Path(directory), split, rows_per_shard
+        self.schema = schema.with_metadata({**(schema.metadata or {}), key: json.dumps(facts).encode()})
+        self.paths: list[Path] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._rows_in_shard = 0
+
+    def write(self, table: pa.Table) -> None:
+        table = table.replace_schema_metadata(self.schema.metadata)
+        start = 0
+        while start < table.num_rows:
+            if self._writer is None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self.paths.append(self.directory / f"{self.split}-{len(self.paths):05d}.parquet")
+                self._writer, self._rows_in_shard = pq.ParquetWriter(self.paths[-1], self.schema), 0
+            part = table.slice(start, self.rows_per_shard - self._rows_in_shard)
+            self._writer.write_table(part)
+            self._rows_in_shard += part.num_rows
+            start += part.num_rows
+            if self._rows_in_shard == self.rows_per_shard:
+                self._writer.close()
+                self._writer = None
+
+    def close(self) -> list[Path]:
+        """Close the open shard (an empty split still gets its shard 00000); the shards' paths."""
+        if not self.paths:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.paths.append(self.directory / f"{self.split}-00000.parquet")
+            pq.write_table(self.schema.empty_table(), self.paths[-1])
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return self.paths
+
+    def abort(self) -> None:
+        """Close the open file after a failure (the caller's atomic directory discards it)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
 def shard_facts(directory: str | Path, split: str, key: bytes, what: str) -> tuple[dict, list[Path], int]:
     """The facts, shard paths and row count of ``split`` from the shards' footers alone (no data read);
     the same clear errors as :func:`read_shards` for a missing split, a foreign shard or differing facts."""

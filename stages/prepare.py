@@ -6,26 +6,45 @@ with aggregated AI-Horde artifact ratings, from the Hugging Face Hub or ``data.p
 Writes ``data/images/{train,test,artifact_train,artifact_test}-*.parquet`` and
 ``reports/prepare/metrics.json`` (counts per split and class, data quality), plus
 ``reports/prepare/labels.csv`` (per-image ratings) for diffusiondb. Reads params ``base``, ``data``.
+
+DiffusionDB streams: images are decoded one parquet row group at a time, wait as PNG bytes in an
+on-disk spool (``pipeline.data.spool``) beside the outputs while the splits are planned from the
+ratings alone, and are written split by split in the seeded sample's order, so memory does not grow
+with ``data.n_images`` (``benchmarks/encode_memory.py --stages prepare``). The built-in sources
+render or load their (small) sets in memory.
 """
 
 from __future__ import annotations
 
-import logging
+import os
 
-import numpy as np
-import pandas as pd
+# Arrow on the C heap, which pipeline.runtime.release_memory trims: prepare moves every image's bytes
+# through Arrow, and its bundled mimalloc kept a larger working set (benchmarks/encode_memory.py:
+# 420 MiB at 40 000 DiffusionDB images, against 315 MiB). Set before pyarrow loads; the environment wins.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-import pipeline.data.diffusiondb as ddb
-from pipeline.data.artifacts import MAX_SEVERITY
-from pipeline.data.hub import HubFileError, hub_file, hub_files
-from pipeline.data.shapes import class_counts
-from pipeline.data.sources import SPLITS, SourceSets, pool_sets, rated_sets, shapes_sets
-from pipeline.data.store import write_image_split
-from pipeline.io import atomic_dir, atomic_file, write_json
-from stages.cli import fail, parse_args
-from stages.common import start
+import logging  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import pipeline.data.diffusiondb as ddb  # noqa: E402
+from pipeline.data.artifacts import MAX_SEVERITY  # noqa: E402
+from pipeline.data.hub import HubFileError, hub_file, hub_files  # noqa: E402
+from pipeline.data.shapes import class_counts  # noqa: E402
+from pipeline.data.sources import SPLITS, SourceSets, SplitPlan, pool_sets, rated_plan, shapes_sets, write_planned_splits  # noqa: E402
+from pipeline.data.spool import OrderedSpool  # noqa: E402
+from pipeline.data.store import png_bytes, write_image_split  # noqa: E402
+from pipeline.io import atomic_dir, atomic_file, write_json  # noqa: E402
+from pipeline.runtime import release_memory  # noqa: E402
+from stages.cli import fail, parse_args  # noqa: E402
+from stages.common import start  # noqa: E402
 
 log = logging.getLogger("stages.prepare")
+SPOOL_BUCKET_BYTES = 16 * 2**20   # decoded pixels per spool bucket: memory while the sample is put in order
+SPOOL_HELD_BYTES = 16 * 2**20     # PNG bytes the spool holds before it spills them to disk
 
 
 def _check_feasible(data) -> None:
@@ -59,16 +78,20 @@ def diffusiondb_files(data) -> tuple[list, object]:
     return files, ratings
 
 
-def diffusiondb_sets(data, seed: int, rng) -> tuple[SourceSets, pd.DataFrame]:
+def diffusiondb_plan(data, seed: int, rng, spool: OrderedSpool) -> tuple[SplitPlan, pd.DataFrame]:
+    """Sample and decode DiffusionDB images into ``spool`` (PNG bytes keyed by their place in the
+    seeded sample) and plan the splits from the sample's ratings: no image is held in memory."""
     files, ratings = diffusiondb_files(data)
     log.info("DiffusionDB: %d parquet file(s); ratings %s", len(files), ratings)
     cand = ddb.find_candidates(files, ratings, data.min_ratings)
+    release_memory()   # the ratings export was read whole: its pages go back before the images come
     log.info("%d rows, %d blurred, %d without >= %d artifact ratings, %d candidates",
              cand.counts["rows"], cand.counts["blurred"], cand.counts["unrated"], data.min_ratings, cand.counts["rated"])
     if cand.counts["rated"] == 0:
         fail(f"no image of {files[0]}{' …' if len(files) > 1 else ''} has >= data.min_ratings={data.min_ratings} "
              f"artifact ratings in {ratings} after dropping duplicates and kudos == -50 rows")
-    images, frame, failed = ddb.sample_images(files, cand.frame, data.n_images, data.size, rng)
+    frame, failed = ddb.decode_sample(files, cand.frame, data.n_images, data.size, rng,
+                                      lambda position, image: spool.add(position, png_bytes(image)))
     attempted = len(frame) + failed
     bad = failed / max(attempted, 1)
     if bad > data.max_bad_fraction:
@@ -76,20 +99,21 @@ def diffusiondb_sets(data, seed: int, rng) -> tuple[SourceSets, pd.DataFrame]:
              f"data.max_bad_fraction={data.max_bad_fraction}); check the files in {files[0].parent}")
     if len(frame) < data.n_images:
         log.warning("only %d usable rated images (data.n_images=%d)", len(frame), data.n_images)
-    sets = rated_sets(images, frame, ddb.label_names(frame, data.label), ddb.bucket_order(data.label), data, seed)
-    if len(sets.class_names) < 2:
+    plan = rated_plan(frame, ddb.label_names(frame, data.label), ddb.bucket_order(data.label), data, seed)
+    if len(plan.class_names) < 2:
         fail(f"data.label={data.label}: fewer than two classes with enough images among {len(frame)} (dropped "
-             f"{sets.facts['dropped_classes']}); raise data.n_images or pick another label")
-    sets.facts.update(cand.counts, min_ratings=data.min_ratings, decode_failed=failed, decode_attempted=attempted,
+             f"{plan.facts['dropped_classes']}); raise data.n_images or pick another label")
+    plan.facts.update(cand.counts, min_ratings=data.min_ratings, decode_failed=failed, decode_attempted=attempted,
                       bad_fraction=bad, used=len(frame))
-    return sets, frame
+    return plan, frame
 
 
-def load_sets(data, seed: int) -> tuple[SourceSets, pd.DataFrame | None]:
+def load_sets(data, seed: int) -> SourceSets:
+    """The in-memory sources (rendered or small): every image of every split."""
     rng = np.random.default_rng(seed)
     if data.source == "shapes":
         log.info("rendering %d shape images and %d artifact images at %d px", data.n_images, data.n_artifact, data.size)
-        return shapes_sets(data, seed, rng), None
+        return shapes_sets(data, seed, rng)
     if data.source == "emoji":
         from pipeline.data.emoji import EmojiUnavailable, render_emoji_set
 
@@ -100,13 +124,12 @@ def load_sets(data, seed: int) -> tuple[SourceSets, pd.DataFrame | None]:
         ids = [f"emoji-{i:04d}-{n.replace(' ', '_')}" for i, n in enumerate(names)]
         sets = pool_sets(images, labels, groups, ids, data, seed, rng)
         sets.facts["no_glyph"] = skipped
-        return sets, None
+        return sets
     if data.source == "digits":
         from pipeline.data.digits import load_colour_digits
 
         images, labels, names = load_colour_digits(data.size, rng)
-        return pool_sets(images, labels, names, [f"digits-{i:04d}" for i in range(len(labels))], data, seed, rng), None
-    return diffusiondb_sets(data, seed, rng)
+        return pool_sets(images, labels, names, [f"digits-{i:04d}" for i in range(len(labels))], data, seed, rng)
 
 
 def split_metrics(split: str, meta: pd.DataFrame, class_names: list[str]) -> dict:
@@ -125,18 +148,31 @@ def main(argv=None) -> None:
     params = start(args, torch=False)
     data, seed = params.data, params.base.seed
     _check_feasible(data)
-    try:
-        sets, labels = load_sets(data, seed)
-    except (ddb.DataError, HubFileError) as exc:  # missing file or column, Hub unreachable: named in the message
-        fail(f"data.source {data.source}: {exc}")
-
-    metrics = {"source": data.source, "label": data.label, "classes": sets.class_names, "quality": sets.facts, "splits": {}}
-    with atomic_dir(args.out) as tmp:
-        for split in SPLITS:
-            part = sets.splits[split]
-            write_image_split(tmp, split, part.images, part.meta.assign(split=split), sets.class_names,
-                              rows_per_shard=data.rows_per_shard)
-            metrics["splits"][split] = split_metrics(split, part.meta, sets.class_names)
+    labels = None
+    Path(args.out).resolve().parent.mkdir(parents=True, exist_ok=True)
+    # DiffusionDB streams: decoded images wait on disk, beside the outputs, until the splits are planned
+    with tempfile.TemporaryDirectory(prefix=".prepare-spool-", dir=Path(args.out).resolve().parent) as spool_dir, \
+            atomic_dir(args.out) as tmp:
+        try:
+            if data.source == "diffusiondb":
+                spool = OrderedSpool(spool_dir, bucket_rows=max(16, SPOOL_BUCKET_BYTES // (3 * data.size ** 2)),
+                                     max_bytes=SPOOL_HELD_BYTES)
+                plan, labels = diffusiondb_plan(data, seed, np.random.default_rng(seed), spool)
+            else:
+                sets = load_sets(data, seed)
+        except (ddb.DataError, HubFileError) as exc:  # missing file or column, Hub unreachable: named in the message
+            fail(f"data.source {data.source}: {exc}")
+        if data.source == "diffusiondb":
+            write_planned_splits(tmp, plan, (blob for _, blob in spool), data.size, rows_per_shard=data.rows_per_shard)
+            class_names, facts, metas = plan.class_names, plan.facts, {s: m for s, (_, m) in plan.splits.items()}
+        else:
+            for split in SPLITS:
+                part = sets.splits[split]
+                write_image_split(tmp, split, part.images, part.meta.assign(split=split), sets.class_names,
+                                  rows_per_shard=data.rows_per_shard)
+            class_names, facts, metas = sets.class_names, sets.facts, {s: p.meta for s, p in sets.splits.items()}
+    metrics = {"source": data.source, "label": data.label, "classes": class_names, "quality": facts,
+               "splits": {split: split_metrics(split, metas[split], class_names) for split in SPLITS}}
     with atomic_dir(args.reports) as tmp:
         write_json(tmp / "metrics.json", metrics)
         if labels is not None:

@@ -85,3 +85,42 @@ def test_image_batches_stream_across_shards_and_equal_the_whole_split(tmp_path):
         next(iter_image_batches(tmp_path, "train", 0))
     with pytest.raises(FileNotFoundError, match="split 'test'"):
         image_split_facts(tmp_path, "test")
+
+
+def test_an_image_split_written_in_pieces_holds_the_same_rows_as_the_split_written_at_once(tmp_path):
+    import pyarrow.parquet as pq
+
+    from pipeline.data.store import ImageSplitWriter, png_bytes
+
+    images, _ = generate_shapes(11, [1, 1], 16, np.random.default_rng(3))
+    whole = write_image_split(tmp_path / "whole", "train", images, _meta(11), ["a", "b"], rows_per_shard=4)
+    with ImageSplitWriter(tmp_path / "parts", "train", ["a", "b"], (16, 16), rows_per_shard=4) as writer:
+        for lo, hi in [(0, 1), (1, 6), (6, 11)]:                                  # pieces that straddle shards
+            writer.append([png_bytes(img) for img in images[lo:hi]], _meta(11).iloc[lo:hi])
+    assert [p.name for p in writer.paths] == [p.name for p in whole]
+    assert [pq.read_metadata(p).num_rows for p in writer.paths] == [4, 4, 3]
+    assert pq.read_metadata(writer.paths[0]).num_row_groups == 2                 # written as the rows came
+    a, b = read_image_split(tmp_path / "whole", "train"), read_image_split(tmp_path / "parts", "train")
+    assert np.array_equal(a.images, b.images) and a.class_names == b.class_names
+    pd.testing.assert_frame_equal(a.meta, b.meta)
+    assert pq.read_schema(writer.paths[0]).equals(pq.read_schema(whole[0]), check_metadata=True)
+    with pytest.raises(ValueError, match="2 images but 1 metadata rows"):
+        writer.append([b"", b""], _meta(1))
+    empty = ImageSplitWriter(tmp_path / "empty", "test", ["a"], (16, 16)).close()
+    assert [p.name for p in empty] == ["test-00000.parquet"] and len(read_image_meta(tmp_path / "empty", "test")) == 0
+
+
+def test_the_spool_hands_rows_back_in_key_order_across_buckets_and_spills(tmp_path):
+    from pipeline.data.spool import OrderedSpool
+
+    keys = np.random.default_rng(0).permutation(200)
+    spool = OrderedSpool(tmp_path / "spool", bucket_rows=16, max_bytes=300)      # many buckets, a spill every ~30 rows
+    for k in keys:
+        spool.add(int(k), f"value-{k}".encode())
+    assert len(list((tmp_path / "spool").glob("*.parquet"))) > 13                 # spilled, not held
+    assert list(spool) == [(k, f"value-{k}".encode()) for k in range(200)]
+    spool.add(5, b"again")
+    with pytest.raises(ValueError, match="key 5 was added twice"):
+        list(spool)
+    with pytest.raises(ValueError, match="≥ 0"):
+        spool.add(-1, b"")

@@ -268,3 +268,25 @@ def test_ids_come_from_image_name_or_the_image_path(tmp_path):
     assert images.shape == (3, 8, 8, 3) and failed == 0
     with pytest.raises(ddb.DataError, match="no file name"):
         ddb.find_candidates([tmp_path / "flat.parquet"], tmp_path / "r.parquet", 3)
+
+
+def test_streamed_sample_through_the_spool_equals_the_sample_in_memory(tmp_path):
+    """Small row groups (each read alone) and a spool that spills: the same images in the same order."""
+    from pipeline.data.spool import OrderedSpool
+    from pipeline.data.store import png_bytes
+
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        pq.write_table(diffusiondb_table(15, rng, corrupt={4}, start=15 * k), tmp_path / f"{k:04d}.parquet",
+                       row_group_size=4)
+    ids = [image_id(i) for i in range(30)]
+    pq.write_table(ratings_table(rated_records(ids, rng)), tmp_path / "ratings.parquet")
+    files = [tmp_path / "0000.parquet", tmp_path / "0001.parquet"]
+    cand = ddb.find_candidates(files, tmp_path / "ratings.parquet", min_ratings=3)
+    images, frame, failed = ddb.sample_images(files, cand.frame, 20, 16, np.random.default_rng(5))
+    spool = OrderedSpool(tmp_path / "spool", bucket_rows=3, max_bytes=2000)
+    streamed, streamed_failed = ddb.decode_sample(files, cand.frame, 20, 16, np.random.default_rng(5),
+                                                  lambda position, image: spool.add(position, png_bytes(image)))
+    assert failed == streamed_failed and len(frame) == 20
+    pd.testing.assert_frame_equal(streamed, frame)
+    assert [blob for _, blob in spool] == [png_bytes(img) for img in images]

@@ -17,6 +17,7 @@ image; keep images with at least ``min_ratings`` artifact ratings.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,40 +179,59 @@ def bucket_order(label: str) -> list[str] | None:
     return [name for name, _ in BUCKETS[label][1]] if label in BUCKETS else None
 
 
-def _read_bytes(path: Path, rows: list[int]) -> list[bytes | None]:
-    image = pq.read_table(path, columns=["image"]).column("image").take(pa.array(rows)).combine_chunks()
-    values = image.field("bytes") if pa.types.is_struct(image.type) else image
-    return values.to_pylist()
+def decode_sample(files: list[Path], candidates: pd.DataFrame, n: int, size: int, rng: np.random.Generator,
+                  keep: Callable[[int, np.ndarray], None]) -> tuple[pd.DataFrame, int]:
+    """Decode up to ``n`` candidates in a seeded random order, skipping undecodable images, and hand
+    each decoded image to ``keep(position, image)`` at once: ``position`` is its place in the seeded
+    order, and images arrive file by file, not in that order (each file is read once per pass,
+    one row group at a time, so memory holds one row group's bytes and one image).
+
+    Returns the kept candidate rows in the seeded order (sorted by position) and how many images
+    failed to decode on the way (a data-quality figure)."""
+    order = rng.permutation(len(candidates))
+    kept, failed = [], 0
+    progress = tqdm(total=min(n, len(order)), desc="decode diffusiondb", unit="img", mininterval=2.0)
+    # Read in chunks of the permutation so a few failures cost one more small read, not a second pass.
+    start = 0
+    while len(kept) < n and start < len(order):
+        m = min(n - len(kept), len(order) - start)
+        chunk = candidates.iloc[order[start : start + m]].assign(_position=np.arange(start, start + m))
+        start += m
+        for file_index, group in chunk.groupby("file", sort=True):
+            positions = group["_position"].to_numpy()
+            for i, blob in _iter_bytes(files[file_index], group["row"].to_numpy()):
+                img = decode_image(blob, size) if blob else None
+                if img is None:
+                    failed += 1
+                    continue
+                keep(int(positions[i]), img)
+                kept.append(int(positions[i]))
+                progress.update(1)
+    progress.close()
+    kept.sort()
+    return candidates.iloc[order[kept]].reset_index(drop=True), failed
 
 
 def sample_images(
     files: list[Path], candidates: pd.DataFrame, n: int, size: int, rng: np.random.Generator,
 ) -> tuple[np.ndarray, pd.DataFrame, int]:
-    """Decode up to ``n`` candidates in a seeded random order, skipping undecodable images.
+    """:func:`decode_sample` held in memory: the images (N, size, size, 3 uint8) in the seeded
+    order, their candidate rows, and how many images failed to decode."""
+    images: dict[int, np.ndarray] = {}
+    frame, failed = decode_sample(files, candidates, n, size, rng, images.__setitem__)
+    stack = np.stack([images[k] for k in sorted(images)]) if images else np.zeros((0, size, size, 3), np.uint8)
+    return stack, frame, failed
 
-    Returns the images (N, size, size, 3 uint8), their candidate rows, and how many images
-    failed to decode on the way (a data-quality figure)."""
-    order = rng.permutation(len(candidates))
-    images, kept, failed = [], [], 0
-    progress = tqdm(total=min(n, len(order)), desc="decode diffusiondb", unit="img", mininterval=2.0)
-    # Read in chunks of the permutation so a few failures cost one more small read, not a second pass.
-    start = 0
-    while len(images) < n and start < len(order):
-        chunk = candidates.iloc[order[start : start + (n - len(images))]]
-        start += len(chunk)
-        for file_index, group in chunk.groupby("file", sort=True):
-            blobs = _read_bytes(files[file_index], group["row"].tolist())
-            for (idx, _), blob in zip(group.iterrows(), blobs):
-                img = decode_image(blob, size) if blob else None
-                if img is None:
-                    failed += 1
-                    continue
-                images.append(img)
-                kept.append(idx)
-                progress.update(1)
-    progress.close()
-    # restore the permutation's order, independent of file grouping
-    position = {idx: k for k, idx in enumerate(candidates.index[order])}
-    ranked = sorted(range(len(kept)), key=lambda k: position[kept[k]])
-    stack = np.stack([images[k] for k in ranked]) if ranked else np.zeros((0, size, size, 3), np.uint8)
-    return stack, candidates.loc[[kept[k] for k in ranked]].reset_index(drop=True), failed
+
+def _iter_bytes(path: Path, rows: np.ndarray) -> Iterator[tuple[int, bytes | None]]:
+    """``(i, bytes of row rows[i])`` of the image column, read one row group at a time (only the
+    row groups holding a requested row)."""
+    parquet = pq.ParquetFile(path)
+    starts = np.cumsum([0] + [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)])
+    groups = np.searchsorted(starts, rows, side="right") - 1
+    for g in np.unique(groups):
+        index = np.nonzero(groups == g)[0]
+        image = parquet.read_row_group(int(g), columns=["image"]).column("image").take(
+            pa.array(rows[index] - starts[g])).combine_chunks()
+        values = image.field("bytes") if pa.types.is_struct(image.type) else image
+        yield from zip(index.tolist(), values.to_pylist())

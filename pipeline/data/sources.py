@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,8 @@ from tqdm.auto import tqdm
 from pipeline.data.artifacts import MAX_SEVERITY, apply_artifact
 from pipeline.data.shapes import CLASS_NAMES as SHAPE_NAMES
 from pipeline.data.shapes import generate_shapes, render_shape
+from pipeline.data.store import ImageSplitWriter
+from pipeline.runtime import release_memory
 
 SPLITS = ("train", "test", "artifact_train", "artifact_test")
 META_COLUMNS = ["id", "label", "label_name", "artifact_kind", "severity"]
@@ -149,18 +152,64 @@ def drop_rare_classes(names: pd.Series, minimum: int, order: list[str] | None = 
     return names.isin(kept).to_numpy(), kept, dropped
 
 
-def rated_sets(images: np.ndarray, frame: pd.DataFrame, label_names: pd.Series, class_order: list[str] | None,
-               data, seed: int) -> SourceSets:
-    """Splits of rated DiffusionDB images: the classification label from ``label_names``, the artifact
-    score from the median human rating; artifact splits = classification splits."""
+@dataclass
+class SplitPlan:
+    """Which sample rows go to which split, decided from metadata alone (no image is held): split →
+    (``rows``, positions in the sample, ascending; ``meta``, their :data:`META_COLUMNS` rows)."""
+
+    splits: dict[str, tuple[np.ndarray, pd.DataFrame]]
+    class_names: list[str]
+    facts: dict = field(default_factory=dict)
+
+
+def rated_plan(frame: pd.DataFrame, label_names: pd.Series, class_order: list[str] | None, data, seed: int) -> SplitPlan:
+    """Splits of a sample of rated DiffusionDB images (``frame``, in the sample's order): the
+    classification label from ``label_names``, the artifact score from the median human rating;
+    artifact splits = classification splits."""
     min_count = max(2, int(np.ceil(1.0 / min(data.test_fraction, 1 - data.test_fraction))))
     keep, names, dropped = drop_rare_classes(label_names, min_count, class_order)
-    images, frame, label_names = images[keep], frame[keep].reset_index(drop=True), label_names[keep].reset_index(drop=True)
+    rows = np.flatnonzero(keep)
+    frame, label_names = frame[keep].reset_index(drop=True), label_names[keep].reset_index(drop=True)
     labels = np.array([names.index(n) for n in label_names], dtype=int)
     severity = frame["artifacts_median"].to_numpy(np.float32)
     meta = _meta(frame["id"], labels, names, "human", severity)
     train, test = stratified_split(labels, data.test_fraction, seed)
-    splits = {"train": take(images, meta, train), "test": take(images, meta, test)}
-    splits["artifact_train"], splits["artifact_test"] = splits["train"], splits["test"]
-    return SourceSets(splits=splits, class_names=names,
-                      facts={"dropped_classes": dropped, "dropped_images": int((~keep).sum())})
+    parts = {"train": (rows[train], meta.iloc[train].reset_index(drop=True)),
+             "test": (rows[test], meta.iloc[test].reset_index(drop=True))}
+    parts["artifact_train"], parts["artifact_test"] = parts["train"], parts["test"]
+    return SplitPlan(splits=parts, class_names=names,
+                     facts={"dropped_classes": dropped, "dropped_images": int((~keep).sum())})
+
+
+def write_planned_splits(directory, plan: SplitPlan, pngs: Iterable[bytes], size: int, *, rows_per_shard: int,
+                         batch_rows: int = 256) -> None:
+    """Write the four splits of ``plan`` to the image store at ``directory``, streaming: ``pngs`` gives
+    the sample's images as PNG bytes in the sample's order (e.g. an
+    :class:`~pipeline.data.spool.OrderedSpool`), each goes to the splits that hold its row, and
+    memory holds ``batch_rows`` rows per split."""
+    where: dict[int, list[tuple[str, int]]] = {}
+    for split, (rows, _) in plan.splits.items():
+        for i, row in enumerate(rows.tolist()):
+            where.setdefault(row, []).append((split, i))
+    writers = {split: ImageSplitWriter(directory, split, plan.class_names, (size, size), rows_per_shard=rows_per_shard)
+               for split in SPLITS}
+    pending: dict[str, list[tuple[int, bytes]]] = {split: [] for split in SPLITS}
+
+    def flush(split: str) -> None:
+        if pending[split]:
+            index, blobs = zip(*pending[split])
+            writers[split].append(list(blobs), plan.splits[split][1].iloc[list(index)].assign(split=split))
+            pending[split] = []
+
+    for row, blob in enumerate(pngs):
+        for split, i in where.get(row, ()):
+            pending[split].append((i, blob))
+            if len(pending[split]) >= batch_rows:
+                flush(split)
+        if row % batch_rows == 0:
+            release_memory()   # resident memory stays flat however many rows pass
+    for split in SPLITS:
+        flush(split)
+        if writers[split].rows != len(plan.splits[split][0]):
+            raise ValueError(f"split {split!r}: {writers[split].rows} images came for {len(plan.splits[split][0])} rows")
+        writers[split].close()

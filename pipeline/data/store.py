@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from PIL import Image
 
-from pipeline.shards import iter_shards, read_shards, shard_facts, write_shards
+from pipeline.shards import ShardWriter, iter_shards, read_shards, shard_facts
 
 IMAGE_COLUMNS = ("id", "image", "label", "label_name", "split", "artifact_kind", "severity")
 _META_KEY = b"latent_lab.images"
@@ -53,6 +53,59 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+class ImageSplitWriter:
+    """Writes the shards of ``split`` as rows arrive, holding only the rows passed in: ``append`` PNG
+    bytes (as :func:`png_bytes` makes them) with their metadata rows (``IMAGE_COLUMNS`` but
+    ``image``), then ``close`` (a context manager closes on a clean exit). Each append becomes row
+    groups of the open shard (:class:`~pipeline.shards.ShardWriter`); one append of every row
+    writes exactly what :func:`write_image_split` writes."""
+
+    def __init__(self, directory: str | Path, split: str, class_names: list[str], size: tuple[int, int], *,
+                 rows_per_shard: int = 2000):
+        if rows_per_shard < 1:
+            raise ValueError(f"rows_per_shard must be ≥ 1, got {rows_per_shard}")
+        self.directory, self.split, self.rows_per_shard = directory, split, rows_per_shard
+        self.facts = {"class_names": list(class_names), "size": list(size)}
+        self._shards: ShardWriter | None = None
+        self.rows = 0
+
+    @property
+    def paths(self) -> list[Path]:
+        return self._shards.paths if self._shards is not None else []
+
+    def append(self, pngs: list[bytes], meta: pd.DataFrame) -> None:
+        missing = [c for c in IMAGE_COLUMNS if c != "image" and c not in meta.columns]
+        if missing:
+            raise ValueError(f"image metadata for split {self.split!r} lacks columns: {', '.join(missing)}")
+        if len(pngs) != len(meta):
+            raise ValueError(f"split {self.split!r}: {len(pngs)} images but {len(meta)} metadata rows")
+        frame = meta.reset_index(drop=True).copy()
+        frame["image"] = list(pngs)
+        table = pa.Table.from_pandas(frame[list(IMAGE_COLUMNS)], schema=SCHEMA, preserve_index=False)
+        if self._shards is None:   # the first table's schema (with its pandas metadata) is every shard's
+            self._shards = ShardWriter(self.directory, self.split, table.schema, _META_KEY, self.facts,
+                                       self.rows_per_shard)
+        self._shards.write(table)
+        self.rows += len(frame)
+
+    def close(self) -> list[Path]:
+        """Close the open shard (an empty split still gets its shard 00000); the shards' paths."""
+        if self._shards is None:
+            self.append([], pd.DataFrame({c: pd.Series(dtype=object) for c in IMAGE_COLUMNS if c != "image"}))
+        return self._shards.close()
+
+    def __enter__(self) -> "ImageSplitWriter":
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if self._shards is None:
+            return
+        if kind is None:
+            self.close()
+        else:
+            self._shards.abort()
+
+
 def write_image_split(
     directory: str | Path,
     split: str,
@@ -63,16 +116,11 @@ def write_image_split(
     rows_per_shard: int = 2000,
 ) -> list[Path]:
     """Write ``images`` with ``meta`` (columns of ``IMAGE_COLUMNS`` but ``image``) as shards of ``split``."""
-    missing = [c for c in IMAGE_COLUMNS if c != "image" and c not in meta.columns]
-    if missing:
-        raise ValueError(f"image metadata for split {split!r} lacks columns: {', '.join(missing)}")
     if len(images) != len(meta):
         raise ValueError(f"split {split!r}: {len(images)} images but {len(meta)} metadata rows")
-    frame = meta.reset_index(drop=True).copy()
-    frame["image"] = [png_bytes(img) for img in images]
-    table = pa.Table.from_pandas(frame[list(IMAGE_COLUMNS)], schema=SCHEMA, preserve_index=False)
-    facts = {"class_names": list(class_names), "size": list(images.shape[1:3])}
-    return write_shards(directory, split, table, _META_KEY, facts, rows_per_shard)
+    writer = ImageSplitWriter(directory, split, class_names, images.shape[1:3], rows_per_shard=rows_per_shard)
+    writer.append([png_bytes(img) for img in images], meta)
+    return writer.close()
 
 
 def read_image_split(directory: str | Path, split: str) -> ImageSet:
