@@ -19,26 +19,11 @@ def list_splits(directory: str | Path) -> list[str]:
     return sorted(p.name[: -len("-00000.parquet")] for p in Path(directory).glob("*-00000.parquet"))
 
 
-def write_shards(directory: str | Path, split: str, table: pa.Table, key: bytes, facts: dict, rows_per_shard: int,
-                 first: int = 0) -> list[Path]:
-    """Write ``table`` in slices of ``rows_per_shard`` rows, numbered from shard ``first`` (one empty
-    shard if it has none)."""
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    metadata = {**(table.schema.metadata or {}), key: json.dumps(facts).encode()}
-    table = table.replace_schema_metadata(metadata)
-    paths = []
-    for shard, start in enumerate(range(0, max(table.num_rows, 1), rows_per_shard), start=first):
-        path = Path(directory) / f"{split}-{shard:05d}.parquet"
-        pq.write_table(table.slice(start, rows_per_shard), path)
-        paths.append(path)
-    return paths
-
-
 class ShardWriter:
     """Writes the shards of ``split`` one table at a time, so memory holds only the table passed in:
     each :meth:`write` adds row groups to the open shard, which closes at ``rows_per_shard`` rows.
-    ``schema`` (the tables' schema) gets ``facts`` under ``key`` in every file's metadata. One
-    :meth:`write` of all rows gives the files :func:`write_shards` writes."""
+    ``schema`` (the tables' schema) gets ``facts`` under ``key`` in every file's metadata. A
+    :meth:`write` of whole shards gives one row group per shard."""
 
     def __init__(self, directory: str | Path, split: str, schema: pa.Schema, key: bytes, facts: dict,
                  rows_per_shard: int):

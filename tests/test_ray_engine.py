@@ -63,15 +63,16 @@ def project(tmp_path_factory):
     return root
 
 
-def _run_encode(project: Path, engine: str, batch_size: int = 8, ray_address: str | None = None) -> Path:
+def _run_encode(project: Path, engine: str, batch_size: int = 8, ray_address: str | None = None,
+                out_name: str | None = None) -> Path:
     """The encode stage on ``project``: in this process, or with ``ray_address`` as the CLI in a new
     process that joins the cluster there through ``RAY_ADDRESS``, as a user's ``dvc repro`` would."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["base"]["device"] = "cpu"
     params["encode"].update(engine=engine, batch_size=batch_size, grid_size=4)
     params["encode"]["ray"].update(actors=2, cpus_per_actor=0.5)
-    out = project / engine
-    (out / "params.yaml").parent.mkdir(exist_ok=True)
+    out = project / (out_name or engine)
+    out.mkdir(exist_ok=True)
     (out / "params.yaml").write_text(yaml.safe_dump(params))
     argv = ["--params", str(out / "params.yaml"), "--images", str(project / "images"), "--vae", str(project / "vae"),
             "--out", str(out / "latents"), "--reports", str(out / "reports")]
@@ -132,13 +133,18 @@ def test_ray_engine_with_posterior_sampling_is_refused_naming_the_key(tmp_path):
 
 
 def test_the_ray_engine_without_ray_installed_stops_the_stage_with_the_install_line(project, monkeypatch, capsys):
+    out = project / "ray-missing"
+    out.mkdir()
+    (out / "latents").mkdir()
+    (out / "latents" / "earlier.txt").write_text("a previous run's output")
     monkeypatch.setitem(sys.modules, "ray", None)   # what `import ray` meets without requirements-ray.txt
     with pytest.raises(SystemExit) as stop:
-        _run_encode(project, "ray")
+        _run_encode(project, "ray", out_name="ray-missing")
     assert stop.value.code == 2
     assert "encode.engine=ray: the ray engine needs Ray Data, which is not installed (pip install -r " \
            "requirements-ray.txt)" in capsys.readouterr().err
-    assert not (project / "ray" / "latents").exists() or list_splits(project / "ray" / "latents")   # nothing half-written
+    assert [p.name for p in (out / "latents").iterdir()] == ["earlier.txt"]   # the earlier output stays, nothing half-written
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
 def test_ray_parts_from_parallel_actors_are_numbered_in_row_order(cluster, project, tmp_path):

@@ -144,8 +144,7 @@ def image_split_facts(directory: str | Path, split: str) -> tuple[list[str], tup
 
 def read_image_meta(directory: str | Path, split: str) -> pd.DataFrame:
     """Every row's metadata of ``split`` (all columns but the image bytes), shard by shard."""
-    paths = shard_facts(directory, split, _META_KEY, "image")[1]
-    frames = [t.to_pandas() for t in iter_shards(paths, columns=[c for c in IMAGE_COLUMNS if c != "image"])]
+    frames = [t.to_pandas() for t in iter_shards(image_shard_paths(directory, split), columns=[c for c in IMAGE_COLUMNS if c != "image"])]
     return pd.concat(frames, ignore_index=True)
 
 

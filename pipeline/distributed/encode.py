@@ -23,6 +23,7 @@ from pipeline.data.store import decode_frame, image_shard_paths, iter_image_batc
 from pipeline.distributed.cluster import import_ray
 from pipeline.distributed.latent_sink import LatentStoreSink
 from pipeline.latents.encode import META_COLUMNS, EncodedSplit, batch_metrics
+from pipeline.latents.store import latent_table
 from pipeline.latents.vae import configure_tiling, encode_batches, load_saved_vae
 from pipeline.runtime import resolve_device
 
@@ -60,9 +61,7 @@ class VaeEncoder:
         ((_, z, recon),) = encode_batches(self.vae, [batch])
         metrics, baseline = batch_metrics(batch.images, recon, self.mean_image)
         meta = batch.meta[META_COLUMNS].reset_index(drop=True)
-        n = len(z)
-        table = pa.Table.from_pandas(meta, preserve_index=False).append_column(
-            "latent", pa.FixedSizeListArray.from_arrays(pa.array(z.reshape(n, -1).ravel()), int(np.prod(z.shape[1:]))))
+        table = latent_table(z, meta)
         for name in METRICS:
             table = table.append_column(name, pa.array(metrics[name].to_numpy()))
             if baseline is not None:
@@ -73,7 +72,7 @@ class VaeEncoder:
 
 def _pixel_sums(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per batch: its image count and float64 pixel sum (as bytes), for the mean image."""
-    total = sum(np.asarray(Image.open(io.BytesIO(b)).convert("RGB"), dtype=np.float64) for b in rows["image"])
+    total = decode_frame(rows, []).images.sum(axis=0, dtype=np.float64)
     return pd.DataFrame({"n": [len(rows)], "sum": [np.ascontiguousarray(total).tobytes()], "shape": [list(total.shape)]})
 
 

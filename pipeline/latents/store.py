@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.shards import iter_shards, read_shards, shard_facts, write_shards
+from pipeline.shards import ShardWriter, iter_shards, read_shards, shard_facts
 
 _META_KEY = b"latent_lab.latents"
 
@@ -47,7 +47,8 @@ class LatentSet:
         return pairs["label_name"].tolist()
 
 
-def _latent_table(latents: np.ndarray, meta: pd.DataFrame) -> pa.Table:
+def latent_table(latents: np.ndarray, meta: pd.DataFrame) -> pa.Table:
+    """Latents (N, C, H, W) beside their metadata rows as one Arrow table in the store's schema."""
     n, c, h, w = latents.shape
     flat = np.ascontiguousarray(latents, dtype=np.float32).reshape(n, c * h * w)
     column = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), type=pa.float32()), c * h * w)
@@ -69,8 +70,12 @@ class LatentSplitWriter:
         self._latents: list[np.ndarray] = []
         self._meta: list[pd.DataFrame] = []
         self._pending = 0
-        self.paths: list[Path] = []
+        self._shards: ShardWriter | None = None
         self.rows = 0
+
+    @property
+    def paths(self) -> list[Path]:
+        return self._shards.paths if self._shards is not None else []
 
     def append(self, latents: np.ndarray, meta: pd.DataFrame) -> None:
         if latents.ndim != 4:
@@ -95,18 +100,20 @@ class LatentSplitWriter:
         self._write(latents[:n], meta.iloc[:n])
 
     def _write(self, latents: np.ndarray, meta: pd.DataFrame) -> None:
-        c, h, w = self.shape
-        facts = {"shape": [c, h, w], "scaling_factor": self.scaling_factor, **self.info}
-        self.paths += write_shards(self.directory, self.split, _latent_table(latents, meta), _META_KEY, facts,
-                                   self.rows_per_shard, first=len(self.paths))
+        table = latent_table(latents, meta)
+        if self._shards is None:   # the first table's schema (with its pandas metadata) is every shard's
+            c, h, w = self.shape
+            facts = {"shape": [c, h, w], "scaling_factor": self.scaling_factor, **self.info}
+            self._shards = ShardWriter(self.directory, self.split, table.schema, _META_KEY, facts, self.rows_per_shard)
+        self._shards.write(table)   # whole shards only (and the rest at close), so one row group per shard
 
     def close(self) -> list[Path]:
         """Write the rows still held (an empty split still gets its shard 00000); the shards' paths."""
         if self.shape is None:
             raise ValueError(f"split {self.split!r}: nothing was appended, so the latent shape is unknown")
-        if self._pending or not self.paths:
+        if self._pending or self._shards is None:
             self._flush(self._pending)
-        return self.paths
+        return self._shards.close()
 
     def __enter__(self) -> "LatentSplitWriter":
         return self
