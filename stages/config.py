@@ -483,6 +483,9 @@ class Interpolate(Section):
 
 class Runs(Section):
     images: Annotated[int, Field(ge=0)]
+    batch_size: PositiveInt
+    engine: Literal["local", "ray"]
+    ray: RayEngine
 
 
 Scale = Annotated[float, Field(gt=0.0, le=1000.0)]   # 0 would be unguided sampling, which every study has
@@ -540,9 +543,11 @@ class Params(Section):
 
     @model_validator(mode="after")
     def _gpus(self):
-        if self.base.device == "cuda" and self.encode.engine == "ray" and self.encode.ray.gpus_per_actor == 0:
-            raise ValueError("encode.ray.gpus_per_actor is 0 but base.device is cuda: Ray actors see a GPU only "
-                             "when they ask for one")
+        for name in ("encode", "runs"):
+            section = getattr(self, name)
+            if self.base.device == "cuda" and section.engine == "ray" and section.ray.gpus_per_actor == 0:
+                raise ValueError(f"{name}.ray.gpus_per_actor is 0 but base.device is cuda: Ray actors see a GPU only "
+                                 "when they ask for one")
         return self
 
 

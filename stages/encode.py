@@ -26,7 +26,7 @@ from pipeline.latents.store import LatentSplitWriter, iter_latent_split
 from pipeline.latents.vae import downsampling_factor
 from pipeline.metrics.reconstruction import summarise
 from pipeline.report.figures import image_grid, save_png
-from stages.cli import fail, parse_args
+from stages.cli import parse_args
 from stages.common import start
 from stages.vae_open import open_vae
 
@@ -106,17 +106,10 @@ def _ray_engine(stack: contextlib.ExitStack, params, args, class_names: list[str
                 latent_shape: tuple[int, int, int]):
     """Join or start the Ray cluster (for the rest of ``stack``) and return the Ray Data engine, called as
     the local one is; a clear exit if Ray is not installed or the cluster cannot be joined."""
-    from pipeline.distributed.cluster import RayUnavailableError, import_ray, ray_cluster
-    from pipeline.distributed.encode import RayPlan, encode_split_ray
+    from pipeline.distributed.encode import encode_split_ray
+    from stages.ray_join import join_ray
 
-    cfg = params.encode.ray
-    try:
-        import_ray()
-        stack.enter_context(ray_cluster(cfg.address, num_cpus=cfg.num_cpus, object_store_mb=cfg.object_store_mb))
-    except RayUnavailableError as exc:
-        fail(f"encode.engine=ray: {exc}")
-    plan = RayPlan(concurrency=cfg.actors, num_gpus=cfg.gpus_per_actor, num_cpus=cfg.cpus_per_actor,
-                   batch_size=params.encode.batch_size)
+    plan = join_ray(stack, "encode", params.encode.ray, params.encode.batch_size)
 
     def run(split, out_dir, meta, **options) -> EncodedSplit:
         return encode_split_ray(

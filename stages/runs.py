@@ -5,30 +5,35 @@ noise with the ``models/unet`` U-Net; every scheduler in ``noise.schedulers`` th
 that noise in ``noise.num_inference_steps`` steps (``pipeline.generate.runs``), and the U-Net
 input it holds at each of ``noise.t_fracs`` and ``noise.heldout_fracs`` is stored — the same
 levels and timesteps as the score stage's forward-noising proxy, so its scorers are scored on
-both. Writes ``data/runs/<scheduler>-*.parquet`` (latent store; rows level by level, image by
-image, with ``id``, ``severity``, ``t_frac``, ``timestep``, ``step``, ``run_frac``, ``alpha_bar``,
+both. Writes ``data/runs/<scheduler>-*.parquet`` (latent store; rows image by image, each image's
+levels in order, with ``id``, ``severity``, ``t_frac``, ``timestep``, ``step``, ``run_frac``, ``alpha_bar``,
 ``heldout``) and ``reports/runs/metrics.json``: how far each run ends from its labelled latent.
+Each image draws its stochastic (DDPM) noise from its own seed (``base.seed`` and its id), so the
+test split streams through in chunks of ``runs.batch_size`` images — read a shard at a time, run,
+and appended to every scheduler's split — and ``runs.engine: ray`` farms the same chunks out to
+U-Net actors on Ray Data (``runs.ray``; README: scale out) with the same result.
 Reads ``base``, ``noise``, ``runs``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm import tqdm
 
-from pipeline.generate.runs import end_error, sampler_runs
+from pipeline.generate.runs import run_rows
 from pipeline.io import atomic_dir, write_json
-from pipeline.latents.store import read_latent_split, write_latent_split
+from pipeline.latents.store import LatentSplitWriter, iter_latent_batches, latent_split_facts
 from pipeline.metrics.stats import mean_std
 from stages.cli import fail, parse_args
 from stages.common import start
 from stages.unet_open import open_diffusion
 
 log = logging.getLogger("stages.runs")
+SPLIT = "artifact_test"
 
 
 def main(argv=None) -> None:
@@ -40,33 +45,54 @@ def main(argv=None) -> None:
     ))
     params = start(args)
     noise, cfg, seed = params.noise, params.runs, params.base.seed
-    test = read_latent_split(args.latents, "artifact_test")
-    n = cfg.images or len(test.latents)
-    if n > len(test.latents):
-        fail(f"runs.images={cfg.images} exceeds the {len(test.latents)} artifact test latents in {args.latents}")
-    model = open_diffusion(params, args.unet, test.shape, args.latents)
+    try:
+        facts = latent_split_facts(args.latents, SPLIT)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    n = cfg.images or facts.rows
+    if n > facts.rows:
+        fail(f"runs.images={cfg.images} exceeds the {facts.rows} artifact test latents in {args.latents}")
+    model = open_diffusion(params, args.unet, facts.shape, args.latents)   # a wrong U-Net fails before any work
     fracs = list(noise.t_fracs) + list(noise.heldout_fracs)
-    clean = torch.from_numpy(np.ascontiguousarray(test.latents[:n]))
-    meta = test.meta.iloc[:n][["id", "severity"]].reset_index(drop=True)
-    log.info("%d artifact test latents: DDIM inversion, then %s runs of %d steps", n, noise.schedulers,
-             noise.num_inference_steps)
-    with tqdm(total=1 + len(noise.schedulers), desc="sampler runs", unit="pass") as bar:
-        trajs, finals = sampler_runs(model, clean, list(noise.schedulers), fracs, noise.num_inference_steps, seed,
-                                     progress=bar.update)
+    work = dict(schedulers=list(noise.schedulers), t_fracs=fracs, n_trained=len(noise.t_fracs),
+                num_inference_steps=noise.num_inference_steps, seed=seed)
+    log.info("%d artifact test latents, %d at a time (%s engine): DDIM inversion, then %s runs of %d steps", n,
+             cfg.batch_size, cfg.engine, noise.schedulers, noise.num_inference_steps)
+    with contextlib.ExitStack() as stack, atomic_dir(args.out) as tmp:
+        if cfg.engine == "ray":
+            from pipeline.distributed.runs import sampler_runs_ray
+            from stages.ray_join import join_ray
+
+            plan = join_ray(stack, "runs", cfg.ray, cfg.batch_size)
+            errors = sampler_runs_ray(args.latents, SPLIT, n, tmp, unet_dir=args.unet, device=params.base.device,
+                                      plan=plan, **work)
+        else:
+            errors = _run_local(model, args.latents, n, cfg.batch_size, tmp, facts.scaling_factor, work)
 
     metrics = {"images": n, "num_inference_steps": noise.num_inference_steps, "end_error": {}}
-    with atomic_dir(args.out) as tmp:
-        for name, traj in trajs.items():
-            levels = [meta.assign(t_frac=traj.t_fracs[i], timestep=traj.timesteps[i], step=traj.steps[i],
-                                  run_frac=traj.run_fracs[i], alpha_bar=traj.alpha_bars[i], heldout=i >= len(noise.t_fracs))
-                      for i in range(len(fracs))]
-            write_latent_split(tmp, name, traj.model_input.reshape(-1, *test.shape).numpy(), pd.concat(levels, ignore_index=True),
-                               scaling_factor=test.scaling_factor, info={"scheduler": name, "levels": len(fracs)})
-            err = end_error(finals[name], clean)
-            metrics["end_error"][name] = {**mean_std(err), "median": float(np.median(err))}
-            log.info("%s ends %.3f ± %.3f (relative distance) from the labelled latents", name, err.mean(), err.std())
+    for name, err in errors.items():
+        metrics["end_error"][name] = {**mean_std(err), "median": float(np.median(err))}
+        log.info("%s ends %.3f ± %.3f (relative distance) from the labelled latents", name, err.mean(), err.std())
     with atomic_dir(args.reports) as tmp:
         write_json(tmp / "metrics.json", metrics)
+
+
+def _run_local(model, latents_dir: str, n: int, batch_size: int, out_dir, scaling_factor: float,
+               work: dict) -> dict[str, np.ndarray]:
+    """The first ``n`` test latents chunk by chunk through :func:`run_rows`, each scheduler's rows appended
+    to its split as they come; the per-image end errors per scheduler."""
+    levels = len(work["t_fracs"])
+    errors: dict[str, list[np.ndarray]] = {name: [] for name in work["schedulers"]}
+    with contextlib.ExitStack() as writers, tqdm(total=n, desc="sampler runs", unit="image") as bar:
+        split = {name: writers.enter_context(LatentSplitWriter(out_dir, name, scaling_factor=scaling_factor,
+                                                               info={"scheduler": name, "levels": levels}))
+                 for name in work["schedulers"]}
+        for chunk in iter_latent_batches(latents_dir, SPLIT, batch_size, n):
+            for name, rows in run_rows(model, torch.from_numpy(chunk.latents), chunk.meta, **work).items():
+                split[name].append(rows.latents, rows.meta)
+                errors[name].append(rows.end_error)
+            bar.update(len(chunk.latents))
+    return {name: np.concatenate(e) for name, e in errors.items()}
 
 
 if __name__ == "__main__":

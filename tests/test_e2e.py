@@ -68,6 +68,7 @@ SHRUNK = {
     "interpolate.seeds": 2,
     "interpolate.strips": 2,
     "runs.images": 0,
+    "runs.batch_size": 7,   # the test split streams through in several chunks
     "guide.steps": 5,
     "guide.samples_per_class": 4,
     "guide.seeds": 2,

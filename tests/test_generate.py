@@ -9,7 +9,7 @@ from diffusers import UNet2DModel
 
 from pipeline.generate.evaluate import SampleReference, path_smoothness
 from pipeline.generate.interpolate import interpolation_paths, pixel_metric, same_class_pairs
-from pipeline.generate.runs import end_error, sampler_runs
+from pipeline.generate.runs import end_error, image_seeds, run_rows, sampler_runs
 from pipeline.generate.sampling import Guide, ddim_invert, denoise, slerp_noise, starting_noise
 from pipeline.generate.study import paired_verdict
 from pipeline.generate.unet import load_diffusion
@@ -135,14 +135,11 @@ def test_slerp_of_noises_keeps_a_gaussian_norm_and_pairs_share_a_class():
         same_class_pairs(np.array([0, 1]), 2, np.random.default_rng(0))
 
 
-def test_sampler_runs_follow_the_proxy_levels_and_end_near_the_image(model, tmp_path):
-    from pipeline.latents.store import write_latent_split
-    import pandas as pd
-
+def test_sampler_runs_follow_the_proxy_levels_and_end_near_the_image(model):
     m, data = model
     clean = torch.from_numpy(data[:10])
     fracs = [0.1, 0.5, 0.9]
-    trajs, finals = sampler_runs(m, clean, ["ddim", "euler", "ddpm"], fracs, 20, seed=0)
+    trajs, finals = sampler_runs(m, clean, ["ddim", "euler", "ddpm"], fracs, 20, image_seeds(0, range(10)))
     for name, traj in trajs.items():
         proxy = oracle_trajectory(name, clean, fracs, 20, seed=0)
         assert traj.timesteps == proxy.timesteps and traj.steps == proxy.steps
@@ -153,16 +150,52 @@ def test_sampler_runs_follow_the_proxy_levels_and_end_near_the_image(model, tmp_
     low = trajs["ddim"]
     scaled = low.alpha_bars[0] ** 0.5 * clean
     assert float(_dist(low.model_input[0], scaled).mean()) < float(_dist(torch.zeros_like(clean), scaled).mean())
-    # the runs store round-trips into the scorer's layout
-    meta = pd.DataFrame({"id": [f"i{k}" for k in range(10)], "severity": np.arange(10) % 6})
-    levels = pd.concat([meta.assign(timestep=t) for t in low.timesteps], ignore_index=True)
-    write_latent_split(tmp_path, "ddim", low.model_input.reshape(-1, *SHAPE).numpy(), levels, scaling_factor=1.0)
+
+
+def test_per_image_noise_seeds_make_a_ddpm_run_independent_of_its_batch(model):
+    m, data = model
+    x_T = starting_noise(6, SHAPE, seed=2)
+    seeds = image_seeds(7, [f"i{k}" for k in range(6)])
+    assert len(set(seeds)) == 6 and seeds == image_seeds(7, [f"i{k}" for k in range(6)]) != image_seeds(8, range(6))
+    whole = denoise(m.unet, "ddpm", x_T, 10, noise_seeds=seeds).final
+    assert torch.allclose(denoise(m.unet, "ddpm", x_T, 10, noise_seeds=seeds, batch_size=4).final, whole, atol=1e-5)
+    alone = denoise(m.unet, "ddpm", x_T[3:4], 10, noise_seeds=seeds[3:4]).final   # the image alone, elsewhere
+    assert torch.allclose(alone, whole[3:4], atol=1e-5)
+    assert not torch.allclose(denoise(m.unet, "ddpm", x_T, 10, seed=0).final, whole)   # one generator: batch-bound
+    with pytest.raises(ValueError, match="noise_seeds has 2 seeds for 6 latents"):
+        denoise(m.unet, "ddpm", x_T, 10, noise_seeds=seeds[:2])
+
+
+def test_run_rows_of_chunks_are_the_rows_of_the_whole_and_load_back_for_the_scorer(model, tmp_path):
+    import pandas as pd
+    from pipeline.latents.store import LatentSplitWriter
+
+    m, data = model
+    clean = torch.from_numpy(data[:9])
+    meta = pd.DataFrame({"id": [f"i{k}" for k in range(9)], "severity": np.arange(9, dtype=np.float32) % 6})
+    fracs, schedulers = [0.1, 0.5, 0.9], ["ddim", "ddpm"]
+    whole = run_rows(m, clean, meta, schedulers, fracs, 2, 20, seed=3)
+    for name in schedulers:
+        with LatentSplitWriter(tmp_path, name, scaling_factor=1.0, rows_per_shard=7) as writer:
+            parts = [run_rows(m, clean[a:b], meta.iloc[a:b], schedulers, fracs, 2, 20, seed=3)[name]
+                     for a, b in ((0, 4), (4, 9))]
+            for part in parts:
+                writer.append(part.latents, part.meta)
+        np.testing.assert_allclose(np.concatenate([p.latents for p in parts]), whole[name].latents, atol=1e-4)
+        np.testing.assert_allclose(np.concatenate([p.end_error for p in parts]), whole[name].end_error, atol=1e-4)
+        rows = whole[name].meta
+        assert list(rows["id"][:4]) == ["i0", "i0", "i0", "i1"] and list(rows["heldout"][:3]) == [False, False, True]
+    trajs, _ = sampler_runs(m, clean, ["ddim"], fracs, 20, image_seeds(3, meta["id"]))
+    # the runs store round-trips into the scorer's layout (levels, images, ...)
     test_ids = np.array([f"i{k}" for k in range(12)][::-1])
     runs = load_runs(tmp_path, ["ddim"], test_ids, 3)["ddim"]
-    assert runs["model_input"].shape == (3, 10, *SHAPE) and runs["timesteps"] == low.timesteps
+    assert runs["model_input"].shape == (3, 9, *SHAPE) and runs["timesteps"] == trajs["ddim"].timesteps
+    np.testing.assert_allclose(runs["model_input"], trajs["ddim"].model_input.numpy(), atol=1e-4)
     assert list(test_ids[runs["index"]]) == list(meta["id"])
     with pytest.raises(ValueError, match="not 4 noise levels"):
         load_runs(tmp_path, ["ddim"], test_ids, 4)
+    with pytest.raises(ValueError, match="not each image's 9 levels"):
+        load_runs(tmp_path, ["ddim"], test_ids, 9)   # 27 rows are 9 × 3, but not one image per 9 rows
     with pytest.raises(ValueError, match="not in the artifact test split"):
         load_runs(tmp_path, ["ddim"], test_ids[:3], 3)
     with pytest.raises(FileNotFoundError):

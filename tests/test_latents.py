@@ -12,7 +12,14 @@ from pipeline.latents.noising import (
     oracle_trajectory,
     timestep_for_fraction,
 )
-from pipeline.latents.store import LatentSplitWriter, iter_latent_split, read_latent_split, write_latent_split
+from pipeline.latents.store import (
+    LatentSplitWriter,
+    iter_latent_batches,
+    iter_latent_split,
+    latent_split_facts,
+    read_latent_split,
+    write_latent_split,
+)
 from pipeline.latents.vae import (
     build_vae,
     decode_latents,
@@ -58,6 +65,23 @@ def test_a_streamed_split_writes_the_same_files_as_the_whole_split(tmp_path):
         w.append(np.zeros((1, 4, 3, 3), np.float32), meta.iloc[:1])
     with pytest.raises(ValueError, match="nothing was appended"):
         LatentSplitWriter(tmp_path / "none", "train", scaling_factor=1.0).close()
+
+
+@pytest.mark.parametrize("batch, limit", [(3, 0), (4, 0), (5, 7), (20, 0), (1, 2), (4, 8)])
+def test_latent_batches_cut_across_shards_and_stop_at_the_limit(tmp_path, batch, limit):
+    latents = np.arange(10 * 2 * 2 * 2, dtype=np.float32).reshape(10, 2, 2, 2)
+    meta = pd.DataFrame({"id": [f"r{i}" for i in range(10)]})
+    write_latent_split(tmp_path, "s", latents, meta, scaling_factor=0.25, info={"k": 1}, rows_per_shard=4)
+    facts = latent_split_facts(tmp_path, "s")
+    assert (facts.shape, facts.scaling_factor, facts.info, facts.rows) == ((2, 2, 2), 0.25, {"k": 1}, 10)
+    parts = list(iter_latent_batches(tmp_path, "s", batch, limit))
+    n = limit or 10
+    assert [len(p.latents) for p in parts] == [batch] * (n // batch) + ([n % batch] if n % batch else [])
+    np.testing.assert_array_equal(np.concatenate([p.latents for p in parts]), latents[:n])
+    assert [i for p in parts for i in p.meta["id"]] == meta["id"].tolist()[:n]
+    assert all(p.meta.index.tolist() == list(range(len(p.meta))) for p in parts)
+    with pytest.raises(ValueError, match="batch_size must be"):
+        next(iter_latent_batches(tmp_path, "s", 0))
 
 
 def test_streamed_encoding_equals_encoding_the_whole_split():

@@ -1,5 +1,5 @@
-"""The Ray Data engine on a real local Ray cluster (127.0.0.1, 2 CPUs): the encode stage's outputs
-with ``engine: ray`` equal the local engine's."""
+"""The Ray Data engine on a real local Ray cluster (127.0.0.1, 2 CPUs): the encode and runs stages'
+outputs with ``engine: ray`` equal the local engine's."""
 
 import importlib
 import json
@@ -65,8 +65,7 @@ def project(tmp_path_factory):
 
 def _run_encode(project: Path, engine: str, batch_size: int = 8, ray_address: str | None = None,
                 out_name: str | None = None) -> Path:
-    """The encode stage on ``project``: in this process, or with ``ray_address`` as the CLI in a new
-    process that joins the cluster there through ``RAY_ADDRESS``, as a user's ``dvc repro`` would."""
+    """The encode stage on ``project`` (:func:`_run_stage`)."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["base"]["device"] = "cpu"
     params["encode"].update(engine=engine, batch_size=batch_size, grid_size=4)
@@ -76,14 +75,20 @@ def _run_encode(project: Path, engine: str, batch_size: int = 8, ray_address: st
     (out / "params.yaml").write_text(yaml.safe_dump(params))
     argv = ["--params", str(out / "params.yaml"), "--images", str(project / "images"), "--vae", str(project / "vae"),
             "--out", str(out / "latents"), "--reports", str(out / "reports")]
-    if ray_address is None:
-        importlib.import_module("stages.encode").main(argv)
-    else:
-        done = subprocess.run([sys.executable, "-m", "stages.encode", *argv], cwd=ROOT, capture_output=True, text=True,
-                              env={**os.environ, "RAY_ADDRESS": ray_address}, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert f"Ray: {ray_address}" in done.stderr
+    _run_stage("stages.encode", argv, ray_address)
     return out
+
+
+def _run_stage(module: str, argv: list[str], ray_address: str | None) -> None:
+    """The stage ``module`` in this process, or with ``ray_address`` as its CLI in a new process that
+    joins the cluster there through ``RAY_ADDRESS``, as a user's ``dvc repro`` would."""
+    if ray_address is None:
+        importlib.import_module(module).main(argv)
+        return
+    done = subprocess.run([sys.executable, "-m", module, *argv], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "RAY_ADDRESS": ray_address}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Ray: {ray_address}" in done.stderr
 
 
 def test_ray_encode_stage_equals_the_local_engine(cluster, project):
@@ -125,6 +130,12 @@ def test_ray_engine_with_posterior_sampling_is_refused_naming_the_key(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match="encode.ray.gpus_per_actor is 0"):
         load_params(tmp_path / "params.yaml")
+    params["encode"]["ray"]["gpus_per_actor"] = 1.0
+    params["runs"]["engine"] = "ray"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match="runs.ray.gpus_per_actor is 0"):
+        load_params(tmp_path / "params.yaml")
+    params["runs"]["engine"] = "local"
     params["base"]["device"] = "cpu"
     params["encode"]["ray"].update(num_cpus=2, actors=3, cpus_per_actor=1.0)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -152,7 +163,8 @@ def test_ray_parts_from_parallel_actors_are_numbered_in_row_order(cluster, proje
     import torch
 
     from pipeline.data.store import image_split_facts, iter_image_batches, read_image_meta
-    from pipeline.distributed.encode import RayPlan, encode_split_ray
+    from pipeline.distributed.cluster import RayPlan
+    from pipeline.distributed.encode import encode_split_ray
     from pipeline.latents.encode import encode_split
     from pipeline.latents.store import LatentSplitWriter
     from pipeline.latents.vae import load_saved_vae
@@ -179,3 +191,57 @@ def test_ray_parts_from_parallel_actors_are_numbered_in_row_order(cluster, proje
     assert np.abs(remote.recon.astype(int) - local.recon.astype(int)).max() <= 1
     pd.testing.assert_frame_equal(remote.metrics, local.metrics, rtol=1e-3, atol=1e-3)
     assert remote.baseline is None and local.baseline is None
+
+
+def _run_runs(project: Path, engine: str, batch_size: int, ray_address: str | None = None) -> Path:
+    """The runs stage on ``project``'s artifact test latents and U-Net (:func:`_run_stage`)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["base"]["device"] = "cpu"
+    params["noise"].update(num_inference_steps=10, t_fracs=[0.1, 0.5, 0.9], heldout_fracs=[0.3])
+    params["runs"].update(images=11, batch_size=batch_size, engine=engine)
+    params["runs"]["ray"].update(actors=2, cpus_per_actor=0.5)
+    out = project / f"runs-{engine}"
+    out.mkdir(exist_ok=True)
+    (out / "params.yaml").write_text(yaml.safe_dump(params))
+    argv = ["--params", str(out / "params.yaml"), "--latents", str(project / "runs-latents"),
+            "--unet", str(project / "unet"), "--out", str(out / "runs"), "--reports", str(out / "reports")]
+    _run_stage("stages.runs", argv, ray_address)
+    return out
+
+
+def test_ray_runs_stage_equals_the_local_engine(cluster, project):
+    """The U-Net engine: 11 of 12 artifact test latents in shards of 5, run by every scheduler (DDPM's
+    noise included) in chunks of 4 locally and batches of 3 on two actors: the same runs store."""
+    import torch
+
+    from pipeline.generate.unet import LatentDiffusion, build_unet
+    from pipeline.latents.store import write_latent_split
+
+    rng = np.random.default_rng(1)
+    latents = (rng.normal(size=(12, 4, 8, 8)) + np.linspace(-1, 1, 4)[:, None, None]).astype(np.float32)
+    meta = pd.DataFrame({"id": [f"a{i}" for i in range(12)], "severity": np.arange(12, dtype=np.float32) % 6,
+                         "label": np.zeros(12, np.int16)})
+    write_latent_split(project / "runs-latents", "artifact_test", latents, meta, scaling_factor=0.5, rows_per_shard=5)
+    torch.manual_seed(0)
+    model = LatentDiffusion.centred_on(build_unet((4, 8, 8), [8, 16]), latents)
+    model.train(latents, steps=20, seed=0)
+    model.save(project / "unet")
+
+    local, distributed = _run_runs(project, "local", 4), _run_runs(project, "ray", 3, ray_address=cluster)
+    schedulers = ["ddpm", "ddim", "euler", "dpmsolver"]
+    assert list_splits(distributed / "runs") == list_splits(local / "runs") == sorted(schedulers)
+    for name in schedulers:
+        a, b = read_latent_split(local / "runs", name), read_latent_split(distributed / "runs", name)
+        assert len(b.latents) == 11 * 4 and b.meta["id"].tolist()[:5] == ["a0"] * 4 + ["a1"]
+        np.testing.assert_allclose(b.latents, a.latents, rtol=1e-4, atol=1e-4, err_msg=name)
+        pd.testing.assert_frame_equal(b.meta, a.meta)
+        assert (b.scaling_factor, b.info) == (a.scaling_factor, a.info) == (0.5, {"scheduler": name, "levels": 4})
+        assert pq.read_schema(shard_paths(distributed / "runs", name)[0]).equals(
+            pq.read_schema(shard_paths(local / "runs", name)[0]), check_metadata=True)
+    assert not [p for p in (distributed / "runs").iterdir() if p.name.startswith(".")]
+    ma = json.loads((local / "reports" / "metrics.json").read_text())
+    mb = json.loads((distributed / "reports" / "metrics.json").read_text())
+    assert mb["images"] == ma["images"] == 11
+    for name in schedulers:
+        for stat, value in ma["end_error"][name].items():
+            assert mb["end_error"][name][stat] == pytest.approx(value, rel=1e-4, abs=1e-6), (name, stat)

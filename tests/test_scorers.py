@@ -199,3 +199,33 @@ def test_early_exit_threshold_is_measured_out_of_sample():
     assert res["caught"] > 0.9 and res["false_stop"] <= 0.1 and res["saved"] > 0.35
     none = calibrate_and_evaluate(evidence, [0.1, 0.5, 0.9], severe, [0.0], max_false_stop=0.05)
     assert none["threshold"] is None
+
+
+def test_rows_train_on_every_timestep_without_copies_as_the_tiled_arrays_did():
+    from pipeline.score.nets import CNNScorer, channel_stats, train_scorer
+
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=(20, 4, 8, 8)).astype(np.float32) + 0.5
+    y = rng.uniform(0, 5, 20).astype(np.float32)
+    ts = np.repeat([100.0, 500.0, 900.0], 20)
+    abars = np.repeat([0.9, 0.5, 0.1], 20)
+    chunks = [torch.from_numpy(clean[a:a + 7]) for a in range(0, 20, 7)]
+    for a, b in zip(channel_stats(chunks), channel_stats(torch.from_numpy(clean))):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    def fit(rows, **kw):
+        torch.manual_seed(0)
+        model = CNNScorer([4, 8, 8], [8, 8], t_dim=8)
+        x = clean if rows is not None else np.tile(clean, (3, 1, 1, 1))
+        losses = train_scorer(model, x, ts, np.tile(y, 3), steps=6, batch_size=16, seed=1, rows=rows, **kw)
+        return model, losses
+
+    rows = np.tile(np.arange(20), 3)
+    (m1, l1), (m2, l2) = fit(rows), fit(None)
+    torch.testing.assert_close(m1.mean, m2.mean, rtol=1e-5, atol=1e-6)   # the same batches; stats summed in float64
+    np.testing.assert_allclose(l1, l2, rtol=1e-4)
+    (m1, l1), (m2, l2) = fit(rows, alpha_bars=abars), fit(None, alpha_bars=abars)
+    torch.testing.assert_close(m1.std, m2.std, rtol=1e-4, atol=1e-5)   # noised chunk by chunk, summed in float64
+    np.testing.assert_allclose(l1, l2, rtol=1e-3)
+    with pytest.raises(ValueError, match="rows must index the 20 latents"):
+        train_scorer(CNNScorer([4, 8, 8], [8], t_dim=8), clean, ts[:1], y[:1], steps=1, rows=np.array([20]))

@@ -7,11 +7,23 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install -r requirements-ray.txt"
+
+
+@dataclass(frozen=True)
+class RayPlan:
+    """How a stage's Ray Data work is laid out: ``concurrency`` model actors with ``num_gpus``
+    and ``num_cpus`` each, batches of ``batch_size`` rows."""
+
+    concurrency: int = 1
+    num_gpus: float = 0.0
+    num_cpus: float = 1.0
+    batch_size: int = 64
 
 
 class RayUnavailableError(RuntimeError):

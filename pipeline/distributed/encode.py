@@ -11,7 +11,6 @@ The train split's pixel sum (for the mean-image baseline) is a second, VAE-free 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,25 +19,14 @@ import pyarrow as pa
 from PIL import Image
 
 from pipeline.data.store import decode_frame, image_shard_paths, iter_image_batches, png_bytes
-from pipeline.distributed.cluster import import_ray
-from pipeline.distributed.latent_sink import LatentStoreSink
+from pipeline.distributed.cluster import RayPlan, import_ray
+from pipeline.distributed.latent_sink import LatentStoreSink, SinkSplit
 from pipeline.latents.encode import META_COLUMNS, EncodedSplit, batch_metrics
 from pipeline.latents.store import latent_table
 from pipeline.latents.vae import configure_tiling, encode_batches, load_saved_vae
 from pipeline.runtime import resolve_device
 
 METRICS = ["mse", "psnr", "ssim"]
-
-
-@dataclass(frozen=True)
-class RayPlan:
-    """How a stage's Ray Data work is laid out: ``concurrency`` model actors with ``num_gpus``
-    and ``num_cpus`` each, batches of ``batch_size`` rows."""
-
-    concurrency: int = 1
-    num_gpus: float = 0.0
-    num_cpus: float = 1.0
-    batch_size: int = 64
 
 
 class VaeEncoder:
@@ -106,7 +94,7 @@ def encode_split_ray(images_dir: str | Path, split: str, out_dir: str | Path, *,
     paths = [str(p) for p in image_shard_paths(images_dir, split)]
     keep_ids = tuple(ids[:keep])
     side = [*METRICS, *(f"base_{m}" for m in METRICS if mean_image is not None), "recon"]
-    sink = LatentStoreSink(out_dir, split, shape=latent_shape, scaling_factor=scaling_factor, info=info, ids=ids,
+    sink = LatentStoreSink(out_dir, [SinkSplit(split, list(ids), info)], shape=latent_shape, scaling_factor=scaling_factor,
                            side_columns=side, rows_per_shard=rows_per_shard)
     ray.data.read_parquet(paths).map_batches(
         VaeEncoder,
@@ -116,7 +104,7 @@ def encode_split_ray(images_dir: str | Path, split: str, out_dir: str | Path, *,
         batch_size=plan.batch_size, batch_format="pyarrow", concurrency=plan.concurrency,
         num_gpus=plan.num_gpus, num_cpus=plan.num_cpus,
     ).write_datasink(sink)
-    rows = sink.side
+    rows = sink.side[split]
     recon = [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in rows["recon"].iloc[:keep]]
     originals = next(iter_image_batches(images_dir, split, keep)).images if keep else np.zeros((0, 0, 0, 3), np.uint8)
     return EncodedSplit(

@@ -8,22 +8,38 @@ these are the latents a scorer inside a generation loop would really see: the U-
 sampler's discretisation and (for DDPM) its fresh noise included. Deterministic samplers end
 near the labelled latent; DDPM ends elsewhere, so its label holds less well: :func:`end_error`
 says how far each run ends from its image.
+
+Each image draws its stochastic noise (DDPM) from its own generator, seeded by :func:`image_seeds`
+from the run's seed and the image's id, so an image's run does not depend on which batch, shard or
+machine samples it: :func:`run_rows` on a chunk of images gives exactly those images' rows of a
+run over all of them, which is what lets the stage stream the test split chunk by chunk and the
+Ray engine (:mod:`pipeline.distributed.runs`) farm chunks out to U-Net actors.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 import torch
 from pipeline.generate.sampling import ddim_invert, denoise
 from pipeline.generate.unet import LatentDiffusion
 from pipeline.latents.noising import Trajectory, alpha_bar, make_scheduler, step_index, timestep_for_fraction
 
 
+def image_seeds(seed: int, ids) -> list[int]:
+    """One 63-bit noise seed per image id, from the run's ``seed`` and the id alone."""
+    return [int.from_bytes(hashlib.blake2b(f"{seed}:{i}".encode(), digest_size=8).digest(), "little") >> 1 for i in ids]
+
+
 def sampler_runs(model: LatentDiffusion, clean: torch.Tensor, schedulers: list[str], t_fracs: list[float],
-                 num_inference_steps: int, seed: int, progress=None) -> tuple[dict[str, Trajectory], dict[str, torch.Tensor]]:
+                 num_inference_steps: int, noise_seeds: list[int],
+                 progress=None) -> tuple[dict[str, Trajectory], dict[str, torch.Tensor]]:
     """Per scheduler, the :class:`~pipeline.latents.noising.Trajectory` of its run from the DDIM
-    inversion of ``clean`` (``num_inference_steps`` steps for the inversion and every run) and the
-    final latents. ``latents`` are what the loop holds, ``model_input`` what the U-Net receives, both
+    inversion of ``clean`` (``num_inference_steps`` steps for the inversion and every run; image i
+    draws its noise from ``noise_seeds[i]``) and the final latents. ``latents`` are what the loop holds, ``model_input`` what the U-Net receives, both
     mapped back from the U-Net's centred space to the data's (the shift times √ᾱ_t added to the
     variance-preserving input; the shift itself to Euler's sigma-space latent), so they compare
     with the forward-noising proxy of the same clean latents."""
@@ -37,7 +53,7 @@ def sampler_runs(model: LatentDiffusion, clean: torch.Tensor, schedulers: list[s
         timesteps = [timestep_for_fraction(scheduler, f) for f in t_fracs]
         steps = [step_index(scheduler, t) for t in timesteps]
         order = sorted(set(steps))
-        run = denoise(unet, name, x_T, num_inference_steps, seed=seed, record=order)
+        run = denoise(unet, name, x_T, num_inference_steps, record=order, noise_seeds=noise_seeds)
         pick = [order.index(s) for s in steps]
         abars = [alpha_bar(scheduler, t) for t in timesteps]
         sigma_space = float(scheduler.init_noise_sigma) > 1.0
@@ -56,3 +72,35 @@ def sampler_runs(model: LatentDiffusion, clean: torch.Tensor, schedulers: list[s
 def end_error(final: torch.Tensor, clean: torch.Tensor) -> np.ndarray:
     """Per image, ``‖final − clean‖ / ‖clean‖``: how far a run ends from the labelled latent."""
     return ((final - clean).flatten(1).norm(dim=1) / clean.flatten(1).norm(dim=1).clamp_min(1e-12)).numpy()
+
+
+@dataclass
+class RunRows:
+    """One scheduler's runs of a chunk of images in the runs store's row order: image by image, each
+    image's levels in ``t_fracs`` order. ``latents`` (images × levels, C, H, W) are the U-Net inputs,
+    ``meta`` their rows, ``end_error`` one value per image."""
+
+    latents: np.ndarray
+    meta: pd.DataFrame
+    end_error: np.ndarray
+
+
+def run_rows(model: LatentDiffusion, clean: torch.Tensor, meta: pd.DataFrame, schedulers: list[str],
+             t_fracs: list[float], n_trained: int, num_inference_steps: int, seed: int) -> dict[str, RunRows]:
+    """:func:`sampler_runs` of the images ``clean`` (rows ``meta``: ``id``, ``severity``) as store rows
+    per scheduler; levels from index ``n_trained`` on are marked ``heldout``. The rows of a chunk are
+    those of a run over every image (seeds come from the ids), so chunks can run anywhere."""
+    meta = meta[["id", "severity"]].reset_index(drop=True)
+    trajs, finals = sampler_runs(model, clean, schedulers, t_fracs, num_inference_steps,
+                                 image_seeds(seed, meta["id"]))
+    n, levels = len(meta), len(t_fracs)
+    out = {}
+    for name, traj in trajs.items():
+        per_level = pd.DataFrame({"t_frac": traj.t_fracs, "timestep": traj.timesteps, "step": traj.steps,
+                                  "run_frac": traj.run_fracs, "alpha_bar": traj.alpha_bars,
+                                  "heldout": [i >= n_trained for i in range(levels)]})
+        rows = meta.loc[meta.index.repeat(levels)].reset_index(drop=True)
+        rows = pd.concat([rows, pd.concat([per_level] * n, ignore_index=True)], axis=1)
+        latents = traj.model_input.transpose(0, 1).reshape(n * levels, *clean.shape[1:]).numpy()
+        out[name] = RunRows(latents=latents, meta=rows, end_error=end_error(finals[name], clean))
+    return out

@@ -19,7 +19,7 @@ latent can be re-generated, interpolated in noise space, or followed through ano
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,7 +114,7 @@ class Run:
 @torch.no_grad()
 def denoise(unet: UNet2DModel, scheduler_name: str, x_T: torch.Tensor, num_inference_steps: int, *,
             seed: int = 0, record: list[int] = (), guide: Guide | None = None, eps_guide=None,
-            batch_size: int = 512) -> Run:
+            batch_size: int = 512, noise_seeds: Sequence[int] | None = None) -> Run:
     """Run scheduler ``scheduler_name`` from variance-preserving noise ``x_T`` (N, C, H, W).
 
     ``record`` lists step indices (0 = before the first step, ``num_inference_steps`` = the final
@@ -123,12 +123,16 @@ def denoise(unet: UNet2DModel, scheduler_name: str, x_T: torch.Tensor, num_infer
     correction added to the U-Net's ε, with ``select(slice)`` for a batch) acts before the x̂₀
     ``guide``. Batches of ``batch_size`` run one after another;
     deterministic samplers give the same latents whatever the batch size, DDPM's fresh noise is drawn
-    batch by batch from one generator, so its run depends on ``seed`` and ``batch_size``."""
+    batch by batch from one generator, so its run depends on ``seed`` and ``batch_size`` — unless
+    ``noise_seeds`` gives one seed per image: then each image draws from its own generator, and its
+    run is the same whatever batch (or machine) samples it."""
     scheduler = make_scheduler(scheduler_name, num_inference_steps)
     n_steps = len(scheduler.timesteps)
     if any(not 0 <= r <= n_steps for r in record):
         raise ValueError(f"record steps must be in 0..{n_steps}, got {list(record)}")
     device = _device(unet)
+    if noise_seeds is not None and len(noise_seeds) != len(x_T):
+        raise ValueError(f"noise_seeds has {len(noise_seeds)} seeds for {len(x_T)} latents")
     gen = torch.Generator().manual_seed(seed)
     finals, held, inputs, x0s = [], [], [], []
     for start in range(0, len(x_T), batch_size):
@@ -138,6 +142,8 @@ def denoise(unet: UNet2DModel, scheduler_name: str, x_T: torch.Tensor, num_infer
         g = guide.select(part) if guide is not None else None
         eg = eps_guide.select(part) if eps_guide is not None else None
         kept = {}
+        if noise_seeds is not None:   # diffusers draws image i's noise from generator i of a list
+            gen = [torch.Generator().manual_seed(int(s)) for s in noise_seeds[part]]
         for i, t in enumerate(scheduler.timesteps):
             x_in = scheduler.scale_model_input(x, t)
             eps = unet(x_in, t.to(device).expand(len(x))).sample

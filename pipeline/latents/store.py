@@ -146,6 +146,63 @@ def iter_latent_split(directory: str | Path, split: str) -> Iterator[LatentSet]:
         yield _latent_set(table, info)
 
 
+@dataclass(frozen=True)
+class LatentFacts:
+    """What the footers of a split's shards say, without reading rows: latent ``shape``, the VAE's
+    ``scaling_factor``, the extra ``info`` and the number of ``rows``."""
+
+    shape: tuple[int, int, int]
+    scaling_factor: float
+    info: dict
+    rows: int
+
+
+def latent_split_facts(directory: str | Path, split: str) -> LatentFacts:
+    """:class:`LatentFacts` of ``split`` (clear errors as :func:`read_latent_split`'s)."""
+    info, _, rows = shard_facts(directory, split, _META_KEY, "latent")
+    extra = {k: v for k, v in info.items() if k not in ("shape", "scaling_factor")}
+    return LatentFacts(shape=tuple(info["shape"]), scaling_factor=info["scaling_factor"], info=extra, rows=rows)
+
+
+def iter_latent_batches(directory: str | Path, split: str, batch_size: int, limit: int = 0) -> Iterator[LatentSet]:
+    """The first ``limit`` rows of ``split`` (0: all) in batches of ``batch_size`` rows (the last may
+    be smaller), read shard by shard: memory holds one shard and one batch."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    held: list[LatentSet] = []
+    pending, left = 0, limit or -1   # left < 0: no limit
+    for part in iter_latent_split(directory, split):
+        if left >= 0:
+            part = _head(part, left)
+            left -= len(part.latents)
+        held.append(part)
+        pending += len(part.latents)
+        while pending >= batch_size:
+            joined = _concat(held)
+            yield _head(joined, batch_size)
+            rest = _tail(joined, batch_size)
+            held, pending = [rest], len(rest.latents)
+        if left == 0:
+            break
+    if pending:
+        yield _concat(held)
+
+
+def _head(s: LatentSet, n: int) -> LatentSet:
+    return LatentSet(s.latents[:n], s.meta.iloc[:n].reset_index(drop=True), s.scaling_factor, s.info)
+
+
+def _tail(s: LatentSet, n: int) -> LatentSet:
+    return LatentSet(s.latents[n:], s.meta.iloc[n:].reset_index(drop=True), s.scaling_factor, s.info)
+
+
+def _concat(parts: list[LatentSet]) -> LatentSet:
+    if len(parts) == 1:
+        return parts[0]
+    return LatentSet(np.concatenate([p.latents for p in parts]), pd.concat([p.meta for p in parts], ignore_index=True),
+                     parts[0].scaling_factor, parts[0].info)
+
+
 def read_latent_split(directory: str | Path, split: str) -> LatentSet:
     """Read every shard of ``split`` back into (N, C, H, W) latents and a metadata frame."""
     table, info, _ = read_shards(directory, split, _META_KEY, "latent")

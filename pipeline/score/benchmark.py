@@ -29,7 +29,7 @@ the training split only and scored on the test split with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.latents.noising import oracle_trajectory
+from pipeline.latents.noising import alpha_bar, make_scheduler, oracle_trajectory, timestep_for_fraction
 from pipeline.latents.rgb import LatentRGB
 from pipeline.metrics.regression import artifact_metrics
 from pipeline.score.runs import RUN_SUFFIX
@@ -136,6 +136,13 @@ class SchedulerResult:
     losses: dict[str, list[float]] | None = None   # training loss per step of the cross-level nets (cnn_t)
 
 
+def level_timesteps(name: str, t_fracs: list[float], num_inference_steps: int) -> tuple[list[float], list[float]]:
+    """The timesteps and ᾱ of scheduler ``name`` at ``t_fracs``, as :func:`oracle_trajectory` picks them."""
+    scheduler = make_scheduler(name, num_inference_steps)
+    timesteps = [timestep_for_fraction(scheduler, f) for f in t_fracs]
+    return [float(t) for t in timesteps], [alpha_bar(scheduler, t) for t in timesteps]
+
+
 def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarray, clean_test: np.ndarray,
                    y_test: np.ndarray, *, t_fracs: list[float], heldout_fracs: list[float], num_inference_steps: int,
                    spec: ScorerSpec, seed: int, rgb: LatentRGB | None = None,
@@ -155,8 +162,10 @@ def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarra
         raise ValueError(f"expert_model must be mlp, cnn or none, got {spec.expert_model!r}")
     fracs, n_lv = list(t_fracs) + list(heldout_fracs), len(t_fracs)
     test = torch.from_numpy(np.array(clean_test, dtype=np.float32))
-    trajs = {name: oracle_trajectory(name, test, fracs, num_inference_steps, seed) for name in names}
-    abar = {t: a for tr in trajs.values() for t, a in zip(tr.timesteps, tr.alpha_bars)}
+    # each scheduler's test trajectory is drawn when it is evaluated (its own seeded generator), so
+    # memory holds one scheduler's levels at a time; the levels' timesteps are known without noise
+    levels = {name: level_timesteps(name, fracs, num_inference_steps) for name in names}
+    abar = {t: a for ts, abars in levels.values() for t, a in zip(ts, abars)}
     kinds = list(dict.fromkeys([*spec.level_models, *([spec.expert_model] if spec.expert_model != "none" else [])]))
     fitted: dict[tuple[str, float], tuple] = {}
 
@@ -168,11 +177,12 @@ def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarra
 
     torch.manual_seed(seed)
     cond = CNNScorer(list(clean_train.shape[1:]), spec.cnn_channels, t_dim=spec.t_dim)
-    train_t = sorted({t for tr in trajs.values() for t in tr.timesteps[:n_lv]})
+    train_t = sorted({t for ts, _ in levels.values() for t in ts[:n_lv]})
     t_rows = np.repeat(np.asarray(train_t), len(clean_train))
-    cond_losses = train_scorer(cond, np.tile(clean_train, (len(train_t), 1, 1, 1)), t_rows, np.tile(y_train, len(train_t)),
-                               steps=spec.cond_steps, batch_size=spec.batch_size, lr=spec.lr, seed=seed,
-                               alpha_bars=np.array([abar[t] for t in t_rows]))
+    cond_losses = train_scorer(cond, clean_train, t_rows, np.tile(y_train, len(train_t)), steps=spec.cond_steps,
+                               batch_size=spec.batch_size, lr=spec.lr, seed=seed,
+                               alpha_bars=np.array([abar[t] for t in t_rows]),
+                               rows=np.tile(np.arange(len(clean_train)), len(train_t)))   # every level, no copies
 
     def evaluate(traj, x_te: np.ndarray, y: np.ndarray) -> SchedulerResult:
         """Every model on the inputs ``x_te`` (levels, N, C, H, W) held at ``traj``'s levels; labels ``y``."""
@@ -213,11 +223,14 @@ def run_schedulers(names: list[str], clean_train: np.ndarray, y_train: np.ndarra
         return SchedulerResult(rows=rows, test_pred={k: np.stack(v) for k, v in preds.items() if v}, levels=levels,
                                models=cross, losses={"cnn_t": cond_losses})
 
-    results = {}
-    for name, traj in trajs.items():
+    results, stamps = {}, {}
+    for name in names:
+        traj = oracle_trajectory(name, test, fracs, num_inference_steps, seed)
         results[name] = evaluate(traj, traj.model_input.numpy(), y_test)
+        stamps[name] = replace(traj, latents=None, model_input=None)   # the levels, for the real runs
+        del traj
     for name, run in (real_runs or {}).items():
-        traj = trajs[name]
+        traj = stamps[name]
         if list(run["timesteps"]) != list(traj.timesteps):
             raise ValueError(f"the {name} sampler runs are at timesteps {list(run['timesteps'])}, the proxy at "
                              f"{traj.timesteps}: make them with the same noise params")

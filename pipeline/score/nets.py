@@ -34,6 +34,25 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return nn.functional.pad(emb, (0, dim - 2 * half))
 
 
+def channel_stats(latents) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (unbiased) std of ``latents`` (N, C, H, W), or of an iterable of such
+    chunks, summed in float64 so that memory holds one chunk."""
+    if torch.is_tensor(latents):
+        return latents.mean(dim=(0, 2, 3)), latents.std(dim=(0, 2, 3))
+    total = square = None
+    n = 0
+    for part in latents:
+        p = part.double().transpose(0, 1).reshape(part.shape[1], -1)
+        total = p.sum(1) if total is None else total + p.sum(1)
+        square = (p * p).sum(1) if square is None else square + (p * p).sum(1)
+        n += p.shape[1]
+    if total is None:
+        raise ValueError("no latents to fit the normalisation on")
+    mean = total / n
+    std = ((square - n * mean * mean) / max(n - 1, 1)).clamp_min(0).sqrt()
+    return mean.float(), std.float()
+
+
 class _Normalised(nn.Module):
     """Holds per-channel mean/std buffers; :meth:`fit_normalisation` sets them from training latents."""
 
@@ -42,9 +61,13 @@ class _Normalised(nn.Module):
         self.register_buffer("mean", torch.zeros(1, in_channels, 1, 1))
         self.register_buffer("std", torch.ones(1, in_channels, 1, 1))
 
-    def fit_normalisation(self, latents: torch.Tensor) -> None:
-        self.mean.copy_(latents.mean(dim=(0, 2, 3), keepdim=True))
-        self.std.copy_(latents.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6))
+    def fit_normalisation(self, latents) -> None:
+        """Set the buffers from ``latents``: a tensor, or an iterable of chunks (:func:`channel_stats`)."""
+        self.set_normalisation(*channel_stats(latents))
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean.copy_(mean.reshape(self.mean.shape))
+        self.std.copy_(std.reshape(self.std.shape).clamp_min(1e-6))
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -167,9 +190,14 @@ def forward_noise(clean: torch.Tensor, alpha_bars: torch.Tensor, gen: torch.Gene
 
 def train_scorer(model: nn.Module, latents: np.ndarray, timesteps: np.ndarray, targets: np.ndarray, *, steps: int,
                  batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0,
-                 device: str | torch.device = "cpu", alpha_bars: np.ndarray | None = None) -> list[float]:
+                 device: str | torch.device = "cpu", alpha_bars: np.ndarray | None = None,
+                 rows: np.ndarray | None = None) -> list[float]:
     """Fit ``model`` with AdamW on the Huber loss for ``steps`` minibatches (cosine-decayed learning
     rate); returns the loss per step.
+
+    ``rows`` (optional) maps each training row to its latent: row ``i`` is ``latents[rows[i]]`` with
+    ``timesteps[i]``, ``targets[i]`` (and ``alpha_bars[i]``), so one clean latent can serve many
+    timesteps without being copied (the timestep-conditioned scorer trains on every level).
 
     With ``alpha_bars`` (one per row), ``latents`` are *clean* and every minibatch is noised afresh
     to its row's ᾱ (:func:`forward_noise`): the model sees a new noise draw each time instead of
@@ -179,18 +207,32 @@ def train_scorer(model: nn.Module, latents: np.ndarray, timesteps: np.ndarray, t
     """
     x, t, y = as_tensor(latents), as_tensor(timesteps), as_tensor(targets)
     ab = None if alpha_bars is None else as_tensor(alpha_bars)
-    if not (len(x) == len(t) == len(y)) or (ab is not None and len(ab) != len(x)):
-        raise ValueError(f"{len(x)} latents, {len(t)} timesteps, {len(y)} targets"
+    index = None if rows is None else torch.from_numpy(np.asarray(rows, dtype=np.int64))
+    n = len(x) if index is None else len(index)
+    if not (n == len(t) == len(y)) or (ab is not None and len(ab) != n):
+        raise ValueError(f"{n} {'latents' if index is None else 'rows'}, {len(t)} timesteps, {len(y)} targets"
                          f"{'' if ab is None else f' and {len(ab)} alpha_bars'}: they must match")
-    fit_x = x if ab is None else forward_noise(x, ab, torch.Generator().manual_seed(seed))
+    if index is not None and len(index) and not 0 <= int(index.min()) <= int(index.max()) < len(x):
+        raise ValueError(f"rows must index the {len(x)} latents (0..{len(x) - 1})")
+
+    def take(idx: torch.Tensor) -> torch.Tensor:
+        return x[idx] if index is None else x[index[idx]]
+
+    gen0 = torch.Generator().manual_seed(seed)
+    if index is None:
+        fit_x = x if ab is None else forward_noise(x, ab, gen0)
+    else:   # chunk by chunk (noised afresh): one chunk of rows in memory, not a copy per timestep
+        chunks = (torch.arange(a, min(a + 4096, n)) for a in range(0, n, 4096))
+        fit_x = (take(i) if ab is None else forward_noise(take(i), ab[i], gen0) for i in chunks)
+    stats = channel_stats(fit_x)
     parts = model.experts if isinstance(model, ExpertMixture) else [model]
     for part in parts:
-        part.fit_normalisation(fit_x)
+        part.set_normalisation(*stats)
     model.to(device, memory_format=torch.channels_last)
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
-        idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
-        xb = x[idx] if ab is None else forward_noise(x[idx], ab[idx], gen)
+        idx = torch.randint(n, (min(batch_size, n),), generator=gen)
+        xb = take(idx) if ab is None else forward_noise(take(idx), ab[idx], gen)
         return nn.functional.huber_loss(model(channels_last(xb.to(device)), t[idx].to(device)), y[idx].to(device))
 
     return train_steps(model, batch_loss, steps=steps, lr=lr, weight_decay=weight_decay, seed=seed, min_lr=lr * 0.05)
