@@ -78,16 +78,20 @@ def part1(n: int, factor: int, size: int) -> None:
                 walls[name][count] = run_stage(work, overrides, Path(tmp) / "stage.log")
                 print(f"  {name:<24} {count:>7} images: {walls[name][count]:6.1f} s", flush=True)
     print(f"\nencode stage, {size} px images, all four splits (2 CPU cores here):")
+    print_rates(walls, sizes)
+
+
+def print_rates(walls: dict[str, dict[int, float]], sizes: tuple[int, int]) -> None:
+    """Per engine: the fixed cost and marginal images per second from the walls at two sizes, and
+    the ratios to ``walls["local"]``."""
     print(f"{'engine':<24} {'fixed cost s':>12} {'marginal img/s':>15} {'wall ratio at ' + str(sizes[1]):>18}")
     local = walls["local"]
     rate_local = (sizes[1] - sizes[0]) / (local[sizes[1]] - local[sizes[0]])
     for name, wall in walls.items():
         rate = (sizes[1] - sizes[0]) / (wall[sizes[1]] - wall[sizes[0]])
         fixed = wall[sizes[0]] - sizes[0] / rate
-        print(f"{name:<24} {fixed:>12.1f} {rate:>15.0f} {wall[sizes[1]] / local[sizes[1]]:>18.2f}")
-    print("(marginal throughput Ray / local: "
-          + ", ".join(f"{name} {((sizes[1] - sizes[0]) / (w[sizes[1]] - w[sizes[0]])) / rate_local:.2f}"
-                      for name, w in walls.items() if name != "local") + ")")
+        print(f"{name:<24} {fixed:>12.1f} {rate:>15.1f} {wall[sizes[1]] / local[sizes[1]]:>18.2f}  "
+              f"(marginal {rate / rate_local:.2f}× local)")
 
 
 def png_decode_seconds(repeats: int = 5) -> tuple[float, int]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -61,6 +62,23 @@ def test_ratings_duplicates_keep_the_earliest_rating():
     shuffled = frame.iloc[::-1]   # file order reversed; created_at decides which duplicate stays
     a = ddb.aggregate_ratings(shuffled, 3).set_index("id")
     assert a.loc["A", "artifacts_median"] == 2.0
+
+
+@pytest.mark.parametrize("batch_rows", [1, 4, 1000])
+def test_ratings_read_in_batches_as_codes_aggregate_as_the_whole_frame_does(tmp_path, batch_rows):
+    frame = _hand_made_ratings()
+    frame.loc[9, "user_id"] = None                       # a rating without a user
+    frame = pd.concat([frame, frame.assign(id="Z")], ignore_index=True)   # an image nobody asked for
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "r.parquet", row_group_size=5)
+    wanted = ["D", "C", "A", "B", "missing"]
+    expect = ddb.aggregate_ratings(frame[frame["id"].isin(wanted)], 2)
+    read = ddb.read_ratings(tmp_path / "r.parquet", wanted, batch_rows=batch_rows)
+    assert isinstance(read["id"].dtype, pd.CategoricalDtype) and set(read["id"]) == {"A", "B", "C", "D"}
+    assert read["user_id"].isna().sum() == 1
+    pd.testing.assert_frame_equal(ddb.aggregate_ratings(read, 2), expect)
+    every = ddb.read_ratings(tmp_path / "r.parquet", batch_rows=batch_rows)   # no id filter: codes in first-seen order
+    pd.testing.assert_frame_equal(ddb.aggregate_ratings(every, 2), ddb.aggregate_ratings(frame, 2))
+    assert ddb.read_ratings(tmp_path / "r.parquet", ["nobody"]).empty
 
 
 def test_missing_rating_column_is_named():
@@ -289,4 +307,10 @@ def test_streamed_sample_through_the_spool_equals_the_sample_in_memory(tmp_path)
                                                   lambda position, image: spool.add(position, png_bytes(image)))
     assert failed == streamed_failed and len(frame) == 20
     pd.testing.assert_frame_equal(streamed, frame)
+    # the seeded order, independently: a permutation of the candidates, the undecodable rows skipped
+    order = cand.frame["id"].to_numpy()[np.random.default_rng(5).permutation(len(cand.frame))]
+    corrupt = {image_id(4), image_id(19)}
+    usable = [i for i in order if i not in corrupt]
+    attempted = list(order[:list(order).index(usable[19]) + 1])
+    assert frame["id"].tolist() == usable[:20] and failed == sum(i in corrupt for i in attempted) >= 1
     assert [blob for _, blob in spool] == [png_bytes(img) for img in images]

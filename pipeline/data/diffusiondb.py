@@ -61,14 +61,54 @@ def require_columns(columns, needed, where: str) -> None:
         raise DataError(f"{where}: missing column(s) {', '.join(missing)} (has: {', '.join(map(str, columns))})")
 
 
-def read_ratings(path: str | Path, ids: list[str] | None = None) -> pd.DataFrame:
-    """The rating rows needed for aggregation, optionally only those of ``ids`` (read with a filter:
-    the export has millions of rows)."""
+def read_ratings(path: str | Path, ids: list[str] | None = None, batch_rows: int = 65_536) -> pd.DataFrame:
+    """The rating rows needed for aggregation, optionally only those of ``ids``. The export has
+    millions of rows: it is read ``batch_rows`` at a time, each batch filtered to ``ids`` at once,
+    and ``id`` and ``user_id`` come back as categoricals (int32 codes into one copy of each
+    distinct string), so memory holds a few numbers per kept row rather than two Python strings."""
     schema = pq.read_schema(path)
     require_columns(schema.names, RATING_COLUMNS, str(path))
     columns = list(RATING_COLUMNS) + (["created_at"] if "created_at" in schema.names else [])
-    filters = [("id", "in", list(ids))] if ids is not None else None
-    return pq.read_table(path, columns=columns, filters=filters).to_pandas()
+    keep = None if ids is None else pa.array(sorted(set(ids)), type=pa.string())
+    id_codes, user_codes = _Codes(keep), _Codes()
+    parts: list[pd.DataFrame] = []
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+        if keep is not None:
+            batch = batch.filter(pc.is_in(batch.column("id").cast(pa.string()), value_set=keep))
+        if not batch.num_rows:
+            continue
+        frame = batch.drop_columns(["id", "user_id"]).to_pandas()
+        frame.insert(0, "id", id_codes(batch.column("id")))
+        frame.insert(1, "user_id", user_codes(batch.column("user_id")))
+        parts.append(frame)
+    if parts:
+        out = pd.concat(parts, ignore_index=True)
+    else:
+        out = pq.read_schema(path).empty_table().select(columns).to_pandas()
+        out["id"], out["user_id"] = np.zeros(0, np.int32), np.zeros(0, np.int32)
+    out["id"] = pd.Categorical.from_codes(out["id"].to_numpy(np.int32), categories=id_codes.categories())
+    out["user_id"] = pd.Categorical.from_codes(out["user_id"].to_numpy(np.int32), categories=user_codes.categories())
+    return out[columns]
+
+
+class _Codes:
+    """Integer codes for strings seen batch by batch: into a fixed sorted ``vocabulary`` when given,
+    else in order of first appearance."""
+
+    def __init__(self, vocabulary: pa.Array | None = None):
+        self.vocabulary = vocabulary
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, column: pa.Array) -> np.ndarray:
+        column = column.cast(pa.string())
+        if self.vocabulary is not None:   # a missing (or null) string: -1, pandas' code for a missing value
+            return pc.index_in(column, value_set=self.vocabulary).fill_null(-1).to_numpy().astype(np.int32)
+        encoded = pc.dictionary_encode(column)
+        local = np.array([self.seen.setdefault(v, len(self.seen)) for v in encoded.dictionary.to_pylist()] + [-1], np.int32)
+        return local[encoded.indices.fill_null(-1).to_numpy()]   # index -1: the appended missing code
+
+    def categories(self) -> list[str]:
+        return self.vocabulary.to_pylist() if self.vocabulary is not None else list(self.seen)
 
 
 def aggregate_ratings(ratings: pd.DataFrame, min_ratings: int, where: str = "ratings") -> pd.DataFrame:
@@ -85,7 +125,7 @@ def aggregate_ratings(ratings: pd.DataFrame, min_ratings: int, where: str = "rat
         frame = frame.sort_values("created_at", kind="stable")
     frame = frame.drop_duplicates(subset=["user_id", "id"], keep="first")
     frame = frame[frame["kudos"] != SPAM_KUDOS]
-    grouped = frame.groupby("id", sort=True)
+    grouped = frame.groupby("id", sort=True, observed=True)
     out = pd.DataFrame({
         "artifacts_median": grouped["artifacts"].median(),
         "artifacts_mean": grouped["artifacts"].mean(),
@@ -94,8 +134,11 @@ def aggregate_ratings(ratings: pd.DataFrame, min_ratings: int, where: str = "rat
         "rating_mean": grouped["rating"].mean(),
         "rating_count": grouped["rating"].count(),
     })
-    out = out[out["artifacts_count"] >= min_ratings]
-    return out.reset_index().astype({"artifacts_count": "int64", "rating_count": "int64"})
+    out = out[out["artifacts_count"] >= min_ratings].reset_index()
+    if isinstance(out["id"].dtype, pd.CategoricalDtype):   # read_ratings' codes: back to the ids, in id order
+        out["id"] = out["id"].astype(out["id"].cat.categories.dtype)
+        out = out.sort_values("id", kind="stable", ignore_index=True)
+    return out.astype({"artifacts_count": "int64", "rating_count": "int64"})
 
 
 def parquet_files(path: str | Path) -> list[Path]:
@@ -189,26 +232,27 @@ def decode_sample(files: list[Path], candidates: pd.DataFrame, n: int, size: int
     Returns the kept candidate rows in the seeded order (sorted by position) and how many images
     failed to decode on the way (a data-quality figure)."""
     order = rng.permutation(len(candidates))
+    file_of, row_of = candidates["file"].to_numpy(), candidates["row"].to_numpy()   # no copy of the frame per chunk
     kept, failed = [], 0
     progress = tqdm(total=min(n, len(order)), desc="decode diffusiondb", unit="img", mininterval=2.0)
     # Read in chunks of the permutation so a few failures cost one more small read, not a second pass.
     start = 0
     while len(kept) < n and start < len(order):
         m = min(n - len(kept), len(order) - start)
-        chunk = candidates.iloc[order[start : start + m]].assign(_position=np.arange(start, start + m))
+        positions, picked = np.arange(start, start + m), order[start : start + m]
         start += m
-        for file_index, group in chunk.groupby("file", sort=True):
-            positions = group["_position"].to_numpy()
-            for i, blob in _iter_bytes(files[file_index], group["row"].to_numpy()):
+        by_file = np.argsort(file_of[picked], kind="stable")   # file by file, each file's rows in sample order
+        for group in np.split(by_file, np.flatnonzero(np.diff(file_of[picked][by_file])) + 1):
+            for i, blob in _iter_bytes(files[file_of[picked[group[0]]]], row_of[picked[group]]):
                 img = decode_image(blob, size) if blob else None
                 if img is None:
                     failed += 1
                     continue
-                keep(int(positions[i]), img)
-                kept.append(int(positions[i]))
+                keep(int(positions[group[i]]), img)
+                kept.append(int(positions[group[i]]))
                 progress.update(1)
     progress.close()
-    kept.sort()
+    kept = np.sort(np.asarray(kept, dtype=np.int64))
     return candidates.iloc[order[kept]].reset_index(drop=True), failed
 
 

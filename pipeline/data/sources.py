@@ -187,10 +187,11 @@ def write_planned_splits(directory, plan: SplitPlan, pngs: Iterable[bytes], size
     the sample's images as PNG bytes in the sample's order (e.g. an
     :class:`~pipeline.data.spool.OrderedSpool`), each goes to the splits that hold its row, and
     memory holds ``batch_rows`` rows per split."""
-    where: dict[int, list[tuple[str, int]]] = {}
+    total = 1 + max((int(rows.max()) for rows, _ in plan.splits.values() if len(rows)), default=-1)
+    where = {}   # split → its row index for each sample row (-1: not in the split): 8 bytes per row and split
     for split, (rows, _) in plan.splits.items():
-        for i, row in enumerate(rows.tolist()):
-            where.setdefault(row, []).append((split, i))
+        where[split] = np.full(total, -1, dtype=np.int64)
+        where[split][rows] = np.arange(len(rows))
     writers = {split: ImageSplitWriter(directory, split, plan.class_names, (size, size), rows_per_shard=rows_per_shard)
                for split in SPLITS}
     pending: dict[str, list[tuple[int, bytes]]] = {split: [] for split in SPLITS}
@@ -202,7 +203,10 @@ def write_planned_splits(directory, plan: SplitPlan, pngs: Iterable[bytes], size
             pending[split] = []
 
     for row, blob in enumerate(pngs):
-        for split, i in where.get(row, ()):
+        for split, index in where.items():
+            i = int(index[row]) if row < total else -1
+            if i < 0:
+                continue
             pending[split].append((i, blob))
             if len(pending[split]) >= batch_rows:
                 flush(split)
