@@ -432,6 +432,8 @@ class Score(Section):
     exit_model: Literal[("cnn_t", "mixture")]
     exit_min_checks: Annotated[int, Field(ge=1)]
     exit_max_false_stop: Annotated[float, Field(ge=0.0, le=1.0)]
+    engine: Literal["local", "ray"]
+    ray: RayEngine
 
     @model_validator(mode="after")
     def _exit_model_exists(self):
@@ -543,7 +545,7 @@ class Params(Section):
 
     @model_validator(mode="after")
     def _gpus(self):
-        for name in ("encode", "runs"):
+        for name in ("encode", "runs", "score"):
             section = getattr(self, name)
             if self.base.device == "cuda" and section.engine == "ray" and section.ray.gpus_per_actor == 0:
                 raise ValueError(f"{name}.ray.gpus_per_actor is 0 but base.device is cuda: Ray actors see a GPU only "

@@ -21,11 +21,14 @@ the threshold is chosen on half of the test runs and measured on the other half.
 Writes ``models/scorers/<scheduler>/{cnn_t,mixture}/`` (safetensors + config.json, first seed; the
 ``cnn_t`` is one model for every scheduler, saved beside each scheduler's mixture for convenience;
 load with ``pipeline.score.nets.load_scorer(dir).score(latents, timestep)``) and
-``reports/score/``. Reads ``base``, ``noise``, ``score``.
+``reports/score/``. The grid (seeds × clean / noisy) runs on a local process pool of
+``score.workers``, or with ``score.engine: ray`` as Ray tasks (``score.ray``; README: scale out).
+Reads ``base``, ``noise``, ``score``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -83,9 +86,18 @@ def main(argv=None) -> None:
     tasks += [ScorerTask("noisy", s, **common, schedulers=tuple(noise.schedulers), t_fracs=tuple(noise.t_fracs),
                          heldout_fracs=tuple(noise.heldout_fracs), num_inference_steps=noise.num_inference_steps, rgb=rgb,
                          keep_models=s == base_seed, real_runs=real_runs) for s in seeds]
-    log.info("%d tasks (clean and noisy × %d seeds; schedulers %s) on %d worker(s); %d train / %d test images",
-             len(tasks), len(seeds), noise.schedulers, workers, len(y_train), len(y_test))
-    results = run_grid(tasks, workers)
+    if cfg.engine == "ray":
+        from pipeline.distributed.score import run_grid_ray
+        from stages.ray_join import join_ray
+
+        log.info("%d tasks (clean and noisy × %d seeds; schedulers %s) as Ray tasks, %d at once; %d train / %d test "
+                 "images", len(tasks), len(seeds), noise.schedulers, cfg.ray.actors, len(y_train), len(y_test))
+        with contextlib.ExitStack() as stack:
+            results = run_grid_ray(tasks, join_ray(stack, "score", cfg.ray, cfg.batch_size))
+    else:
+        log.info("%d tasks (clean and noisy × %d seeds; schedulers %s) on %d worker(s); %d train / %d test images",
+                 len(tasks), len(seeds), noise.schedulers, workers, len(y_train), len(y_test))
+        results = run_grid(tasks, workers)
 
     t = tabulate(results, y_train, y_test, first_seed=base_seed, severe_at=cfg.severe_at, exit_model=cfg.exit_model,
                  max_false_stop=cfg.exit_max_false_stop, min_checks=cfg.exit_min_checks)
