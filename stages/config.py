@@ -8,6 +8,7 @@ keys, a readable path to the bad key) better than hand-written checks.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -69,9 +70,10 @@ class Data(Section):
     source: Literal[DATA_SOURCES]
     path: str                # diffusiondb: local parquet file/directory instead of the Hub ("" = Hub)
     ratings_path: str        # diffusiondb: local ratings parquet instead of the Hub ("" = Hub)
-    hub_config: Annotated[str, Field(min_length=1)]
+    hub_config: Annotated[str, Field(min_length=1, max_length=96, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]   # one folder name
     label: Literal[("class",) + DIFFUSIONDB_LABELS]
     min_ratings: PositiveInt
+    drop_anonymous: bool
     max_bad_fraction: Fraction
     size: Annotated[int, Field(ge=16, le=1024)]
     n_images: Annotated[int, Field(ge=20)]
@@ -115,11 +117,14 @@ class Data(Section):
         return self
 
 
+HUB_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$"   # owner/name, as the Hub allows
+
+
 class Vae(Section):
     source: Literal["train", "pretrained"]
     id: str
     kind: Literal["kl", "tiny"]
-    subfolder: str
+    subfolder: Annotated[str, Field(max_length=200, pattern=r"^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)?$")]
     dtype: Literal["float32", "float16", "bfloat16"]
     tiling: Literal["auto", "on", "off"]
     preview: Literal["auto", "fitted", "sd15"]
@@ -135,6 +140,10 @@ class Vae(Section):
     def _consistent(self):
         if self.source == "pretrained" and not self.id:
             raise ValueError("vae.id (hub id or local directory) is required when vae.source is 'pretrained'")
+        if self.id and not Path(self.id).is_dir() and not re.match(HUB_ID, self.id):
+            raise ValueError(f"vae.id {self.id!r} is neither a local directory nor a Hub id (owner/name)")
+        if ".." in self.subfolder.split("/"):
+            raise ValueError(f"vae.subfolder {self.subfolder!r} must stay inside the model folder (no '..')")
         if self.source == "train":
             if self.kind != "kl":
                 raise ValueError("vae.source 'train' trains an AutoencoderKL: set vae.kind to 'kl'")

@@ -83,13 +83,14 @@ def diffusiondb_plan(data, seed: int, rng, spool: OrderedSpool) -> tuple[SplitPl
     seeded sample) and plan the splits from the sample's ratings: no image is held in memory."""
     files, ratings = diffusiondb_files(data)
     log.info("DiffusionDB: %d parquet file(s); ratings %s", len(files), ratings)
-    cand = ddb.find_candidates(files, ratings, data.min_ratings)
+    cand = ddb.find_candidates(files, ratings, data.min_ratings, drop_anonymous=data.drop_anonymous)
     release_memory()   # the ratings export was read whole: its pages go back before the images come
     log.info("%d rows, %d blurred, %d without >= %d artifact ratings, %d candidates",
              cand.counts["rows"], cand.counts["blurred"], cand.counts["unrated"], data.min_ratings, cand.counts["rated"])
     if cand.counts["rated"] == 0:
         fail(f"no image of {files[0]}{' …' if len(files) > 1 else ''} has >= data.min_ratings={data.min_ratings} "
-             f"artifact ratings in {ratings} after dropping duplicates and kudos == -50 rows")
+             f"artifact ratings in {ratings} after dropping duplicates"
+             f"{' and anonymous raters (kudos == -50; data.drop_anonymous)' if data.drop_anonymous else ''}")
     frame, failed = ddb.decode_sample(files, cand.frame, data.n_images, data.size, rng,
                                       lambda position, image: spool.add(position, png_bytes(image)))
     attempted = len(frame) + failed

@@ -162,6 +162,29 @@ def test_load_saved_vae_without_config_is_a_clear_error(tmp_path):
         load_saved_vae(tmp_path)
 
 
+def test_pickled_weights_are_never_loaded_only_safetensors(tmp_path):
+    """A model folder whose weights are a pickle (``.bin``, which ``torch.load`` would run) is refused."""
+    from diffusers import AutoencoderKL
+
+    from pipeline.generate.unet import LatentDiffusion, build_unet, load_diffusion
+    from pipeline.latents.vae import load_vae
+
+    AutoencoderKL(block_out_channels=(8,), norm_num_groups=4, latent_channels=4).save_pretrained(
+        tmp_path / "vae", safe_serialization=False)
+    assert (tmp_path / "vae/diffusion_pytorch_model.bin").is_file()
+    with pytest.raises(OSError, match="safetensors"):
+        load_saved_vae(tmp_path / "vae")
+    with pytest.raises(Exception, match="safetensors"):
+        load_vae(str(tmp_path / "vae"))
+    model = LatentDiffusion.centred_on(build_unet((4, 8, 8), [8, 16]), np.zeros((2, 4, 8, 8), np.float32))
+    model.save(tmp_path / "unet")
+    load_diffusion(tmp_path / "unet")                                   # the saved safetensors load
+    model.unet.save_pretrained(tmp_path / "unet/unet", safe_serialization=False)
+    (tmp_path / "unet/unet/diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(OSError, match="safetensors"):
+        load_diffusion(tmp_path / "unet")
+
+
 @pytest.mark.parametrize("name", ["ddpm", "ddim", "dpmsolver"])
 def test_variance_preserving_schedulers_match_the_closed_form(name):
     sched = make_scheduler(name, 50)

@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # -- ratings aggregation ------------------------------------------------------------------------
 def _hand_made_ratings() -> pd.DataFrame:
     rows = [
-        # image A: u1 twice (the later duplicate says 5), u3 is spam (kudos -50)
+        # image A: u1 twice (the later duplicate says 5), u3 is anonymous (kudos -50)
         ("A", "u1", 1.0, 4, 5), ("A", "u2", 2.0, 6, 5), ("A", "u1", 5.0, 9, 5), ("A", "u3", 5.0, 1, -50),
         ("A", "u4", 3.0, 8, 5),
-        # image B: three rows, but one is a duplicate and one is spam → 1 rating left
+        # image B: three rows, but one is a duplicate and one anonymous → 1 rating left
         ("B", "u1", 4.0, 2, 5), ("B", "u1", 0.0, 2, 5), ("B", "u2", 4.0, 3, -50),
         # image C: three users, one without an artifact rating
         ("C", "u1", 4.0, 7, 5), ("C", "u2", None, 7, 5), ("C", "u3", 5.0, 9, 5),
@@ -53,6 +53,10 @@ def test_ratings_are_filtered_before_grouping():
     assert out.loc["D", "rating_median"] == 8.5 and out.loc["D", "rating_count"] == 4
     # The public anchors' bug (filters computed, then the unfiltered frame grouped) gives A median 3.
     assert _hand_made_ratings().groupby("id")["artifacts"].median()["A"] == 3.0
+    # anonymous raters (kudos -50) are not spam: keeping them is a param, and they are counted either way
+    trusting = ddb.aggregate_ratings(_hand_made_ratings(), min_ratings=3, drop_anonymous=False).set_index("id")
+    assert trusting.loc["A", "artifacts_count"] == 4 and trusting.loc["A", "artifacts_median"] == 2.5
+    assert ddb.filter_ratings(_hand_made_ratings())[1] == {"rating_rows": 15, "duplicate_ratings": 2, "anonymous_ratings": 2}
     lenient = ddb.aggregate_ratings(_hand_made_ratings(), min_ratings=2).set_index("id")
     assert lenient.loc["C", "artifacts_median"] == 4.5 and lenient.loc["C", "rating_count"] == 3
 
@@ -121,10 +125,19 @@ def test_candidates_drop_blurred_and_unrated_images_and_sampling_is_seeded(tmp_p
     pq.write_table(table, tmp_path / "0000.parquet")
     ids = [image_id(i) for i in range(24)]
     records = rated_records(ids[:20], rng) + [{"id": ids[21], "user_id": "u0", "artifacts": 3.0}]  # 21: one rating only
+    records += [{"id": ids[5], "user_id": "u1", "artifacts": 0.0},                # u1 again on 5: a later duplicate
+                {"id": ids[6], "user_id": "anon", "artifacts": 5.0, "kudos": -50},  # an anonymous rater on 6 ...
+                {"id": ids[0], "user_id": "anon", "artifacts": 5.0, "kudos": -50}]  # ... and on a blurred image
     pq.write_table(ratings_table(records), tmp_path / "ratings.parquet")
     files = ddb.parquet_files(tmp_path / "0000.parquet")
     cand = ddb.find_candidates(files, tmp_path / "ratings.parquet", min_ratings=3)
-    assert cand.counts == {"rows": 24, "blurred": 2, "unrated": 4, "rated": 18}
+    # the ratings of the 22 unblurred images: 18 × 4 + 1 + the duplicate + one anonymous (the blurred image's is not read)
+    assert cand.counts == {"rows": 24, "blurred": 2, "unrated": 4, "rated": 18, "rating_rows": 75,
+                           "duplicate_ratings": 1, "anonymous_ratings": 1, "anonymous_dropped": True}
+    kept = ddb.find_candidates(files, tmp_path / "ratings.parquet", min_ratings=3, drop_anonymous=False)
+    assert kept.counts == {**cand.counts, "anonymous_dropped": False}
+    count = lambda c, i: int(c.frame.set_index("id").loc[ids[i], "artifacts_count"])
+    assert (count(cand, 6), count(kept, 6)) == (4, 5) and count(cand, 5) == count(kept, 5) == 4
     assert set(cand.frame["id"]) == set(ids[2:20])
     assert cand.frame["artifacts_count"].min() >= 3
 
@@ -200,6 +213,9 @@ def test_prepare_downloads_diffusiondb_through_the_hub_api_then_works_offline(hu
     section = data_section(tmp_path / "r")
     assert "Source: diffusiondb (label: artifact_bucket)" in section.summary
     assert "Of 60 DiffusionDB rows, 1 were blurred" in section.summary
+    assert q["anonymous_dropped"] is True and q["rating_rows"] >= 4 * 55 and q["anonymous_ratings"] == 0
+    assert (f"Of their {q['rating_rows']} ratings, 0 repeated a user's earlier rating and 0 came from anonymous raters "
+            "(kudos −50), dropped (data.drop_anonymous)") in section.summary
 
     # HF_HUB_OFFLINE with a warm cache: the same data, no server at all
     offline = _prepare(params, tmp_path / "offline", {**home, "HF_HUB_OFFLINE": "1"})

@@ -11,8 +11,11 @@ Sources (facts in the project's domain reference):
   ``id`` = DiffusionDB image id.
 
 Aggregation (the aesthetics-scorer recipe, without the public anchors' bug of grouping the
-*unfiltered* frame): drop repeated (user, image) ratings and ``kudos == -50`` rows, *then* group by
-image; keep images with at least ``min_ratings`` artifact ratings.
+*unfiltered* frame): drop repeated (user, image) ratings and (by default) the anonymous raters'
+``kudos == -50`` rows, *then* group by image; keep images with at least ``min_ratings`` artifact
+ratings. ``kudos == -50`` marks an *anonymous* rater, not spam (the dataset card: kudos is the
+rater's kudos when rating, a way to find bad actors); dropping those rows is a trust choice, kept
+as the public recipe's default and counted in the data-quality figures.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ RATINGS_FILE = "diffusiondb_export.parquet"
 
 RATING_COLUMNS = ("id", "user_id", "kudos", "rating", "artifacts")
 IMAGE_COLUMNS = ("image", "image_nsfw", "sampler")
-SPAM_KUDOS = -50          # AI-Horde marks ratings it judged as spam with kudos -50
+ANONYMOUS_KUDOS = -50     # the kudos of an anonymous rater (the dataset card): not spam, but not an account either
 BLURRED_NSFW = 2.0        # image_nsfw == 2.0: DiffusionDB already blurred the image
 
 # DiffusionDB's integer sampler codes (metadata parquet); the image parquet may hold names instead.
@@ -111,20 +114,37 @@ class _Codes:
         return self.vocabulary.to_pylist() if self.vocabulary is not None else list(self.seen)
 
 
-def aggregate_ratings(ratings: pd.DataFrame, min_ratings: int, where: str = "ratings") -> pd.DataFrame:
-    """One row per image id: median, mean and count of ``artifacts`` and of ``rating``.
-
-    Filters come first, on the rating rows: a repeated (user, image) rating keeps only its
-    earliest row (``created_at`` when present, else file order), and spam (``kudos == -50``) rows
-    go. Only then are rows grouped by image, and images with fewer than ``min_ratings``
-    non-null artifact ratings are dropped (every image needs a trustworthy artifact score).
-    """
+def filter_ratings(ratings: pd.DataFrame, *, drop_anonymous: bool = True,
+                   where: str = "ratings") -> tuple[pd.DataFrame, dict]:
+    """The rating rows that count, and how many were dropped: a repeated (user, image) rating keeps
+    only its earliest row (``created_at`` when present, else file order), and with
+    ``drop_anonymous`` the anonymous raters' rows (``kudos == -50``) go. Counts: ``rating_rows``,
+    ``duplicate_ratings``, ``anonymous_ratings`` (after de-duplication, dropped or not)."""
     require_columns(ratings.columns, RATING_COLUMNS, where)
     frame = ratings
     if "created_at" in frame.columns:
         frame = frame.sort_values("created_at", kind="stable")
     frame = frame.drop_duplicates(subset=["user_id", "id"], keep="first")
-    frame = frame[frame["kudos"] != SPAM_KUDOS]
+    anonymous = (frame["kudos"] == ANONYMOUS_KUDOS).to_numpy()
+    counts = {"rating_rows": int(len(ratings)), "duplicate_ratings": int(len(ratings) - len(frame)),
+              "anonymous_ratings": int(anonymous.sum())}
+    return (frame[~anonymous] if drop_anonymous else frame), counts
+
+
+def aggregate_ratings(ratings: pd.DataFrame, min_ratings: int, where: str = "ratings", *,
+                      drop_anonymous: bool = True) -> pd.DataFrame:
+    """One row per image id: median, mean and count of ``artifacts`` and of ``rating``.
+
+    Filters come first, on the rating rows (:func:`filter_ratings`). Only then are rows grouped by
+    image, and images with fewer than ``min_ratings`` non-null artifact ratings are dropped (every
+    image needs a trustworthy artifact score).
+    """
+    frame, _ = filter_ratings(ratings, drop_anonymous=drop_anonymous, where=where)
+    return group_ratings(frame, min_ratings)
+
+
+def group_ratings(frame: pd.DataFrame, min_ratings: int) -> pd.DataFrame:
+    """:func:`aggregate_ratings` on rows already filtered."""
     grouped = frame.groupby("id", sort=True, observed=True)
     out = pd.DataFrame({
         "artifacts_median": grouped["artifacts"].median(),
@@ -173,11 +193,13 @@ class Candidates:
     """Rated, unblurred images of the DiffusionDB files, one row per image, in file order."""
 
     frame: pd.DataFrame      # id, file, row, sampler, + the aggregated rating columns
-    counts: dict             # rows, blurred, unrated, rated
+    counts: dict             # rows, blurred, unrated, rated; the ratings' rows, duplicates, anonymous
 
 
-def find_candidates(files: list[Path], ratings_path: str | Path, min_ratings: int) -> Candidates:
-    """Join the images' ids with their aggregated ratings; drop blurred and too-rarely rated images.
+def find_candidates(files: list[Path], ratings_path: str | Path, min_ratings: int, *,
+                    drop_anonymous: bool = True) -> Candidates:
+    """Join the images' ids with their aggregated ratings; drop blurred and too-rarely rated images
+    (the ratings filtered by :func:`filter_ratings`, whose counts join the others).
 
     Reads only the small columns here (a 1 000-image file is ~550 MB of PNG bytes); image bytes are
     read later, for the sampled rows only."""
@@ -198,10 +220,14 @@ def find_candidates(files: list[Path], ratings_path: str | Path, min_ratings: in
     blurred = images["image_nsfw"] == BLURRED_NSFW
     counts["blurred"] = int(blurred.sum())
     images = images[~blurred].drop_duplicates("id")
-    ratings = aggregate_ratings(read_ratings(ratings_path, images["id"].tolist()), min_ratings, str(ratings_path))
+    kept, rating_counts = filter_ratings(read_ratings(ratings_path, images["id"].tolist()),
+                                         drop_anonymous=drop_anonymous, where=str(ratings_path))
+    ratings = group_ratings(kept, min_ratings)
+    del kept
     joined = images.merge(ratings, on="id", how="inner", validate="one_to_one")
     counts["unrated"] = int(len(images) - len(joined))
     counts["rated"] = int(len(joined))
+    counts.update(rating_counts, anonymous_dropped=drop_anonymous)
     joined["sampler"] = [SAMPLERS.get(s, str(s)) if isinstance(s, (int, np.integer)) else str(s) for s in joined["sampler"]]
     return Candidates(frame=joined.drop(columns="image_nsfw").reset_index(drop=True), counts=counts)
 

@@ -119,7 +119,7 @@ def load_diffusion(directory: str | Path, device: str | torch.device = "cpu") ->
     for need in ("unet/config.json", "latents.json"):
         if not (directory / need).is_file():
             raise FileNotFoundError(f"{directory / need} is missing: run the diffusion stage first")
-    unet = UNet2DModel.from_pretrained(directory, subfolder="unet").to(device).eval()
+    unet = UNet2DModel.from_pretrained(directory, subfolder="unet", use_safetensors=True).to(device).eval()   # never a pickle
     try:
         shift = json.loads((directory / "latents.json").read_text())["shift"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:

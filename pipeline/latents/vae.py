@@ -112,7 +112,7 @@ def load_vae(path_or_id: str, kind: str = "kl", *, subfolder: str | None = None,
         hint = f"set vae.kind to {kinds[name]!r}" if name in kinds else f"it is not one of {sorted(kinds)}"
         raise PretrainedVaeError(f"vae.id {where} is a {name}, but vae.kind {kind!r} expects a {cls.__name__}: {hint}")
     try:
-        return cls.from_pretrained(path_or_id, torch_dtype=dtype, **kwargs)
+        return cls.from_pretrained(path_or_id, torch_dtype=dtype, use_safetensors=True, **kwargs)   # never a pickle
     except (OSError, ValueError) as exc:
         raise PretrainedVaeError(f"vae.id {where}: cannot load its weights ({exc})") from exc
 
@@ -127,7 +127,7 @@ def load_saved_vae(directory: str | Path, device: torch.device | str = "cpu", dt
     classes = {cls.__name__: cls for cls in VAE_KINDS.values()}
     if name not in classes:
         raise ValueError(f"{config_path}: _class_name {name!r} is not one of {sorted(classes)}")
-    return classes[name].from_pretrained(directory, torch_dtype=DTYPES[dtype]).to(device).eval()
+    return classes[name].from_pretrained(directory, torch_dtype=DTYPES[dtype], use_safetensors=True).to(device).eval()
 
 
 def configure_tiling(vae, mode: str, image_side: int) -> bool:

@@ -41,6 +41,10 @@ def data_section(r: Path) -> Section:
                f"Of {q['rows']} DiffusionDB rows, {q['blurred']} were blurred (image_nsfw 2) and {q['unrated']} lacked "
                f"enough ratings; {q['decode_failed']} of {q['decode_attempted']} sampled images could not be decoded "
                f"({q['bad_fraction']:.1%}).")
+        if "anonymous_ratings" in q:   # kudos -50: anonymous raters, not spam
+            art += (f" Of their {q['rating_rows']} ratings, {q['duplicate_ratings']} repeated a user's earlier rating "
+                     f"and {q['anonymous_ratings']} came from anonymous raters (kudos −50), "
+                     f"{'dropped' if q['anonymous_dropped'] else 'kept'} (data.drop_anonymous).")
         if q.get("dropped_classes"):
             art += f" Classes too small to split were dropped: {', '.join(q['dropped_classes'])}."
     elif m["source"] == "shapes":
