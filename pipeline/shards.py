@@ -95,6 +95,31 @@ def iter_shards(paths: list[Path], columns: list[str] | None = None) -> Iterator
         yield pq.read_table(path, columns=columns)
 
 
+def iter_table_batches(paths: list[Path], batch_size: int, limit: int = 0,
+                       check=None) -> Iterator[pa.Table]:
+    """The rows of the shards at ``paths`` re-cut into tables of ``batch_size`` rows (the last may be
+    smaller), the first ``limit`` rows only if ``limit`` > 0: read one shard at a time, so memory
+    holds one shard and one batch, and batches run across shard boundaries exactly as slices of the
+    whole split would. ``check(table, path)`` (optional) vets each shard as it is read."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    held, left = None, limit or -1   # left < 0: no limit
+    for path, table in zip(paths, iter_shards(paths)):
+        if check is not None:
+            check(table, path)
+        if left >= 0:
+            table = table.slice(0, left)
+            left -= table.num_rows
+        held = table if held is None else pa.concat_tables([held, table])
+        while held.num_rows >= batch_size:
+            yield held.slice(0, batch_size)
+            held = held.slice(batch_size)
+        if left == 0:
+            break
+    if held is not None and held.num_rows:
+        yield held
+
+
 def read_shards(directory: str | Path, split: str, key: bytes, what: str) -> tuple[pa.Table, dict, list[Path]]:
     """All shards of ``split`` concatenated, with the first shard's facts; a clear error if none exist."""
     facts, paths, _ = shard_facts(directory, split, key, what)

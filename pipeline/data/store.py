@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from PIL import Image
 
-from pipeline.shards import ShardWriter, iter_shards, read_shards, shard_facts
+from pipeline.shards import ShardWriter, iter_shards, iter_table_batches, read_shards, shard_facts
 
 IMAGE_COLUMNS = ("id", "image", "label", "label_name", "split", "artifact_kind", "severity")
 _META_KEY = b"latent_lab.images"
@@ -153,19 +153,9 @@ def iter_image_batches(directory: str | Path, split: str, batch_size: int) -> It
     shard at a time and decoded one batch at a time: memory holds one shard's PNG bytes and one
     batch of pixels, whatever the split's size. Batches run across shard boundaries, so they are
     exactly the batches of :func:`read_image_split`'s arrays."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     facts, paths, _ = shard_facts(directory, split, _META_KEY, "image")
-    held, pos = None, 0   # rows not yet yielded: held.iloc[pos:]
-    for path, table in zip(paths, iter_shards(paths)):
-        _require_columns(table, path)
-        frame = table.to_pandas()
-        held, pos = (frame if held is None else pd.concat([held.iloc[pos:], frame], ignore_index=True)), 0
-        while len(held) - pos >= batch_size:
-            yield decode_frame(held.iloc[pos:pos + batch_size], facts["class_names"])
-            pos += batch_size
-    if held is not None and pos < len(held):
-        yield decode_frame(held.iloc[pos:], facts["class_names"])
+    for table in iter_table_batches(paths, batch_size, check=_require_columns):
+        yield decode_frame(table.to_pandas(), facts["class_names"])
 
 
 def decode_frame(frame: pd.DataFrame, class_names: list[str]) -> ImageSet:

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from ray.data import Datasink
 from ray.data.block import BlockAccessor
 
-from pipeline.latents.store import LatentSplitWriter
+from pipeline.latents.store import LatentSplitWriter, table_latents
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,11 @@ class LatentStoreSink(Datasink):
             return None
         part = _Part(paths={}, side={})
         for name, table in self._by_split(pa.concat_tables(tables)).items():
-            n = table.num_rows
-            latents = table.column("latent").combine_chunks().flatten().to_numpy(zero_copy_only=False)
             meta = table.drop(["latent", *self.side_columns]).to_pandas()
             writer = LatentSplitWriter(self.directory, f".{name}.task{ctx.task_idx:06d}",
                                        scaling_factor=self.scaling_factor, info=self.splits[name].info,
                                        rows_per_shard=self.rows_per_shard)
-            writer.append(latents.reshape(n, *self.shape), meta)
+            writer.append(table_latents(table, self.shape), meta)
             part.paths[name] = [str(p) for p in writer.close()]
             part.side[name] = table.select(["id", *self.side_columns]).to_pandas()
         return part

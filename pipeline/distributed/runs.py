@@ -20,7 +20,7 @@ from pipeline.distributed.cluster import RayPlan, import_ray
 from pipeline.distributed.latent_sink import LatentStoreSink, SinkSplit
 from pipeline.generate.runs import run_rows
 from pipeline.generate.unet import load_diffusion
-from pipeline.latents.store import latent_split_facts, latent_table
+from pipeline.latents.store import latent_split_facts, latent_table, table_latents
 from pipeline.runtime import resolve_device
 from pipeline.shards import iter_shards, shard_paths
 
@@ -44,9 +44,7 @@ class UnetSampler:
     def __call__(self, rows: pa.Table) -> pa.Table:
         import torch
 
-        n = rows.num_rows
-        latents = rows.column("latent").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        clean = torch.from_numpy(np.array(latents, dtype=np.float32).reshape(n, *self.shape))
+        clean = torch.from_numpy(np.array(table_latents(rows, self.shape), dtype=np.float32))   # a writable copy
         out = run_rows(self.model, clean, rows.select(["id", "severity"]).to_pandas(), self.schedulers,
                        self.t_fracs, self.n_trained, self.steps, self.seed)
         levels = len(self.t_fracs)

@@ -35,8 +35,7 @@ def image_seeds(seed: int, ids) -> list[int]:
 
 
 def sampler_runs(model: LatentDiffusion, clean: torch.Tensor, schedulers: list[str], t_fracs: list[float],
-                 num_inference_steps: int, noise_seeds: list[int],
-                 progress=None) -> tuple[dict[str, Trajectory], dict[str, torch.Tensor]]:
+                 num_inference_steps: int, noise_seeds: list[int]) -> tuple[dict[str, Trajectory], dict[str, torch.Tensor]]:
     """Per scheduler, the :class:`~pipeline.latents.noising.Trajectory` of its run from the DDIM
     inversion of ``clean`` (``num_inference_steps`` steps for the inversion and every run; image i
     draws its noise from ``noise_seeds[i]``) and the final latents. ``latents`` are what the loop holds, ``model_input`` what the U-Net receives, both
@@ -45,8 +44,6 @@ def sampler_runs(model: LatentDiffusion, clean: torch.Tensor, schedulers: list[s
     with the forward-noising proxy of the same clean latents."""
     unet = model.unet
     x_T = ddim_invert(unet, model.to_model(clean), num_inference_steps)
-    if progress is not None:
-        progress(1)
     trajs, finals = {}, {}
     for name in schedulers:
         scheduler = make_scheduler(name, num_inference_steps)
@@ -64,8 +61,6 @@ def sampler_runs(model: LatentDiffusion, clean: torch.Tensor, schedulers: list[s
             run_fracs=[s / len(scheduler.timesteps) for s in steps], alpha_bars=abars,
             latents=run.latents[pick] + shift_held, model_input=run.model_input[pick] + shift_in)
         finals[name] = model.to_latents(run.final)
-        if progress is not None:
-            progress(1)
     return trajs, finals
 
 

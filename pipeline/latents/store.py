@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.shards import ShardWriter, iter_shards, read_shards, shard_facts
+from pipeline.shards import ShardWriter, iter_shards, iter_table_batches, read_shards, shard_facts
 
 _META_KEY = b"latent_lab.latents"
 
@@ -167,40 +167,9 @@ def latent_split_facts(directory: str | Path, split: str) -> LatentFacts:
 def iter_latent_batches(directory: str | Path, split: str, batch_size: int, limit: int = 0) -> Iterator[LatentSet]:
     """The first ``limit`` rows of ``split`` (0: all) in batches of ``batch_size`` rows (the last may
     be smaller), read shard by shard: memory holds one shard and one batch."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-    held: list[LatentSet] = []
-    pending, left = 0, limit or -1   # left < 0: no limit
-    for part in iter_latent_split(directory, split):
-        if left >= 0:
-            part = _head(part, left)
-            left -= len(part.latents)
-        held.append(part)
-        pending += len(part.latents)
-        while pending >= batch_size:
-            joined = _concat(held)
-            yield _head(joined, batch_size)
-            rest = _tail(joined, batch_size)
-            held, pending = [rest], len(rest.latents)
-        if left == 0:
-            break
-    if pending:
-        yield _concat(held)
-
-
-def _head(s: LatentSet, n: int) -> LatentSet:
-    return LatentSet(s.latents[:n], s.meta.iloc[:n].reset_index(drop=True), s.scaling_factor, s.info)
-
-
-def _tail(s: LatentSet, n: int) -> LatentSet:
-    return LatentSet(s.latents[n:], s.meta.iloc[n:].reset_index(drop=True), s.scaling_factor, s.info)
-
-
-def _concat(parts: list[LatentSet]) -> LatentSet:
-    if len(parts) == 1:
-        return parts[0]
-    return LatentSet(np.concatenate([p.latents for p in parts]), pd.concat([p.meta for p in parts], ignore_index=True),
-                     parts[0].scaling_factor, parts[0].info)
+    info, paths, _ = shard_facts(directory, split, _META_KEY, "latent")
+    for table in iter_table_batches(paths, batch_size, limit):
+        yield _latent_set(table, info)
 
 
 def read_latent_split(directory: str | Path, split: str) -> LatentSet:
@@ -209,10 +178,14 @@ def read_latent_split(directory: str | Path, split: str) -> LatentSet:
     return _latent_set(table, info)
 
 
+def table_latents(table: pa.Table, shape) -> np.ndarray:
+    """The ``latent`` column of a store table as (N, C, H, W) float32 (the inverse of :func:`latent_table`)."""
+    flat = table.column("latent").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(table.num_rows, *shape)
+
+
 def _latent_set(table: pa.Table, info: dict) -> LatentSet:
-    c, h, w = info["shape"]
-    column = table.column("latent").combine_chunks()
-    latents = column.flatten().to_numpy(zero_copy_only=False).reshape(len(table), c, h, w)
+    latents = table_latents(table, info["shape"])
     meta = table.drop(["latent"]).to_pandas()
     extra = {k: v for k, v in info.items() if k not in ("shape", "scaling_factor")}
     return LatentSet(latents=latents, meta=meta, scaling_factor=info["scaling_factor"], info=extra)
