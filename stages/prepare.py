@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 
 import pipeline.data.diffusiondb as ddb  # noqa: E402
 from pipeline.data.artifacts import MAX_SEVERITY  # noqa: E402
-from pipeline.data.hub import HubFileError, hub_file, hub_files  # noqa: E402
+from pipeline.data.hub import HubFileError, RetryPolicy, hub_file, hub_files  # noqa: E402
 from pipeline.data.shapes import class_counts  # noqa: E402
 from pipeline.data.sources import SPLITS, SourceSets, SplitPlan, pool_sets, rated_plan, shapes_sets, write_planned_splits  # noqa: E402
 from pipeline.data.spool import OrderedSpool  # noqa: E402
@@ -64,17 +64,22 @@ def _check_feasible(data) -> None:
 
 def diffusiondb_files(data) -> tuple[list, object]:
     """The DiffusionDB parquet files and the ratings file: local copies if given, else the Hub (or its cache)."""
+    try:
+        retry = RetryPolicy.from_env(os.environ)   # LATENT_LAB_HUB_ATTEMPTS, LATENT_LAB_HUB_BACKOFF
+    except ValueError as exc:
+        fail(str(exc))
     if data.path:
         files = ddb.parquet_files(data.path)
     else:
         hint = ("Download it where you have internet (or copy the Hugging Face cache), or set data.path to a local "
                 "parquet file or directory in the same schema.")
-        files = hub_files(ddb.DIFFUSIONDB_REPO, f"{data.hub_config}/train/*.parquet", revision=ddb.PARQUET_REVISION, hint=hint)
+        files = hub_files(ddb.DIFFUSIONDB_REPO, f"{data.hub_config}/train/*.parquet", revision=ddb.PARQUET_REVISION, hint=hint,
+                          retry=retry)
     if data.ratings_path:
         ratings = ddb.parquet_files(data.ratings_path)[0]
     else:
         hint = "Download it where you have internet, or set data.ratings_path to a local copy of the file."
-        ratings = hub_file(ddb.RATINGS_REPO, ddb.RATINGS_FILE, hint=hint)
+        ratings = hub_file(ddb.RATINGS_REPO, ddb.RATINGS_FILE, hint=hint, retry=retry)
     return files, ratings
 
 

@@ -10,9 +10,12 @@ and saves the same way, so later stages always read ``models/vae``. Reads ``base
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import pandas as pd
 
+from pipeline.data.hub import HubFileError, RetryPolicy, hub_snapshot
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, atomic_file, write_json
 from pipeline.latents.vae import (
@@ -33,6 +36,26 @@ from stages.live import log_curves
 log = logging.getLogger("stages.vae")
 
 
+def _pretrained_dir(cfg) -> str:
+    """``vae.id`` itself if it is a local directory, else the Hub snapshot folder holding its config and
+    safetensors weights (downloaded with retries and verified by ``pipeline.data.hub``, or from the cache)."""
+    if Path(cfg.id).is_dir():
+        return cfg.id
+    sub = f"{cfg.subfolder}/" if cfg.subfolder else ""
+    where = f"{cfg.id}{'/' + cfg.subfolder if cfg.subfolder else ''}"
+    try:
+        retry = RetryPolicy.from_env(os.environ)
+    except ValueError as exc:
+        fail(str(exc))
+    root, files = hub_snapshot(
+        cfg.id, [f"{sub}config.json", f"{sub}diffusion_pytorch_model*.safetensors*"], repo_type="model", retry=retry,
+        what=f"vae.id {where}", hint="Download it where you have internet (or copy the Hugging Face cache), or set "
+        "vae.id to a local directory written by save_pretrained.")
+    if not any(f.name == "config.json" for f in files):
+        fail(f"vae.id {where}: the model has no config.json there (wrong vae.subfolder?)")
+    return str(root)
+
+
 def n_params(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -51,8 +74,8 @@ def main(argv=None) -> None:
     if cfg.source == "pretrained":
         log.info("loading pretrained %s VAE %s%s", cfg.kind, cfg.id, f" (subfolder {cfg.subfolder})" if cfg.subfolder else "")
         try:
-            vae = load_vae(cfg.id, cfg.kind, subfolder=cfg.subfolder or None)
-        except PretrainedVaeError as exc:
+            vae = load_vae(_pretrained_dir(cfg), cfg.kind, subfolder=cfg.subfolder or None)
+        except (PretrainedVaeError, HubFileError) as exc:
             fail(str(exc))
         curve = pd.DataFrame({"step": [], "mse": []})
         metrics.update(id=cfg.id, subfolder=cfg.subfolder, kind=cfg.kind)

@@ -6,6 +6,12 @@ it: file metadata by HEAD (``X-Repo-Commit``, ``ETag``, ``Content-Length``), dow
 repo info and tree listings under ``/api``. Layout on disk: ``<root>/{models,datasets}/<owner>/<name>/<path>``;
 every revision name (``main``, ``refs/convert/parquet``) serves the same files, with a commit
 hash derived from the repo id. Each request is recorded in :attr:`LocalHub.requests`.
+
+Faults: :meth:`LocalHub.inject` queues faults for file downloads (GET) whose path contains a
+string (the request path, with the repo and revision): an HTTP status (``429``, ``500``, ``503`` …), ``drop`` (the connection closes half-way
+through the body), ``truncate`` (half the file, announced as such) or ``corrupt`` (the full length,
+one byte changed). Each matching request takes the next fault; :attr:`LocalHub.faults_served`
+counts them.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ class LocalHub:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.requests: list[tuple[str, str]] = []
+        self.faults: list[tuple[str, str]] = []   # (path substring, fault), taken in order
+        self.faults_served = 0
+        self._lock = threading.Lock()
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -52,6 +61,20 @@ class LocalHub:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def inject(self, fault: str | int, path_contains: str = "", times: int = 1) -> None:
+        """Serve ``fault`` to the next ``times`` downloads whose path contains ``path_contains``."""
+        with self._lock:
+            self.faults.extend([(path_contains, str(fault))] * times)
+
+    def _take_fault(self, path: str) -> str | None:
+        with self._lock:
+            for i, (needle, fault) in enumerate(self.faults):
+                if needle in path:
+                    del self.faults[i]
+                    self.faults_served += 1
+                    return fault
+        return None
 
     # -- routing ------------------------------------------------------------------------------
     def _repo_dir(self, kind: str, repo_id: str) -> Path:
@@ -118,11 +141,25 @@ class LocalHub:
         if not target.is_file() or repo not in target.resolve().parents:
             return self._error(req, 404, "EntryNotFound", body)
         data = target.read_bytes()
+        fault = self._take_fault(unquote(req.path)) if body else None
+        if fault and fault.isdigit():
+            req.send_response(int(fault))
+            if fault == "429":
+                req.send_header("Retry-After", "0")
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
+        if fault == "corrupt":
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        sent = data[: len(data) // 2] if fault in ("drop", "truncate") else data
         req.send_response(200)
         req.send_header("X-Repo-Commit", _sha1(repo_id))
-        req.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
-        req.send_header("Content-Length", str(len(data)))
+        req.send_header("ETag", f'"{hashlib.sha256(target.read_bytes()).hexdigest()}"')
+        req.send_header("Content-Length", str(len(sent if fault == "truncate" else data)))
         req.send_header("Content-Type", "application/octet-stream")
         req.end_headers()
         if body:
-            req.wfile.write(data)
+            req.wfile.write(sent)
+            if fault == "drop":
+                req.wfile.flush()
+                req.close_connection = True

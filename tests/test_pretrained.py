@@ -3,6 +3,7 @@ through the same from_pretrained path as real ones (local directory and a local 
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,14 +110,18 @@ def read_image_test(images: Path) -> np.ndarray:
 
 def test_encode_stage_downloads_pretrained_vaes_from_the_hub(models, images, tmp_path):
     with LocalHub(models / "hub") as hub:
-        env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf")}
+        env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "LATENT_LAB_HUB_BACKOFF": "0.01"}
+        # hub faults on the way: a 5xx, then a corrupt copy of the weights; both retried, neither kept
+        hub.inject(503, "sd-vae-tiny/resolve")
+        hub.inject("corrupt", "sd-vae-tiny/resolve")
         kl = _vae_params(images, tmp_path, id="test-org/sd-vae-tiny", subfolder="vae", kind="kl")
         latents, metrics = _vae_then_encode(kl, images, tmp_path / "kl", env)
         assert metrics["id"] == "test-org/sd-vae-tiny" and latents.scaling_factor == pytest.approx(0.18215)
         tiny = _vae_params(images, tmp_path, id="test-org/taesd-tiny", kind="tiny")
         latents_tiny, _ = _vae_then_encode(tiny, images, tmp_path / "tiny", env)
         paths = [p for _, p in hub.requests]
-    assert any(p.endswith("/test-org/sd-vae-tiny/resolve/main/vae/config.json") for p in paths)
+        assert hub.faults_served == 2
+    assert any(re.search(r"/test-org/sd-vae-tiny/resolve/[^/]+/vae/config.json$", p) for p in paths)
     assert any("taesd-tiny" in p and p.endswith("diffusion_pytorch_model.safetensors") for p in paths)
     assert latents_tiny.shape == (4, 8, 8)
 
@@ -131,7 +136,7 @@ def test_pretrained_errors_are_clear(models, images, tmp_path):
                                      "--reports", str(tmp_path / "rep")],
                 {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty")}, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "vae.id stabilityai/sd-vae-ft-mse: HF_HUB_OFFLINE is set" in proc.stderr and "local directory" in proc.stderr
+    assert "vae.id stabilityai/sd-vae-ft-mse is missing: HF_HUB_OFFLINE is set" in proc.stderr and "local directory" in proc.stderr
     assert not (tmp_path / "vae").exists()
 
 
