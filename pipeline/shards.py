@@ -9,6 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.io import InputError, reading
+
 
 def shard_paths(directory: str | Path, split: str) -> list[Path]:
     return sorted(Path(directory).glob(f"{split}-*.parquet"))
@@ -74,17 +76,25 @@ def shard_facts(directory: str | Path, split: str, key: bytes, what: str) -> tup
     the same clear errors as :func:`read_shards` for a missing split, a foreign shard or differing facts."""
     paths = shard_paths(directory, split)
     if not paths:
-        raise FileNotFoundError(f"no {what} shards for split {split!r} in {directory} (expected {split}-00000.parquet)")
+        raise InputError(f"{directory}: no {what} shards for split {split!r} (expected {split}-00000.parquet)")
+    names = [p.name for p in paths]
+    if names != [f"{split}-{k:05d}.parquet" for k in range(len(paths))]:
+        raise InputError(f"{directory}: the {split} shards are not numbered 00000…{len(paths) - 1:05d} ({', '.join(names)})")
     facts, rows = [], 0
     for path in paths:
-        meta = pq.read_metadata(path)
+        with reading(path, f"{what} shard (parquet footer)"):
+            meta = pq.read_metadata(path)
         if key not in (meta.metadata or {}):
-            raise ValueError(f"{path}: not a {what} shard (file metadata lacks {key.decode()})")
-        facts.append(json.loads(meta.metadata[key]))
+            raise InputError(f"{path}: not a {what} shard (file metadata lacks key {key.decode()})")
+        with reading(path, f"{what} shard (file metadata key {key.decode()})"):
+            fact = json.loads(meta.metadata[key])
+        if not isinstance(fact, dict):
+            raise InputError(f"{path}: file metadata key {key.decode()} holds {type(fact).__name__}, not an object")
+        facts.append(fact)
         rows += meta.num_rows
     for path, other in zip(paths[1:], facts[1:]):
         if other != facts[0]:
-            raise ValueError(f"{path}: file metadata differs from {paths[0]}")
+            raise InputError(f"{path}: file metadata differs from {paths[0]}")
     return facts[0], paths, rows
 
 
@@ -92,7 +102,13 @@ def iter_shards(paths: list[Path], columns: list[str] | None = None) -> Iterator
     """The shards at ``paths`` (as :func:`shard_facts` returns them, checked) one table at a time, only
     ``columns`` if given: memory holds one shard."""
     for path in paths:
-        yield pq.read_table(path, columns=columns)
+        with reading(path, "shard"):
+            if columns is not None:
+                missing = [c for c in columns if c not in pq.read_schema(path).names]
+                if missing:
+                    raise InputError(f"{path}: missing columns {', '.join(missing)}")
+            table = pq.read_table(path, columns=columns)
+        yield table
 
 
 def iter_table_batches(paths: list[Path], batch_size: int, limit: int = 0,
@@ -110,7 +126,10 @@ def iter_table_batches(paths: list[Path], batch_size: int, limit: int = 0,
         if left >= 0:
             table = table.slice(0, left)
             left -= table.num_rows
-        held = table if held is None else pa.concat_tables([held, table])
+        try:
+            held = table if held is None else pa.concat_tables([held, table])
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InputError(f"{path}: its schema differs from the shard before it ({exc})") from exc
         while held.num_rows >= batch_size:
             yield held.slice(0, batch_size)
             held = held.slice(batch_size)
@@ -120,7 +139,17 @@ def iter_table_batches(paths: list[Path], batch_size: int, limit: int = 0,
         yield held
 
 
-def read_shards(directory: str | Path, split: str, key: bytes, what: str) -> tuple[pa.Table, dict, list[Path]]:
-    """All shards of ``split`` concatenated, with the first shard's facts; a clear error if none exist."""
+def read_shards(directory: str | Path, split: str, key: bytes, what: str,
+                check=None) -> tuple[pa.Table, dict, list[Path]]:
+    """All shards of ``split`` concatenated, with the first shard's facts; a clear error if none exist.
+    ``check(table, path)`` (optional) vets each shard as it is read."""
     facts, paths, _ = shard_facts(directory, split, key, what)
-    return pa.concat_tables(list(iter_shards(paths))), facts, paths
+    tables = []
+    for path, table in zip(paths, iter_shards(paths)):
+        if check is not None:
+            check(table, path)
+        tables.append(table)
+    try:
+        return pa.concat_tables(tables), facts, paths
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{directory}: the {split} shards do not share one schema ({exc})") from exc

@@ -35,13 +35,14 @@ from pipeline.latents.rgb import downsample_images, to_uint8
 from pipeline.latents.store import read_latent_split
 from pipeline.latents.study import LatentSplits, analyze
 from pipeline.latents.vae import is_sd15_vae
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import require_same_ids, start
 from stages.vae_open import open_vae
 
 log = logging.getLogger("stages.analyze")
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--latents", default="data/latents"),
@@ -57,7 +58,7 @@ def main(argv=None) -> None:
     for split, lat, img in (("train", train, img_train), ("test", test, img_test)):
         require_same_ids(img, lat, split, args.images, args.latents)
     names = train.class_names
-    vae = open_vae(params, args.vae, img_test.images.shape[1])
+    vae = open_vae(params, args.vae, img_test.images.shape[1], (train.shape, args.latents))
     sd15 = params.vae.preview == "sd15" or (params.vae.preview == "auto" and is_sd15_vae(vae))
     if sd15 and train.shape[0] != 4:
         fail(f"vae.preview sd15: the published factors need 4 latent channels, the latents have {train.shape[0]}")

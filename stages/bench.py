@@ -21,7 +21,7 @@ from pipeline.latents.store import read_latent_split
 from pipeline.metrics.classification import majority_baseline
 from pipeline.classify.results import benchmark_sentence, minority_classes, summarise
 from pipeline.report.figures import bar_chart
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import start
 
 log = logging.getLogger("stages.bench")
@@ -40,6 +40,7 @@ def _metrics(table: pd.DataFrame) -> dict:
     return out
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--latents", default="data/latents"),

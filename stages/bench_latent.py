@@ -27,7 +27,7 @@ from pipeline.io import atomic_dir, write_json
 from pipeline.latents.store import read_latent_split
 from pipeline.report.overlays import attention_gallery
 from pipeline.runtime import resolve_device, worker_plan
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import require_same_ids, start
 from stages.live import log_curves
 from stages.config import LATENT_MODELS
@@ -35,6 +35,7 @@ from stages.config import LATENT_MODELS
 log = logging.getLogger("stages.bench_latent")
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--model", required=True, choices=LATENT_MODELS),

@@ -20,13 +20,14 @@ from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir
 from pipeline.latents.store import read_latent_split
 from pipeline.runtime import resolve_device, task_threads, worker_plan
-from stages.cli import parse_args
+from stages.cli import parse_args, stage_main
 from stages.common import require_same_ids, start
 from stages.live import log_curves
 
 log = logging.getLogger("stages.bench_pixels")
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--images", default="data/images"),
@@ -46,7 +47,7 @@ def main(argv=None) -> None:
         from pipeline.latents.vae import decode_latents, tensor_to_images
         from stages.vae_open import open_vae
 
-        vae = open_vae(params, args.vae, train.images.shape[1])
+        vae = open_vae(params, args.vae, train.images.shape[1], (latents.shape, args.latents))
         z = torch.as_tensor(latents.latents, dtype=torch.float32)
         inputs["reconstructed"] = tensor_to_images(decode_latents(vae, z, desc="decode train"))
     workers, _ = worker_plan(cfg.workers)

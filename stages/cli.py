@@ -1,11 +1,20 @@
-"""Argument parsing, logging and error exits for stage scripts: standard library only, so a stage
-that needs no params (report) starts without importing torch, diffusers or imbalanced-learn."""
+"""Argument parsing, logging and error exits for stage scripts: standard library only (``pipeline.io``
+is too), so a stage that needs no params (report) starts without importing torch, diffusers or
+imbalanced-learn."""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import functools
 import logging
+import signal
 import sys
+
+from pipeline.io import InputError, describe   # standard library only, too
+
+DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_DISK_FULL_WORDS = ("No space left on device", "File too large", "Disk quota exceeded")
 
 
 def parse_args(doc: str, argv: list[str] | None = None, add_arguments=None, *, params: bool = True) -> argparse.Namespace:
@@ -24,5 +33,54 @@ def configure_logging() -> None:
 
 def fail(message: str) -> None:
     """Stop the stage with a one-line error (no traceback) for bad inputs found before work starts."""
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {' '.join(str(message).splitlines())}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def _chain(exc: BaseException | None):
+    """``exc`` and the errors behind it: ``__cause__`` / ``__context__``, and the ``cause`` a Ray task error carries."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+
+
+def disk_full(exc: BaseException) -> BaseException | None:
+    """The error in ``exc``'s chain that says the disk (or the file-size limit) is full, if any."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in DISK_FULL or any(w in str(e) for w in _DISK_FULL_WORDS):
+            return e
+    return None
+
+
+def input_error(exc: BaseException) -> InputError | None:
+    """The :class:`~pipeline.io.InputError` behind ``exc`` (raised here, or in a Ray worker), if any: the
+    innermost, whose message is the one line (a Ray error's own text holds the worker's traceback)."""
+    found = [e for e in _chain(exc) if isinstance(e, InputError)]
+    return found[-1] if found else None
+
+
+def stage_main(main):
+    """A stage's ``main``, stopped with one line and exit code 2 (no traceback) when an input cannot be
+    read (:class:`~pipeline.io.InputError`: the message names the file, and the row or key) or the disk
+    fills up while outputs are written. Outputs are written atomically (``pipeline.io``), so either way
+    the previous outputs stay as they were. A file-size limit (``ulimit -f``) then reads as a full disk
+    rather than killing the process with SIGXFSZ."""
+    @functools.wraps(main)
+    def run(argv=None):
+        if hasattr(signal, "SIGXFSZ"):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        try:
+            return main(argv)
+        except Exception as exc:
+            bad = input_error(exc)
+            if bad is not None:
+                fail(str(bad.args[0]) if bad.args else str(bad))
+            full = disk_full(exc)
+            if full is None:
+                raise
+            where = getattr(full, "filename", None)
+            fail(f"{where + ': ' if where else ''}disk full while writing outputs ({describe(full)}); nothing was "
+                 "replaced: free space or raise the file-size limit, then re-run")
+    return run

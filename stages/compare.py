@@ -14,12 +14,13 @@ from pathlib import Path
 from pipeline.fidelity.compare import PANELS, comparison
 from pipeline.io import atomic_dir, read_json, write_json
 from pipeline.report.figures import grouped_bars
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import start
 
 log = logging.getLogger("stages.compare")
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--fidelity", default="reports/fidelity"),

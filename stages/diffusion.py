@@ -33,7 +33,7 @@ from pipeline.latents.analysis import decode_to_images
 from pipeline.latents.store import read_latent_split
 from pipeline.report.figures import image_grid, loss_curve, save_png, trajectory_paths
 from pipeline.runtime import resolve_device
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import require_same_ids, start
 from stages.live import log_curves
 from stages.vae_open import open_vae
@@ -41,6 +41,7 @@ from stages.vae_open import open_vae
 log = logging.getLogger("stages.diffusion")
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--latents", default="data/latents"),
@@ -62,7 +63,7 @@ def main(argv=None) -> None:
         fail(f"diffusion.block_out_channels: {exc} (latents {train.shape} in {args.latents})")
     real_images = read_image_split(args.images, "test")
     require_same_ids(real_images, test, "test", args.images, args.latents)
-    vae = open_vae(params, args.vae, real_images.images.shape[1])
+    vae = open_vae(params, args.vae, real_images.images.shape[1], (train.shape, args.latents))
 
     n_params = sum(p.numel() for p in unet.parameters())
     torch.manual_seed(seed)

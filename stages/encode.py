@@ -26,7 +26,7 @@ from pipeline.latents.store import LatentSplitWriter, iter_latent_split
 from pipeline.latents.vae import downsampling_factor
 from pipeline.metrics.reconstruction import summarise
 from pipeline.report.figures import image_grid, save_png
-from stages.cli import parse_args
+from stages.cli import parse_args, stage_main
 from stages.common import start
 from stages.vae_open import open_vae
 
@@ -34,6 +34,7 @@ log = logging.getLogger("stages.encode")
 SPLITS = ("train", "test", "artifact_train", "artifact_test")
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--images", default="data/images"),

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stages.cli import configure_logging, fail, parse_args
+from stages.cli import configure_logging, fail, parse_args, stage_main
 
 log = logging.getLogger("stages.experiments")
 
@@ -29,6 +29,7 @@ def exp_show(repo: Path, all_commits: bool) -> list[dict]:
     return json.loads(proc.stdout or "[]")
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--repo", default=".", help="the DVC repository (default: %(default)s)"),

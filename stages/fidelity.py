@@ -26,13 +26,14 @@ from pipeline.fidelity.study import FidelityStudy, RealData
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.store import read_latent_split
 from pipeline.report.figures import embedding_panels, image_grid, save_png
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import require_same_ids, start
 from stages.vae_open import open_vae
 
 log = logging.getLogger("stages.fidelity")
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--method", choices=METHODS, help="measure this method only (default: every compare.methods)"),
@@ -50,7 +51,7 @@ def main(argv=None) -> None:
         require_same_ids(images[split], latents, split, args.images, args.latents)
     real = RealData(train.latents, train.meta["label"].to_numpy(), test.latents, test.meta["label"].to_numpy(),
                     images["train"].images, images["test"].images, train.class_names)
-    vae = open_vae(params, args.vae, images["train"].images.shape[1])
+    vae = open_vae(params, args.vae, images["train"].images.shape[1], (train.shape, args.latents))
     study = FidelityStudy(real, vae, components=cfg.components, k=cfg.k, seed=seed, gallery_size=cfg.gallery_size,
                           tsne_points=cfg.tsne_points, tsne_perplexity=cfg.tsne_perplexity)
     for method in methods:   # every method's class sizes, before any is measured

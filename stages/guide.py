@@ -58,7 +58,7 @@ from pipeline.latents.vae import encode_images, images_to_tensor
 from pipeline.report.figures import image_grid, save_png
 from pipeline.report.guidance import guidance_curves, roc_chart
 from pipeline.runtime import resolve_device
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import require_same_ids, start
 from stages.live import log_curves
 from stages.unet_open import open_diffusion
@@ -72,6 +72,7 @@ HIGHER_IS_BETTER = {"class_accuracy": True, "frechet": False, "precision": True,
 SEVERE = 3.0   # artifact severity counted as a corrupted image
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--latents", default="data/latents"),
@@ -93,7 +94,7 @@ def main(argv=None) -> None:
     corrupted = read_latent_split(args.latents, "artifact_test")
     images = read_image_split(args.images, "test")
     require_same_ids(images, test, "test", args.images, args.latents)
-    vae = open_vae(params, args.vae, images.images.shape[1])
+    vae = open_vae(params, args.vae, images.images.shape[1], (train.shape, args.latents))
     model = open_diffusion(params, args.unet, train.shape, args.latents)
     X, y = train.latents, train.meta["label"].to_numpy()
 

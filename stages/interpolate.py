@@ -33,7 +33,7 @@ from pipeline.latents.analysis import decode_to_images
 from pipeline.latents.store import read_latent_split
 from pipeline.report.figures import image_grid, save_png
 from pipeline.runtime import resolve_device
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import require_same_ids, start
 from stages.unet_open import open_diffusion
 from stages.vae_open import open_vae
@@ -45,6 +45,7 @@ HIGHER_IS_BETTER = {"class_kept": True, "frechet": False, "precision": True, "de
                     "coverage": True, "copy_ratio": True, "jump_ratio": False}
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--latents", default="data/latents"),
@@ -63,7 +64,7 @@ def main(argv=None) -> None:
              f"test latents they are compared with ({args.latents})")
     images = read_image_split(args.images, "test")
     require_same_ids(images, test, "test", args.images, args.latents)
-    vae = open_vae(params, args.vae, images.images.shape[1])
+    vae = open_vae(params, args.vae, images.images.shape[1], (train.shape, args.latents))
     model = open_diffusion(params, args.unet, train.shape, args.latents)
 
     X, y, names = train.latents, train.meta["label"].to_numpy(), train.class_names

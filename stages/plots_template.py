@@ -10,9 +10,10 @@ vl-convert-python pin (a test checks the committed file matches).
 
 from __future__ import annotations
 
-from stages.cli import parse_args
+from stages.cli import parse_args, stage_main
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--out", default=".dvc/plots_template.html"),

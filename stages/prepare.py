@@ -39,7 +39,7 @@ from pipeline.data.spool import OrderedSpool  # noqa: E402
 from pipeline.data.store import png_bytes, write_image_split  # noqa: E402
 from pipeline.io import atomic_dir, atomic_file, write_json  # noqa: E402
 from pipeline.runtime import release_memory  # noqa: E402
-from stages.cli import fail, parse_args  # noqa: E402
+from stages.cli import fail, parse_args, stage_main  # noqa: E402
 from stages.common import start  # noqa: E402
 
 log = logging.getLogger("stages.prepare")
@@ -146,6 +146,7 @@ def split_metrics(split: str, meta: pd.DataFrame, class_names: list[str]) -> dic
     return out
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--out", default="data/images", help="image shard directory (default: %(default)s)"),
@@ -157,7 +158,8 @@ def main(argv=None) -> None:
     labels = None
     Path(args.out).resolve().parent.mkdir(parents=True, exist_ok=True)
     # DiffusionDB streams: decoded images wait on disk, beside the outputs, until the splits are planned
-    with tempfile.TemporaryDirectory(prefix=".prepare-spool-", dir=Path(args.out).resolve().parent) as spool_dir, \
+    with tempfile.TemporaryDirectory(prefix=f".prepare-spool.{os.getpid()}-", suffix=".tmp",   # swept if killed
+                                     dir=Path(args.out).resolve().parent) as spool_dir, \
             atomic_dir(args.out) as tmp:
         try:
             if data.source == "diffusiondb":

@@ -16,11 +16,12 @@ from pipeline.io import atomic_file
 from pipeline.report.cards import headline_cards
 from pipeline.report.html import render_html
 from pipeline.report.sections import report_sections
-from stages.cli import configure_logging, parse_args
+from stages.cli import configure_logging, parse_args, stage_main
 
 log = logging.getLogger("stages.report")
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--reports", default="reports"),

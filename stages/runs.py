@@ -28,7 +28,7 @@ from pipeline.generate.runs import run_rows
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.store import LatentSplitWriter, iter_latent_batches, latent_split_facts
 from pipeline.metrics.stats import mean_std
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import start
 from stages.unet_open import open_diffusion
 
@@ -36,6 +36,7 @@ log = logging.getLogger("stages.runs")
 SPLIT = "artifact_test"
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--latents", default="data/latents"),

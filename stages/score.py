@@ -40,13 +40,14 @@ from pipeline.runtime import worker_plan
 from pipeline.score.benchmark import ScorerSpec, ScorerTask, run_grid
 from pipeline.score.runs import RUN_SUFFIX, load_runs
 from pipeline.score.summary import MAX_SCORE, check_labels, nested, proxy_vs_runs, save_models, tabulate
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import start
 from stages.live import log_curves
 
 log = logging.getLogger("stages.score")
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--latents", default="data/latents"),

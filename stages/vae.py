@@ -29,7 +29,7 @@ from pipeline.latents.vae import (
 )
 from pipeline.report.figures import loss_curve
 from pipeline.runtime import resolve_device
-from stages.cli import fail, parse_args
+from stages.cli import fail, parse_args, stage_main
 from stages.common import start
 from stages.live import log_curves
 
@@ -60,6 +60,7 @@ def n_params(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+@stage_main
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--images", default="data/images"),

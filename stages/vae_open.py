@@ -13,9 +13,10 @@ from stages.config import Params
 log = logging.getLogger("stages")
 
 
-def open_vae(params: Params, directory: str, image_side: int):
+def open_vae(params: Params, directory: str, image_side: int, latents=None):
     """The saved VAE on ``base.device`` in ``vae.dtype``, tiled per ``vae.tiling`` for ``image_side`` px
-    images; a clear exit if ``data.size`` does not fit its downsampling."""
+    images; a clear exit if ``data.size`` does not fit its downsampling or, given ``latents`` (a latent
+    shape and the store it came from), if the VAE does not make latents of that shape."""
     try:
         vae = load_saved_vae(directory, resolve_device(params.base.device), params.vae.dtype)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
@@ -23,6 +24,12 @@ def open_vae(params: Params, directory: str, image_side: int):
     factor = downsampling_factor(vae)
     if image_side % factor:
         fail(f"data.size={image_side} is not a multiple of the VAE's downsampling factor {factor} ({directory})")
+    if latents is not None:
+        shape, where = latents
+        expected = (int(vae.config.latent_channels), image_side // factor, image_side // factor)
+        if tuple(shape) != expected:
+            fail(f"{where}: latents of shape {tuple(shape)}, but the VAE in {directory} makes {expected} for "
+                 f"{image_side} px images; re-run the encode stage")
     if configure_tiling(vae, params.vae.tiling, image_side):
         log.info("tiled, sliced encode/decode for %d px images", image_side)
     return vae

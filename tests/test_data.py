@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.io import InputError
 from pipeline.data.artifacts import ARTIFACT_KINDS, apply_artifact
 from pipeline.data.shapes import CLASS_NAMES, class_counts, generate_shapes
 from pipeline.data.store import image_split_facts, iter_image_batches, read_image_meta, read_image_split, write_image_split
@@ -64,7 +65,7 @@ def test_image_store_roundtrip_in_shards(tmp_path):
 
 
 def test_image_store_errors_name_the_problem(tmp_path):
-    with pytest.raises(FileNotFoundError, match="split 'test'"):
+    with pytest.raises(InputError, match="split 'test'"):
         read_image_split(tmp_path, "test")
     with pytest.raises(ValueError, match="severity"):
         write_image_split(tmp_path, "train", np.zeros((1, 8, 8, 3), np.uint8), _meta(1).drop(columns="severity"), ["a"])
@@ -83,7 +84,7 @@ def test_image_batches_stream_across_shards_and_equal_the_whole_split(tmp_path):
     assert batches[1].meta.index.tolist() == [0, 1, 2] and batches[0].class_names == ["a", "b"]
     with pytest.raises(ValueError, match="batch_size"):
         next(iter_image_batches(tmp_path, "train", 0))
-    with pytest.raises(FileNotFoundError, match="split 'test'"):
+    with pytest.raises(InputError, match="split 'test'"):
         image_split_facts(tmp_path, "test")
 
 

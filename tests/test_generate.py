@@ -7,6 +7,7 @@ import pytest
 import torch
 from diffusers import UNet2DModel
 
+from pipeline.io import InputError
 from pipeline.generate.evaluate import SampleReference, path_smoothness
 from pipeline.generate.interpolate import interpolation_paths, pixel_metric, same_class_pairs
 from pipeline.generate.runs import end_error, image_seeds, run_rows, sampler_runs
@@ -97,7 +98,7 @@ def test_the_model_saves_and_loads_back_with_one_from_pretrained_call(model, tmp
     (tmp_path / "latents.json").write_text(json.dumps({"shift": [0.0]}))
     with pytest.raises(ValueError, match="1 shift values"):
         load_diffusion(tmp_path)
-    with pytest.raises(FileNotFoundError, match="is missing"):
+    with pytest.raises(InputError, match="is missing"):
         load_diffusion(tmp_path / "nowhere")
 
 
@@ -198,7 +199,7 @@ def test_run_rows_of_chunks_are_the_rows_of_the_whole_and_load_back_for_the_scor
         load_runs(tmp_path, ["ddim"], test_ids, 9)   # 27 rows are 9 × 3, but not one image per 9 rows
     with pytest.raises(ValueError, match="not in the artifact test split"):
         load_runs(tmp_path, ["ddim"], test_ids[:3], 3)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError):
         load_runs(tmp_path, ["euler"], test_ids, 3)
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.io import InputError
 from pipeline.generate.evaluate import SampleReference
 from pipeline.generate.guidance import (
     ClassifierGuide,
@@ -199,7 +200,7 @@ def test_the_noisy_gaussian_score_is_the_mahalanobis_score_at_t0_and_an_ood_guid
     back = MahalanobisOOD.load(tmp_path / "ood")
     assert np.allclose(back.score(guided), ood.score(guided)) and back.shape_ == SHAPE
     (tmp_path / "ood" / "ood.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match="ood.safetensors is missing"):
+    with pytest.raises(InputError, match="ood.safetensors is missing"):
         MahalanobisOOD.load(tmp_path / "ood")
 
 

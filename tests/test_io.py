@@ -26,3 +26,31 @@ def test_atomic_file_keeps_old_content_on_failure(tmp_path):
         raise ValueError
     assert json.loads(path.read_text()) == {"x": 1.234568}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()   # reaped: its pid runs nothing now
+    return proc.pid
+
+
+def test_what_a_killed_writer_left_is_swept_by_the_next_writer_and_live_ones_are_kept(tmp_path):
+    import os
+
+    from pipeline.io import stale_temporaries
+
+    dead, alive = _dead_pid(), os.getppid()
+    (tmp_path / f".latents.{dead}-abc123.tmp").mkdir()          # atomic_dir of a killed encode
+    (tmp_path / f".latents.{dead}-abc123.tmp" / "train-00000.parquet").write_bytes(b"half")
+    (tmp_path / f".metrics.json.{dead}-x9.tmp").write_text("{")  # atomic_file of a killed stage
+    (tmp_path / f".vae.old-{dead}-q1.tmp").mkdir()               # killed between its two renames
+    (tmp_path / f".other.{alive}-zz.tmp").mkdir()                # a writer still at work
+    (tmp_path / ".hidden-by-the-user").write_text("mine")        # not ours
+    assert [p.name for p in stale_temporaries(tmp_path)] == sorted(
+        [f".latents.{dead}-abc123.tmp", f".metrics.json.{dead}-x9.tmp", f".vae.old-{dead}-q1.tmp"])
+    write_json(tmp_path / "metrics.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f".other.{alive}-zz.tmp", ".hidden-by-the-user", "metrics.json"])

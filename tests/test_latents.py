@@ -5,6 +5,7 @@ import pytest
 import torch
 from diffusers import AutoencoderTiny
 
+from pipeline.io import InputError
 from pipeline.latents.noising import (
     add_noise,
     alpha_bar,
@@ -101,7 +102,7 @@ def test_streamed_encoding_equals_encoding_the_whole_split():
 
 
 def test_latent_store_missing_split_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no latent shards for split 'test'"):
+    with pytest.raises(InputError, match="no latent shards for split 'test'"):
         read_latent_split(tmp_path, "test")
 
 
@@ -158,7 +159,7 @@ def test_tiny_autoencoder_loads_through_the_same_path(tmp_path):
 
 
 def test_load_saved_vae_without_config_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run the vae stage"):
+    with pytest.raises(InputError, match="run the vae stage"):
         load_saved_vae(tmp_path)
 
 
@@ -172,7 +173,7 @@ def test_pickled_weights_are_never_loaded_only_safetensors(tmp_path):
     AutoencoderKL(block_out_channels=(8,), norm_num_groups=4, latent_channels=4).save_pretrained(
         tmp_path / "vae", safe_serialization=False)
     assert (tmp_path / "vae/diffusion_pytorch_model.bin").is_file()
-    with pytest.raises(OSError, match="safetensors"):
+    with pytest.raises(InputError, match="no file named diffusion_pytorch_model.safetensors"):
         load_saved_vae(tmp_path / "vae")
     with pytest.raises(Exception, match="safetensors"):
         load_vae(str(tmp_path / "vae"))
@@ -181,7 +182,7 @@ def test_pickled_weights_are_never_loaded_only_safetensors(tmp_path):
     load_diffusion(tmp_path / "unet")                                   # the saved safetensors load
     model.unet.save_pretrained(tmp_path / "unet/unet", safe_serialization=False)
     (tmp_path / "unet/unet/diffusion_pytorch_model.safetensors").unlink()
-    with pytest.raises(OSError, match="safetensors"):
+    with pytest.raises(InputError, match="no file named diffusion_pytorch_model.safetensors"):
         load_diffusion(tmp_path / "unet")
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.io import InputError
 from pipeline.metrics.regression import artifact_metrics
 from pipeline.score.early_exit import best_operating_point, stop_steps, tradeoff_curve
 from pipeline.score.nets import (
@@ -79,7 +80,7 @@ def test_timestep_embedding_distinguishes_timesteps():
 
 
 def test_load_scorer_names_a_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(InputError, match="config.json"):
         load_scorer(tmp_path)
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from PIL import Image
 
+from pipeline.io import InputError, describe
 from pipeline.shards import ShardWriter, iter_shards, iter_table_batches, read_shards, shard_facts
 
 IMAGE_COLUMNS = ("id", "image", "label", "label_name", "split", "artifact_kind", "severity")
@@ -123,28 +125,68 @@ def write_image_split(
     return writer.close()
 
 
+def _image_facts(directory, split: str) -> tuple[dict, list[Path], int]:
+    """:func:`shard_facts` of an image split, its ``class_names`` and ``size`` checked."""
+    facts, paths, rows = shard_facts(directory, split, _META_KEY, "image")
+    key = _META_KEY.decode()
+    names, size = facts.get("class_names"), facts.get("size")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise InputError(f"{paths[0]}: file metadata key {key} has class_names {names!r}, not a list of names")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+        raise InputError(f"{paths[0]}: file metadata key {key} has size {size!r}, not two positive integers (H, W)")
+    return facts, paths, rows
+
+
+class _Rows:
+    """Names row ``k`` of a split (counted over its shards) as ``<shard>: row <r>``."""
+
+    def __init__(self, paths: list[Path]):
+        self.paths = paths
+        self.ends = np.cumsum([pq.read_metadata(p).num_rows for p in paths])
+
+    def __call__(self, k: int) -> str:
+        shard = int(np.searchsorted(self.ends, k, side="right"))
+        return f"{self.paths[shard]}: row {k - (int(self.ends[shard - 1]) if shard else 0)}"
+
+
+def _check_rows(table: pa.Table, path: Path, n_classes: int) -> None:
+    _require_columns(table, path)
+    labels = table.column("label").to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero((labels < 0) | (labels >= n_classes)) if len(labels) else []
+    if len(bad):
+        raise InputError(f"{path}: row {bad[0]} (id {table.column('id')[int(bad[0])].as_py()}) has label "
+                         f"{labels[bad[0]]}, not one of the {n_classes} classes in the file metadata")
+
+
 def read_image_split(directory: str | Path, split: str) -> ImageSet:
-    """Read and decode every shard of ``split``; a clear error if there is none or a column is missing."""
-    table, info, paths = read_shards(directory, split, _META_KEY, "image")
-    _require_columns(table, paths[0])
-    return decode_frame(table.to_pandas(), info["class_names"])
+    """Read and decode every shard of ``split``; an :class:`~pipeline.io.InputError` naming the shard and
+    row if there is none, a column is missing or an image does not decode to the stored size."""
+    facts, paths, _ = _image_facts(directory, split)
+    names = facts["class_names"]
+    table, _, _ = read_shards(directory, split, _META_KEY, "image", check=lambda t, p: _check_rows(t, p, len(names)))
+    return decode_frame(table.to_pandas(), names, size=tuple(facts["size"]), rows=_Rows(paths))
 
 
 def _require_columns(table: pa.Table, path: Path) -> None:
     missing = [c for c in IMAGE_COLUMNS if c not in table.column_names]
     if missing:
-        raise ValueError(f"{path}: missing columns {', '.join(missing)}")
+        raise InputError(f"{path}: missing columns {', '.join(missing)}")
 
 
 def image_split_facts(directory: str | Path, split: str) -> tuple[list[str], tuple[int, int], int]:
     """(class names, image size (H, W), rows) of ``split`` from its shards' footers, no image read."""
-    facts, _, rows = shard_facts(directory, split, _META_KEY, "image")
+    facts, _, rows = _image_facts(directory, split)
     return facts["class_names"], tuple(facts["size"]), rows
 
 
 def read_image_meta(directory: str | Path, split: str) -> pd.DataFrame:
     """Every row's metadata of ``split`` (all columns but the image bytes), shard by shard."""
-    frames = [t.to_pandas() for t in iter_shards(image_shard_paths(directory, split), columns=[c for c in IMAGE_COLUMNS if c != "image"])]
+    facts, paths, _ = _image_facts(directory, split)
+    columns = [c for c in IMAGE_COLUMNS if c != "image"]
+    frames = []
+    for path, table in zip(paths, iter_shards(paths, columns=columns)):
+        _check_rows(table.append_column("image", pa.nulls(table.num_rows, pa.binary())), path, len(facts["class_names"]))
+        frames.append(table.to_pandas())
     return pd.concat(frames, ignore_index=True)
 
 
@@ -153,17 +195,37 @@ def iter_image_batches(directory: str | Path, split: str, batch_size: int) -> It
     shard at a time and decoded one batch at a time: memory holds one shard's PNG bytes and one
     batch of pixels, whatever the split's size. Batches run across shard boundaries, so they are
     exactly the batches of :func:`read_image_split`'s arrays."""
-    facts, paths, _ = shard_facts(directory, split, _META_KEY, "image")
-    for table in iter_table_batches(paths, batch_size, check=_require_columns):
-        yield decode_frame(table.to_pandas(), facts["class_names"])
+    facts, paths, _ = _image_facts(directory, split)
+    names, rows, start = facts["class_names"], _Rows(paths), 0
+    for table in iter_table_batches(paths, batch_size, check=lambda t, p: _check_rows(t, p, len(names))):
+        yield decode_frame(table.to_pandas(), names, size=tuple(facts["size"]), rows=rows, offset=start)
+        start += table.num_rows
 
 
-def decode_frame(frame: pd.DataFrame, class_names: list[str]) -> ImageSet:
-    """Rows of an image shard (``IMAGE_COLUMNS``, PNG bytes in ``image``) decoded to an :class:`ImageSet`."""
-    images = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in frame["image"]])
+def decode_frame(frame: pd.DataFrame, class_names: list[str], size: tuple[int, int] | None = None, rows=None,
+                 offset: int = 0) -> ImageSet:
+    """Rows of an image shard (``IMAGE_COLUMNS``, PNG bytes in ``image``) decoded to an :class:`ImageSet`;
+    with ``size`` (H, W) every image must have it. A row that does not decode stops with an
+    :class:`~pipeline.io.InputError` naming it (``rows(k)`` names row ``offset + k``, else its id)."""
+    images = []
+    for k, blob in enumerate(frame["image"]):
+        try:
+            image = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))
+        except Exception as exc:   # noqa: BLE001 - PIL raises OSError, ValueError, SyntaxError … on bad bytes
+            raise InputError(f"{_row(frame, k, rows, offset)}: image bytes do not decode ({describe(exc)})") from exc
+        if size is not None and image.shape[:2] != tuple(size):
+            raise InputError(f"{_row(frame, k, rows, offset)}: image of {image.shape[0]}×{image.shape[1]} px, the file "
+                             f"metadata says {size[0]}×{size[1]}")
+        images.append(image)
+    images = np.stack(images) if images else np.zeros((0, *(size or (0, 0)), 3), np.uint8)
     return ImageSet(images=images, meta=frame.drop(columns="image").reset_index(drop=True), class_names=class_names)
+
+
+def _row(frame: pd.DataFrame, k: int, rows, offset: int) -> str:
+    where = rows(offset + k) if rows is not None else f"row {k}"
+    return f"{where} (id {frame['id'].iloc[k]})"
 
 
 def image_shard_paths(directory: str | Path, split: str) -> list[Path]:
     """The checked shard paths of ``split`` (same facts in every footer), for an engine that reads them itself."""
-    return shard_facts(directory, split, _META_KEY, "image")[1]
+    return _image_facts(directory, split)[1]

@@ -31,6 +31,8 @@ from safetensors.numpy import load_file, save_file
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from pipeline.io import InputError, reading
+
 
 class MahalanobisOOD:
     GRID = 24   # ᾱ values the noisy thresholds are fitted at
@@ -97,16 +99,21 @@ class MahalanobisOOD:
         directory = Path(directory)
         for name in ("config.json", "ood.safetensors"):
             if not (directory / name).is_file():
-                raise FileNotFoundError(f"{directory / name} is missing: not a saved OOD detector")
-        config = json.loads((directory / "config.json").read_text())
-        if config.get("kind") != "mahalanobis":
-            raise ValueError(f"{directory / 'config.json'}: kind {config.get('kind')!r}, expected 'mahalanobis'")
-        arrays = load_file(str(directory / "ood.safetensors"))
-        dim = int(np.prod(config["shape"]))
-        if arrays["mean"].shape != (dim,) or arrays["eigenvectors"].shape != (dim, dim):
-            raise ValueError(f"{directory / 'ood.safetensors'}: arrays do not match the latent shape {config['shape']}")
+                raise InputError(f"{directory / name} is missing: not a saved OOD detector")
+        with reading(directory / "config.json", "OOD detector config"):
+            config = json.loads((directory / "config.json").read_text())
+            if config.get("kind") != "mahalanobis":
+                raise InputError(f"{directory / 'config.json'}: kind {config.get('kind')!r}, expected 'mahalanobis'")
+            shape, shrinkage, quantile = tuple(int(v) for v in config["shape"]), float(config["shrinkage"]), float(config["quantile"])
+        with reading(directory / "ood.safetensors", "OOD detector weights file"):
+            arrays = load_file(str(directory / "ood.safetensors"))
+            dim = int(np.prod(shape))
+            if arrays["mean"].shape != (dim,) or arrays["eigenvectors"].shape != (dim, dim):
+                raise InputError(f"{directory / 'ood.safetensors'}: arrays do not match the latent shape {list(shape)}")
+            for key in ("eigenvalues", "tau_alpha", "tau"):
+                arrays[key]   # noqa: B018 - a missing array is named here, not later
         out = cls()
-        out.shape_, out.shrinkage_, out.quantile_ = tuple(config["shape"]), float(config["shrinkage"]), float(config["quantile"])
+        out.shape_, out.shrinkage_, out.quantile_ = shape, shrinkage, quantile
         return out._set(arrays["mean"], arrays["eigenvalues"], arrays["eigenvectors"], arrays["tau_alpha"], arrays["tau"])
 
     def score(self, latents: np.ndarray) -> np.ndarray:

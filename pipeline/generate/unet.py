@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
+from pipeline.io import InputError, reading
 from pipeline.latents.noising import SD_TRAIN_SCHEDULE
 from pipeline.training import as_tensor, channels_last, train_steps
 
@@ -118,12 +119,12 @@ def load_diffusion(directory: str | Path, device: str | torch.device = "cpu") ->
     directory = Path(directory)
     for need in ("unet/config.json", "latents.json"):
         if not (directory / need).is_file():
-            raise FileNotFoundError(f"{directory / need} is missing: run the diffusion stage first")
-    unet = UNet2DModel.from_pretrained(directory, subfolder="unet", use_safetensors=True).to(device).eval()   # never a pickle
-    try:
-        shift = json.loads((directory / "latents.json").read_text())["shift"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{directory / 'latents.json'}: no valid 'shift' list ({exc})") from None
+            raise InputError(f"{directory / need} is missing: run the diffusion stage first")
+    with reading(directory / "unet", "U-Net folder (config.json + diffusion_pytorch_model.safetensors; re-run the "
+                 "diffusion stage)"):   # never a pickle
+        unet = UNet2DModel.from_pretrained(directory, subfolder="unet", use_safetensors=True).to(device).eval()
+    with reading(directory / "latents.json", "latent shift file"):
+        shift = [float(v) for v in json.loads((directory / "latents.json").read_text())["shift"]]
     if len(shift) != unet.config.in_channels:
-        raise ValueError(f"{directory / 'latents.json'}: {len(shift)} shift values for a {unet.config.in_channels}-channel U-Net")
+        raise InputError(f"{directory / 'latents.json'}: {len(shift)} shift values for a {unet.config.in_channels}-channel U-Net")
     return LatentDiffusion(unet, torch.tensor(shift, dtype=torch.float32))

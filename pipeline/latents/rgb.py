@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.io import InputError, reading
+
 # Published SD 1.x factors (rows: latent channels 1..4, columns: R, G, B), no bias.
 SD15_FACTORS = {
     "v1_4_forum": [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]],
@@ -44,7 +46,12 @@ class LatentRGB:
 
     @classmethod
     def load(cls, path: str | Path) -> "LatentRGB":
-        data = json.loads(Path(path).read_text())
+        with reading(path, "latent→RGB preview file (re-run the analyze stage)"):
+            data = json.loads(Path(path).read_text())
+            factors, bias = np.asarray(data["factors"], dtype=float), np.asarray(data["bias"], dtype=float)
+            if factors.ndim != 2 or factors.shape[1] != 3 or bias.shape != (3,) or not np.isfinite(factors).all():
+                raise InputError(f"{path}: factors of shape {factors.shape} and bias of shape {bias.shape}, expected "
+                                 "(C, 3) and (3,), finite")
         return cls(factors=data["factors"], bias=data["bias"], source=data.get("source", "fitted"))
 
 

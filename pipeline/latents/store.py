@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.io import InputError
 from pipeline.shards import ShardWriter, iter_shards, iter_table_batches, read_shards, shard_facts
 
 _META_KEY = b"latent_lab.latents"
@@ -139,10 +140,46 @@ def write_latent_split(
     return writer.close()
 
 
+def _latent_facts(directory, split: str) -> tuple[dict, list[Path], int]:
+    """:func:`shard_facts` of a latent split, its ``shape`` and ``scaling_factor`` checked."""
+    info, paths, rows = shard_facts(directory, split, _META_KEY, "latent")
+    key = _META_KEY.decode()
+    shape, sf = info.get("shape"), info.get("scaling_factor")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(v, int) and v > 0 for v in shape)):
+        raise InputError(f"{paths[0]}: file metadata key {key} has shape {shape!r}, not three positive integers (C, H, W)")
+    if isinstance(sf, bool) or not isinstance(sf, (int, float)) or not np.isfinite(sf) or sf <= 0:
+        raise InputError(f"{paths[0]}: file metadata key {key} has scaling_factor {sf!r}, not a positive number")
+    return info, paths, rows
+
+
+def check_latent_shard(table: pa.Table, path: Path, shape) -> None:
+    """Stop with the file (and row) named unless a shard holds a ``latent`` column of ``shape``-sized,
+    finite float32 rows beside an ``id`` column."""
+    for column in ("id", "latent"):
+        if column not in table.column_names:
+            raise InputError(f"{path}: missing column {column!r}")
+    size = int(np.prod(shape))
+    kind = table.schema.field("latent").type
+    if not (pa.types.is_fixed_size_list(kind) and kind.list_size == size and pa.types.is_float32(kind.value_type)):
+        raise InputError(f"{path}: column 'latent' is {kind}, expected fixed_size_list<float>[{size}] for latents of "
+                         f"shape {tuple(shape)} (file metadata)")
+    column = table.column("latent")
+    if column.null_count:
+        row = next(i for i, v in enumerate(column.is_null().to_pylist()) if v)
+        raise InputError(f"{path}: row {row} (id {table.column('id')[row].as_py()}) has no latent")
+    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(table.num_rows, size)
+    bad = ~np.isfinite(flat).all(axis=1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(f"{path}: row {row} (id {table.column('id')[row].as_py()}) holds a non-finite latent "
+                         f"({int(bad.sum())} such rows)")
+
+
 def iter_latent_split(directory: str | Path, split: str) -> Iterator[LatentSet]:
     """The shards of ``split`` one at a time, each as a :class:`LatentSet` (memory holds one shard)."""
-    info, paths, _ = shard_facts(directory, split, _META_KEY, "latent")
-    for table in iter_shards(paths):
+    info, paths, _ = _latent_facts(directory, split)
+    for path, table in zip(paths, iter_shards(paths)):
+        check_latent_shard(table, path, info["shape"])
         yield _latent_set(table, info)
 
 
@@ -159,7 +196,7 @@ class LatentFacts:
 
 def latent_split_facts(directory: str | Path, split: str) -> LatentFacts:
     """:class:`LatentFacts` of ``split`` (clear errors as :func:`read_latent_split`'s)."""
-    info, _, rows = shard_facts(directory, split, _META_KEY, "latent")
+    info, _, rows = _latent_facts(directory, split)
     extra = {k: v for k, v in info.items() if k not in ("shape", "scaling_factor")}
     return LatentFacts(shape=tuple(info["shape"]), scaling_factor=info["scaling_factor"], info=extra, rows=rows)
 
@@ -167,14 +204,17 @@ def latent_split_facts(directory: str | Path, split: str) -> LatentFacts:
 def iter_latent_batches(directory: str | Path, split: str, batch_size: int, limit: int = 0) -> Iterator[LatentSet]:
     """The first ``limit`` rows of ``split`` (0: all) in batches of ``batch_size`` rows (the last may
     be smaller), read shard by shard: memory holds one shard and one batch."""
-    info, paths, _ = shard_facts(directory, split, _META_KEY, "latent")
-    for table in iter_table_batches(paths, batch_size, limit):
+    info, paths, _ = _latent_facts(directory, split)
+    check = lambda table, path: check_latent_shard(table, path, info["shape"])   # noqa: E731
+    for table in iter_table_batches(paths, batch_size, limit, check=check):
         yield _latent_set(table, info)
 
 
 def read_latent_split(directory: str | Path, split: str) -> LatentSet:
     """Read every shard of ``split`` back into (N, C, H, W) latents and a metadata frame."""
-    table, info, _ = read_shards(directory, split, _META_KEY, "latent")
+    info, _, _ = _latent_facts(directory, split)
+    table, info, _ = read_shards(directory, split, _META_KEY, "latent",
+                                 check=lambda table, path: check_latent_shard(table, path, info["shape"]))
     return _latent_set(table, info)
 
 

@@ -17,6 +17,8 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 from tqdm.auto import tqdm
 
+from pipeline.io import InputError, reading
+
 VAE_KINDS = {"kl": AutoencoderKL, "tiny": AutoencoderTiny}
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SD15_SCALING_FACTOR = 0.18215
@@ -122,12 +124,15 @@ def load_saved_vae(directory: str | Path, device: torch.device | str = "cpu", dt
     its class is read from ``config.json``. Encoding and decoding return float32 whatever the dtype."""
     config_path = Path(directory) / "config.json"
     if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path} not found: run the vae stage first")
-    name = json.loads(config_path.read_text()).get("_class_name")
+        raise InputError(f"{config_path} not found: run the vae stage first")
+    with reading(config_path, "VAE config"):
+        name = json.loads(config_path.read_text()).get("_class_name")
     classes = {cls.__name__: cls for cls in VAE_KINDS.values()}
     if name not in classes:
-        raise ValueError(f"{config_path}: _class_name {name!r} is not one of {sorted(classes)}")
-    return classes[name].from_pretrained(directory, torch_dtype=DTYPES[dtype], use_safetensors=True).to(device).eval()
+        raise InputError(f"{config_path}: _class_name {name!r} is not one of {sorted(classes)}")
+    with reading(directory, "VAE folder (config.json + diffusion_pytorch_model.safetensors; re-run the vae stage)"):
+        vae = classes[name].from_pretrained(directory, torch_dtype=DTYPES[dtype], use_safetensors=True)
+    return vae.to(device).eval()
 
 
 def configure_tiling(vae, mode: str, image_side: int) -> bool:

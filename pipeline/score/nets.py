@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from pipeline.io import InputError, reading
 from pipeline.training import as_tensor, channels_last, train_steps
 
 MAX_TIMESTEP = 1000.0
@@ -280,13 +281,16 @@ def load_saved(directory: str | Path, device: str | torch.device = "cpu", what: 
     directory = Path(directory)
     for name in ("config.json", "model.safetensors"):
         if not (directory / name).is_file():
-            raise FileNotFoundError(f"{directory / name} is missing: not a saved {what} directory")
-    config = json.loads((directory / "config.json").read_text())
-    model = build_scorer(config["model"])
+            raise InputError(f"{directory / name} is missing: not a saved {what} directory")
+    with reading(directory / "config.json", f"{what} config"):
+        config = json.loads((directory / "config.json").read_text())
+        model = build_scorer(config["model"])
+    with reading(directory / "model.safetensors", f"{what} weights file"):
+        weights = load_file(str(directory / "model.safetensors"))
     try:
-        model.load_state_dict(load_file(str(directory / "model.safetensors")), strict=True)
+        model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
-        raise ValueError(f"{directory / 'model.safetensors'} does not match {directory / 'config.json'}: "
+        raise InputError(f"{directory / 'model.safetensors'} does not match {directory / 'config.json'}: "
                          f"{str(exc).splitlines()[0]}") from None
     return model.to(device).eval(), config
 
