@@ -69,3 +69,31 @@ def test_a_last_partial_round_of_fits_gets_the_idle_cores(monkeypatch):
     assert rt.task_threads(1, 2) == [2]            # fewer fits than workers: they share the cores
     monkeypatch.setattr(rt, "configure_threads", lambda torch=True: 8)
     assert rt.task_threads(10, 4) == [2] * 8 + [4, 4]
+
+
+def test_stage_main_gives_one_line_for_a_bad_input_raised_here_or_in_a_ray_worker(capsys):
+    from pipeline.io import InputError
+    from stages.cli import stage_main
+
+    def local(argv=None):
+        raise InputError("data/latents/test-00000.parquet: row 2 (id a) holds a non-finite latent")
+
+    ray_exceptions = pytest.importorskip("ray.exceptions")
+    worker = ray_exceptions.RayTaskError(
+        "UnetSampler.__call__", "Traceback (most recent call last):\n  File \"x.py\", line 1\nInputError: …",
+        InputError("data/images/train-00001.parquet: row 7 (id b): image bytes do not decode")).as_instanceof_cause()
+
+    def remote(argv=None):
+        raise RuntimeError("the Ray Data job failed") from worker
+
+    for main, line in ((local, "row 2 (id a) holds a non-finite latent"), (remote, "row 7 (id b): image bytes")):
+        with pytest.raises(SystemExit) as exit_:
+            stage_main(main)([])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.count("\n") == 1 and line in err and "Traceback" not in err, err
+
+    def bug(argv=None):
+        raise KeyError("a bug, not an input")
+
+    with pytest.raises(KeyError):   # anything else keeps its traceback
+        stage_main(bug)([])
