@@ -54,3 +54,77 @@ def copy_project(dest: Path, params_override: dict | None = None) -> Path:
     sh(["git", "commit", "-q", "-m", "project copy"], dest)
     return dest
 
+
+# The end-to-end tests' shrunk default (tests/test_e2e.py) and the fault benchmark's (benchmarks/faults.py):
+# every stage and report section runs, in minutes.
+SHRUNK = {
+    "data.n_images": 170,
+    "data.n_artifact": 600,
+    "vae.steps": 80,
+    "vae.batch_size": 16,
+    "augment.replicates": 2,
+    "analyze.tsne_points": 80,
+    "analyze.perturb_images": 16,
+    "analyze.pairs": 1,
+    "analyze.path_steps": 4,
+    "fidelity.components": 8,
+    "fidelity.gallery_size": 8,
+    "fidelity.tsne_points": 40,
+    "compare.methods": ["gaussian", "slerp", "inversion"],
+    "bench.seeds": 2,
+    "bench.latent_models": ["logreg", "knn", "attention"],
+    "bench.pixel_models": ["vgg", "mobilenet"],
+    "bench.pixel_inputs": ["pixels", "reconstructed"],
+    "bench.methods": ["smote", "random", "class_guided", "guided_interpolation"],   # generated: low-data regimes only
+    "bench.low_data_per_class": 8,
+    "bench.logreg": {"C": 0.01, "max_iter": 200, "regimes": ["real", "augmented", "synthetic", "low_data", "low_data_augmented"]},
+    "bench.knn": {"neighbors": 5, "regimes": ["real", "augmented", "synthetic", "low_data", "low_data_augmented"]},
+    "bench.attention": {"patch": 2, "dim": 16, "depth": 1, "heads": 2, "stem": 1, "steps": 10, "batch_size": 32,
+                        "lr": 0.002, "augment": "dihedral", "class_weight": True, "regimes": ["real", "augmented"]},
+    **{f"bench.{net}": {"width": 4, "steps": 10, "batch_size": 32, "lr": 0.003, "augment": "dihedral", "class_weight": True}
+       for net in ("vgg", "resnet", "mobilenet")},
+    "noise.t_fracs": [0.1, 0.5, 0.9],
+    "noise.heldout_fracs": [0.3],
+    "score.seeds": 2,
+    "score.level_steps": 300,
+    "score.cond_steps": 10,
+    "score.cnn_channels": [16, 16],
+    "score.mlp_hidden": [16],
+    "score.level_models": ["ridge", "mlp"],
+    "score.expert_model": "mlp",
+    "bench.latent_cnn": {"width": 4, "steps": 30, "batch_size": 32, "lr": 0.003, "augment": "dihedral",
+                         "class_weight": True, "regimes": ["real"]},   # the interpolation judge's recipe
+    "diffusion.block_out_channels": [8, 16],
+    "diffusion.steps": 60,
+    "diffusion.sample_steps": [5, 10],
+    "diffusion.samples": 24,
+    "diffusion.seeds": 2,
+    "diffusion.components": 8,
+    "diffusion.gallery": 4,
+    "diffusion.trajectory_samples": 2,
+    "diffusion.trajectory_points": 4,
+    "interpolate.pairs": 6,
+    "interpolate.points": 3,
+    "interpolate.steps": 5,
+    "interpolate.seeds": 2,
+    "interpolate.strips": 2,
+    "runs.images": 0,
+    "runs.batch_size": 7,   # the test split streams through in several chunks
+    "guide.steps": 5,
+    "guide.samples_per_class": 4,
+    "guide.seeds": 2,
+    "guide.channels": [8, 8],
+    "guide.t_dim": 8,
+    "guide.classifier_steps": 40,
+    "guide.discriminator_steps": 20,
+    "guide.generated": 32,
+    "guide.scales": {"classifier": [0.05], "discriminator": [], "ood": []},
+    "guide.ood_images": 32,
+    "guide.gallery_per_class": 1,
+}
+# The other end-to-end projects (emoji, balanced classes) test their data path, not generation or
+# scoring: one scheduler, one sampler, no generated methods or scale sweep keep them short.
+LIGHT = {"noise.schedulers": ["ddim"], "score.seeds": 1, "diffusion.samplers": ["ddim"], "diffusion.sample_steps": [5],
+         "bench.methods": ["smote", "random"], "bench.latent_models": ["knn"], "bench.pixel_models": ["vgg"],
+         "bench.pixel_inputs": ["pixels"],
+         "guide.scales": {"classifier": [], "discriminator": [], "ood": []}, "interpolate.pairs": 4}

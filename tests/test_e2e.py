@@ -12,81 +12,11 @@ import yaml
 from PIL import Image
 
 from benchmarks.browser import CHARTS_DRAWN, drawn_charts, offline_page
-from benchmarks.workspace import copy_project, sh
+from benchmarks.faults import KILLED, kill_mid_stage, second_repro_refused, stage_outs
+from benchmarks.workspace import SHRUNK, copy_project, sh
 from pipeline.latents.store import read_latent_split
 from pipeline.report.cards import resolve
 
-SHRUNK = {
-    "data.n_images": 170,
-    "data.n_artifact": 600,
-    "vae.steps": 80,
-    "vae.batch_size": 16,
-    "augment.replicates": 2,
-    "analyze.tsne_points": 80,
-    "analyze.perturb_images": 16,
-    "analyze.pairs": 1,
-    "analyze.path_steps": 4,
-    "fidelity.components": 8,
-    "fidelity.gallery_size": 8,
-    "fidelity.tsne_points": 40,
-    "compare.methods": ["gaussian", "slerp", "inversion"],
-    "bench.seeds": 2,
-    "bench.latent_models": ["logreg", "knn", "attention"],
-    "bench.pixel_models": ["vgg", "mobilenet"],
-    "bench.pixel_inputs": ["pixels", "reconstructed"],
-    "bench.methods": ["smote", "random", "class_guided", "guided_interpolation"],   # generated: low-data regimes only
-    "bench.low_data_per_class": 8,
-    "bench.logreg": {"C": 0.01, "max_iter": 200, "regimes": ["real", "augmented", "synthetic", "low_data", "low_data_augmented"]},
-    "bench.knn": {"neighbors": 5, "regimes": ["real", "augmented", "synthetic", "low_data", "low_data_augmented"]},
-    "bench.attention": {"patch": 2, "dim": 16, "depth": 1, "heads": 2, "stem": 1, "steps": 10, "batch_size": 32,
-                        "lr": 0.002, "augment": "dihedral", "class_weight": True, "regimes": ["real", "augmented"]},
-    **{f"bench.{net}": {"width": 4, "steps": 10, "batch_size": 32, "lr": 0.003, "augment": "dihedral", "class_weight": True}
-       for net in ("vgg", "resnet", "mobilenet")},
-    "noise.t_fracs": [0.1, 0.5, 0.9],
-    "noise.heldout_fracs": [0.3],
-    "score.seeds": 2,
-    "score.level_steps": 300,
-    "score.cond_steps": 10,
-    "score.cnn_channels": [16, 16],
-    "score.mlp_hidden": [16],
-    "score.level_models": ["ridge", "mlp"],
-    "score.expert_model": "mlp",
-    "bench.latent_cnn": {"width": 4, "steps": 30, "batch_size": 32, "lr": 0.003, "augment": "dihedral",
-                         "class_weight": True, "regimes": ["real"]},   # the interpolation judge's recipe
-    "diffusion.block_out_channels": [8, 16],
-    "diffusion.steps": 60,
-    "diffusion.sample_steps": [5, 10],
-    "diffusion.samples": 24,
-    "diffusion.seeds": 2,
-    "diffusion.components": 8,
-    "diffusion.gallery": 4,
-    "diffusion.trajectory_samples": 2,
-    "diffusion.trajectory_points": 4,
-    "interpolate.pairs": 6,
-    "interpolate.points": 3,
-    "interpolate.steps": 5,
-    "interpolate.seeds": 2,
-    "interpolate.strips": 2,
-    "runs.images": 0,
-    "runs.batch_size": 7,   # the test split streams through in several chunks
-    "guide.steps": 5,
-    "guide.samples_per_class": 4,
-    "guide.seeds": 2,
-    "guide.channels": [8, 8],
-    "guide.t_dim": 8,
-    "guide.classifier_steps": 40,
-    "guide.discriminator_steps": 20,
-    "guide.generated": 32,
-    "guide.scales": {"classifier": [0.05], "discriminator": [], "ood": []},
-    "guide.ood_images": 32,
-    "guide.gallery_per_class": 1,
-}
-# The other end-to-end projects (emoji, balanced classes) test their data path, not generation or
-# scoring: one scheduler, one sampler, no generated methods or scale sweep keep them short.
-LIGHT = {"noise.schedulers": ["ddim"], "score.seeds": 1, "diffusion.samplers": ["ddim"], "diffusion.sample_steps": [5],
-         "bench.methods": ["smote", "random"], "bench.latent_models": ["knn"], "bench.pixel_models": ["vgg"],
-         "bench.pixel_inputs": ["pixels"],
-         "guide.scales": {"classifier": [], "discriminator": [], "ood": []}, "interpolate.pairs": 4}
 SECTIONS = ["At a glance", "Data", "VAE reconstruction", "Latent-space analysis",
             "Synthetic latents: every method compared", "Classifier benchmark",
             "Generation: the latent U-Net and its samplers",
@@ -451,104 +381,22 @@ def test_a_dvc_remote_carries_the_models_and_latents_to_another_clone(project, t
 
 # -- interruptions and concurrency (issue 17, item 4) ----------------------------------------------
 # each long stage is SIGKILLed mid-work: the stage process alone, or (encode) dvc with it, as a CI
-# timeout or the OOM killer would; the next `dvc repro` must finish with nothing partial left behind
-KILLED = {"vae": "stage", "encode": "group", "bench_latent@logreg": "stage", "bench_pixels": "stage", "score": "stage"}
-
-
-def _stage_outs(project: Path, stage: str) -> list[Path]:
-    return [project / o["path"] for o in yaml.safe_load((project / "dvc.lock").read_text())["stages"][stage]["outs"]]
-
-
-def _digest(path: Path) -> dict[str, str]:
-    import hashlib
-
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.exists() else []
-    return {p.relative_to(path.parent).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
-def _leftovers(project: Path) -> list[str]:
-    """Hidden temporaries anywhere under the outputs' folders (all of them stale: nothing runs now)."""
-    return sorted(p.relative_to(project).as_posix() for top in ("data", "models", "reports") if (project / top).exists()
-                  for p in (project / top).rglob(".*") if p.name.endswith(".tmp"))
-
-
-def _start_repro(project: Path, *args: str):
-    """``dvc repro`` in its own process group, its output collected line by line in the background."""
-    import threading
-
-    from benchmarks.workspace import run_env
-
-    proc = subprocess.Popen(["dvc", "repro", *args], cwd=project, env=run_env(), text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
-    return proc, lines
-
-
-def _wait_for_stage(proc, lines: list[str], module: str, outs: list[Path], delay: float = 0.5,
-                    timeout: float = 300) -> None:
-    """Return once the stage's process is at work: ``delay`` s after it logged its params valid, or as soon
-    as a temporary output of it appears (it is writing), whichever is first."""
-    import time
-
-    import psutil
-
-    start, valid_at = time.monotonic(), None
-    while time.monotonic() - start < timeout:
-        assert proc.poll() is None, "".join(lines)[-3000:]
-        stage = [p for p in psutil.Process(proc.pid).children(recursive=True)
-                 if module in " ".join(p.cmdline() if p.is_running() else [])]
-        if valid_at is None and any("params" in line and "valid;" in line for line in list(lines)):
-            valid_at = time.monotonic()
-        writing = any(q.name.startswith(f".{o.name}.") and q.name.endswith(".tmp") for o in outs
-                      for q in o.parent.glob(".*"))
-        if stage and (writing or (valid_at is not None and time.monotonic() - valid_at >= delay)):
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{module} never started: {''.join(lines)[-3000:]}")
-
+# timeout or the OOM killer would (benchmarks/faults.py prints the same as a table)
 
 def test_sigkill_mid_stage_leaves_no_partial_output_and_repro_recovers(project):
-    import os
-    import signal
-
-    import psutil
-
-    for stage, kill in KILLED.items():
-        outs = _stage_outs(project, stage)
-        before = {o: _digest(o) for o in outs}
-        proc, lines = _start_repro(project, "--force", "--single-item", stage)
-        _wait_for_stage(proc, lines, f"stages.{stage.split('@')[0]}", outs)
-        victim = [p for p in psutil.Process(proc.pid).children(recursive=True)
-                  if f"stages.{stage.split('@')[0]}" in " ".join(p.cmdline())][-1]
-        if kill == "group":
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            victim.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=120) != 0, "".join(lines)
-        for out in outs:   # DVC moved the old output into its cache before the run; nothing partial replaced it
-            assert _digest(out) in ({}, before[out]), (stage, out)
-        if stage == "vae":   # nothing was lost: the previous output comes back from DVC's cache as it was
-            sh(["dvc", "checkout", "vae"], project, timeout=300)
-            assert {o: _digest(o) for o in outs} == before
-        again = sh(["dvc", "repro"], project, timeout=600).stdout   # completes: restored from the run cache or re-run
-        assert stage == "vae" or f"Running stage '{stage}'" in again or f"Stage '{stage}' is cached" in again, again
-        if f"Stage '{stage}' is cached" in again:
-            assert {o: _digest(o) for o in outs} == before
-        assert all(out.exists() for out in outs)
-        if _leftovers(project):   # killed while writing: its hidden temporary goes with the stage's next run
-            sh(["dvc", "repro", "--force", "--single-item", stage], project, timeout=600)
-            assert _leftovers(project) == [], stage
+    for stage, mode in KILLED.items():
+        o = kill_mid_stage(project, stage, mode, checkout=stage == "vae")
+        assert o.dvc_exit != 0 and o.partial == [], o   # nothing partial ever at an output path
+        # the previous output back from DVC's cache (checkout, run cache) or the stage re-run
+        assert o.recovered in (("checkout",) if stage == "vae" else ("run cache", "re-run")), o
+        assert o.identical or o.recovered == "re-run", o
+        assert all(out.exists() for out in stage_outs(project, stage)), o
+        assert o.left_after_rerun == [], o   # a killed writer's hidden temporary goes with the next run
     assert sh(["dvc", "status", "--json"], project).stdout.strip() in ("{}", "")
 
 
 def test_a_second_repro_while_one_runs_refuses_clearly(project):
-    outs = _stage_outs(project, "vae")
-    first, lines = _start_repro(project, "--force", "--single-item", "vae")
-    _wait_for_stage(first, lines, "stages.vae", outs, delay=0.0)
-    second = sh(["dvc", "repro"], project, check=False, timeout=300)
-    assert second.returncode != 0
-    said = second.stdout + second.stderr
-    assert "is busy, it is being blocked by" in said and "dvc repro" in said, said
-    assert first.wait(timeout=600) == 0, "".join(lines)[-3000:]
+    rc, why, first = second_repro_refused(project)
+    assert rc != 0 and "is busy, it is being blocked by" in why, why
+    assert first == 0
     assert sh(["dvc", "status", "--json"], project).stdout.strip() in ("{}", "")

@@ -5,9 +5,8 @@ import json
 
 import pandas as pd
 import pytest
-from test_e2e import LIGHT, SHRUNK
 
-from benchmarks.workspace import copy_project, sh
+from benchmarks.workspace import LIGHT, SHRUNK, copy_project, sh
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,8 @@ import json
 import pytest
 import torch
 from diffusers import AutoencoderKL
-from test_e2e import LIGHT, SHRUNK
 
-from benchmarks.workspace import copy_project, sh
+from benchmarks.workspace import LIGHT, SHRUNK, copy_project, sh
 
 
 @pytest.fixture(scope="module")
