@@ -119,6 +119,38 @@ def test_ray_encode_stage_equals_the_local_engine(cluster, project):
     assert (distributed / "reports" / "recon_grid.png").stat().st_size > 0
 
 
+def test_a_bad_row_met_by_a_ray_worker_stops_the_stage_with_one_line(cluster, project, tmp_path):
+    """A PNG that does not decode, met inside a Ray actor: the stage exits 2 with the one line the worker
+    raised (not Ray's wrapped traceback), and the previous outputs stay as they were."""
+    import shutil
+
+    import pyarrow as pa
+
+    shutil.copytree(project / "images", tmp_path / "images")
+    shutil.copytree(project / "vae", tmp_path / "vae")
+    shard = tmp_path / "images" / "test-00000.parquet"
+    table = pq.read_table(shard)
+    images = table.column("image").to_pylist()
+    images[3] = b"\x89PNG broken"
+    pq.write_table(table.set_column(table.column_names.index("image"), "image", pa.array(images, pa.binary())), shard)
+    (tmp_path / "latents").mkdir()
+    (tmp_path / "latents" / "train-00000.parquet").write_bytes(b"the previous output")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["encode"].update(engine="ray", batch_size=6)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run([sys.executable, "-m", "stages.encode", "--params", str(tmp_path / "params.yaml"),
+                           "--images", str(tmp_path / "images"), "--vae", str(tmp_path / "vae"),
+                           "--out", str(tmp_path / "latents"), "--reports", str(tmp_path / "reports")],
+                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "RAY_ADDRESS": cluster}, timeout=600)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert last.startswith(f"error: {tmp_path / 'images'} split ") and "(id " in last, last
+    assert "image bytes do not decode" in last, last
+    assert [p.name for p in (tmp_path / "latents").iterdir()] == ["train-00000.parquet"]
+    assert (tmp_path / "latents" / "train-00000.parquet").read_bytes() == b"the previous output"
+    assert not (tmp_path / "reports").exists()
+
+
 def test_ray_engine_with_posterior_sampling_is_refused_naming_the_key(tmp_path):
     from stages.config import ParamsError, load_params
 

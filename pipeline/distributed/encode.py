@@ -36,16 +36,19 @@ class VaeEncoder:
     rows whose id is in ``keep_ids``) as extra columns."""
 
     def __init__(self, vae_dir: str, *, device: str, dtype: str, tiling: str, image_side: int, class_names: list[str],
-                 mean_image: np.ndarray | None = None, keep_ids: tuple[str, ...] = (), threads: int = 1):
+                 mean_image: np.ndarray | None = None, keep_ids: tuple[str, ...] = (), threads: int = 1,
+                 source: str = "image store"):
         import torch
 
         torch.set_num_threads(max(1, threads))
         self.vae = load_saved_vae(vae_dir, resolve_device(device), dtype)
         configure_tiling(self.vae, tiling, image_side)
         self.class_names, self.mean_image, self.keep_ids = class_names, mean_image, set(keep_ids)
+        self.source = source   # names a row that does not decode: "<images dir> split <split> (id …)"
 
     def __call__(self, rows: pa.Table) -> pa.Table:
-        batch = decode_frame(rows.to_pandas(), self.class_names)   # as the local engine converts, so dtypes match
+        # as the local engine converts, so dtypes match
+        batch = decode_frame(rows.to_pandas(), self.class_names, rows=lambda _: self.source)
         ((_, z, recon),) = encode_batches(self.vae, [batch])
         metrics, baseline = batch_metrics(batch.images, recon, self.mean_image)
         meta = batch.meta[META_COLUMNS].reset_index(drop=True)
@@ -58,9 +61,9 @@ class VaeEncoder:
         return table.append_column("recon", pa.array(kept, type=pa.binary()))
 
 
-def _pixel_sums(rows: pd.DataFrame) -> pd.DataFrame:
+def _pixel_sums(rows: pd.DataFrame, source: str = "image store") -> pd.DataFrame:
     """One row per batch: its image count and float64 pixel sum (as bytes), for the mean image."""
-    total = decode_frame(rows, []).images.sum(axis=0, dtype=np.float64)
+    total = decode_frame(rows, [], rows=lambda _: source).images.sum(axis=0, dtype=np.float64)
     return pd.DataFrame({"n": [len(rows)], "sum": [np.ascontiguousarray(total).tobytes()], "shape": [list(total.shape)]})
 
 
@@ -68,8 +71,9 @@ def pixel_sum_ray(images_dir: str | Path, split: str, plan: RayPlan) -> np.ndarr
     """The float64 (H, W, 3) sum of the split's images, summed by Ray tasks batch by batch."""
     ray = import_ray()
     paths = [str(p) for p in image_shard_paths(images_dir, split)]
-    ds = ray.data.read_parquet(paths).select_columns(["image"]).map_batches(
-        _pixel_sums, batch_size=plan.batch_size, batch_format="pandas", num_cpus=plan.num_cpus)
+    ds = ray.data.read_parquet(paths).select_columns(["id", "image"]).map_batches(
+        _pixel_sums, fn_kwargs={"source": f"{images_dir} split {split}"}, batch_size=plan.batch_size,
+        batch_format="pandas", num_cpus=plan.num_cpus)
     total = None
     for row in ds.iter_rows():
         part = np.frombuffer(row["sum"], dtype=np.float64).reshape(row["shape"])
@@ -100,7 +104,8 @@ def encode_split_ray(images_dir: str | Path, split: str, out_dir: str | Path, *,
         VaeEncoder,
         fn_constructor_kwargs=dict(vae_dir=str(vae_dir), device=device, dtype=dtype, tiling=tiling,
                                    image_side=image_side, class_names=class_names, mean_image=mean_image,
-                                   keep_ids=keep_ids, threads=max(1, int(plan.num_cpus))),
+                                   keep_ids=keep_ids, threads=max(1, int(plan.num_cpus)),
+                                   source=f"{images_dir} split {split}"),
         batch_size=plan.batch_size, batch_format="pyarrow", concurrency=plan.concurrency,
         num_gpus=plan.num_gpus, num_cpus=plan.num_cpus,
     ).write_datasink(sink)
