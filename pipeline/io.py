@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import tempfile
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +45,29 @@ def describe(exc: BaseException) -> str:
         return f"missing key {exc.args[0]!r}"
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def error_chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and the errors behind it: ``__cause__`` / ``__context__``, and the ``cause`` a Ray task error carries."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+
+
+_INPUT_ERROR_LINE = re.compile(r"^(?:pipeline\.io\.)?InputError: (.+)$", re.MULTILINE)
+
+
+def find_input_error(exc: BaseException) -> InputError | None:
+    """The :class:`InputError` behind ``exc``, if any: raised in this process (the innermost in its chain),
+    or in a worker process whose error came back as text only (Ray Data keeps the worker's traceback,
+    not the object): then rebuilt from the first ``InputError:`` line of that text."""
+    found = [e for e in error_chain(exc) if isinstance(e, InputError)]
+    if found:
+        return found[-1]
+    match = _INPUT_ERROR_LINE.search("".join(traceback.format_exception(exc)))
+    return InputError(match.group(1).strip()) if match else None
 
 
 _TEMPORARY = re.compile(r"^\..+\.(?:old-)?(\d+)-[^/]+\.tmp$")   # .<name>.<pid>-<random>.tmp, .<name>.old-<pid>-<random>.tmp

@@ -73,7 +73,7 @@ class ShardWriter:
 
 def shard_facts(directory: str | Path, split: str, key: bytes, what: str) -> tuple[dict, list[Path], int]:
     """The facts, shard paths and row count of ``split`` from the shards' footers alone (no data read);
-    the same clear errors as :func:`read_shards` for a missing split, a foreign shard or differing facts."""
+    clear errors for a missing split, a foreign shard or differing facts."""
     paths = shard_paths(directory, split)
     if not paths:
         raise InputError(f"{directory}: no {what} shards for split {split!r} (expected {split}-00000.parquet)")
@@ -139,17 +139,16 @@ def iter_table_batches(paths: list[Path], batch_size: int, limit: int = 0,
         yield held
 
 
-def read_shards(directory: str | Path, split: str, key: bytes, what: str,
-                check=None) -> tuple[pa.Table, dict, list[Path]]:
-    """All shards of ``split`` concatenated, with the first shard's facts; a clear error if none exist.
+def concat_shards(paths: list[Path], check=None) -> pa.Table:
+    """The shards at ``paths`` (as :func:`shard_facts` returns them, checked) as one table;
     ``check(table, path)`` (optional) vets each shard as it is read."""
-    facts, paths, _ = shard_facts(directory, split, key, what)
     tables = []
     for path, table in zip(paths, iter_shards(paths)):
         if check is not None:
             check(table, path)
         tables.append(table)
     try:
-        return pa.concat_tables(tables), facts, paths
+        return pa.concat_tables(tables)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(f"{directory}: the {split} shards do not share one schema ({exc})") from exc
+        raise InputError(f"{paths[0].parent}: the {paths[0].name.rsplit('-', 1)[0]} shards do not share one schema "
+                         f"({exc})") from exc

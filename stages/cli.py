@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 
-from pipeline.io import InputError, describe   # standard library only, too
+from pipeline.io import describe, error_chain, find_input_error   # standard library only, too
 
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _DISK_FULL_WORDS = ("No space left on device", "File too large", "Disk quota exceeded")
@@ -37,28 +37,12 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def _chain(exc: BaseException | None):
-    """``exc`` and the errors behind it: ``__cause__`` / ``__context__``, and the ``cause`` a Ray task error carries."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
-
-
 def disk_full(exc: BaseException) -> BaseException | None:
     """The error in ``exc``'s chain that says the disk (or the file-size limit) is full, if any."""
-    for e in _chain(exc):
+    for e in error_chain(exc):
         if isinstance(e, OSError) and e.errno in DISK_FULL or any(w in str(e) for w in _DISK_FULL_WORDS):
             return e
     return None
-
-
-def input_error(exc: BaseException) -> InputError | None:
-    """The :class:`~pipeline.io.InputError` behind ``exc`` (raised here, or in a Ray worker), if any: the
-    innermost, whose message is the one line (a Ray error's own text holds the worker's traceback)."""
-    found = [e for e in _chain(exc) if isinstance(e, InputError)]
-    return found[-1] if found else None
 
 
 def stage_main(main):
@@ -74,7 +58,7 @@ def stage_main(main):
         try:
             return main(argv)
         except Exception as exc:
-            bad = input_error(exc)
+            bad = find_input_error(exc)   # here, or in a Ray worker
             if bad is not None:
                 fail(str(bad.args[0]) if bad.args else str(bad))
             full = disk_full(exc)

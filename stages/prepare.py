@@ -64,10 +64,7 @@ def _check_feasible(data) -> None:
 
 def diffusiondb_files(data) -> tuple[list, object]:
     """The DiffusionDB parquet files and the ratings file: local copies if given, else the Hub (or its cache)."""
-    try:
-        retry = RetryPolicy.from_env(os.environ)   # LATENT_LAB_HUB_ATTEMPTS, LATENT_LAB_HUB_BACKOFF
-    except ValueError as exc:
-        fail(str(exc))
+    retry = RetryPolicy.from_env(os.environ)   # LATENT_LAB_HUB_ATTEMPTS, LATENT_LAB_HUB_BACKOFF
     if data.path:
         files = ddb.parquet_files(data.path)
     else:

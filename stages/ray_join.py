@@ -5,32 +5,18 @@ from __future__ import annotations
 
 import contextlib
 
-from pipeline.distributed.cluster import RayPlan, RayUnavailableError, import_ray, input_error_in, ray_cluster
+from pipeline.distributed.cluster import RayPlan, RayUnavailableError, import_ray, ray_cluster
 from stages.cli import fail
 from stages.config import RayEngine
 
 
 def join_ray(stack: contextlib.ExitStack, section: str, cfg: RayEngine, batch_size: int) -> RayPlan:
     """Join or start the cluster ``cfg`` names for the rest of ``stack`` and return the work's layout;
-    a clear exit naming ``<section>.engine`` if Ray is not installed or the cluster cannot be joined.
-    A bad input a worker meets (``InputError``) leaves ``stack`` as the one line it was, not Ray's
-    wrapped traceback."""
+    a clear exit naming ``<section>.engine`` if Ray is not installed or the cluster cannot be joined."""
     try:
         import_ray()
         stack.enter_context(ray_cluster(cfg.address, num_cpus=cfg.num_cpus, object_store_mb=cfg.object_store_mb))
     except RayUnavailableError as exc:
         fail(f"{section}.engine=ray: {exc}")
-    stack.enter_context(_worker_input_errors())
     return RayPlan(concurrency=cfg.actors, num_gpus=cfg.gpus_per_actor, num_cpus=cfg.cpus_per_actor,
                    batch_size=batch_size)
-
-
-@contextlib.contextmanager
-def _worker_input_errors():
-    try:
-        yield
-    except Exception as exc:
-        bad = input_error_in(exc)
-        if bad is None:
-            raise
-        raise bad from None

@@ -43,12 +43,9 @@ def _pretrained_dir(cfg) -> str:
         return cfg.id
     sub = f"{cfg.subfolder}/" if cfg.subfolder else ""
     where = f"{cfg.id}{'/' + cfg.subfolder if cfg.subfolder else ''}"
-    try:
-        retry = RetryPolicy.from_env(os.environ)
-    except ValueError as exc:
-        fail(str(exc))
     root, files = hub_snapshot(
-        cfg.id, [f"{sub}config.json", f"{sub}diffusion_pytorch_model*.safetensors*"], repo_type="model", retry=retry,
+        cfg.id, [f"{sub}config.json", f"{sub}diffusion_pytorch_model*.safetensors*"], repo_type="model",
+        retry=RetryPolicy.from_env(os.environ),
         what=f"vae.id {where}", hint="Download it where you have internet (or copy the Hugging Face cache), or set "
         "vae.id to a local directory written by save_pretrained.")
     if not any(f.name == "config.json" for f in files):
@@ -75,7 +72,7 @@ def main(argv=None) -> None:
     if cfg.source == "pretrained":
         log.info("loading pretrained %s VAE %s%s", cfg.kind, cfg.id, f" (subfolder {cfg.subfolder})" if cfg.subfolder else "")
         try:
-            vae = load_vae(_pretrained_dir(cfg), cfg.kind, subfolder=cfg.subfolder or None)
+            vae = load_vae(_pretrained_dir(cfg), cfg.kind, subfolder=cfg.subfolder or None, name=cfg.id)
         except (PretrainedVaeError, HubFileError) as exc:
             fail(str(exc))
         curve = pd.DataFrame({"step": [], "mse": []})

@@ -110,7 +110,7 @@ def test_backoff_doubles_and_permanent_errors_are_not_retried(hub):
     assert not is_transient(ValueError("bad"))
     # unreachable: huggingface_hub already retried the request five times with backoff
     assert not is_transient(LocalEntryNotFoundError("no connection"))
-    with pytest.raises(ValueError, match="LATENT_LAB_HUB_ATTEMPTS='many'"):
+    with pytest.raises(HubFileError, match="LATENT_LAB_HUB_ATTEMPTS='many'"):
         RetryPolicy.from_env({"LATENT_LAB_HUB_ATTEMPTS": "many"})
     assert RetryPolicy.from_env({"LATENT_LAB_HUB_BACKOFF": "0.25"}) == RetryPolicy(backoff=0.25)
 

@@ -33,6 +33,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from pipeline.io import describe
+
 log = logging.getLogger(__name__)
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -63,16 +65,16 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "RetryPolicy":
-        """``LATENT_LAB_HUB_ATTEMPTS`` and ``LATENT_LAB_HUB_BACKOFF`` (seconds) from ``environ``, else the defaults."""
+        """``LATENT_LAB_HUB_ATTEMPTS`` and ``LATENT_LAB_HUB_BACKOFF`` (seconds) from ``environ``, else the
+        defaults; a :class:`HubFileError` naming the variable if one is not a number."""
         values = {}
         for key, name, kind in (("attempts", "LATENT_LAB_HUB_ATTEMPTS", int), ("backoff", "LATENT_LAB_HUB_BACKOFF", float)):
             if environ.get(name, "").strip():
                 try:
                     values[key] = kind(environ[name])
                 except ValueError:
-                    raise ValueError(f"{name}={environ[name]!r} is not a{'n integer' if kind is int else ' number'}") from None
-        policy = cls(**values)
-        return policy
+                    raise HubFileError(f"{name}={environ[name]!r} is not a{'n integer' if kind is int else ' number'}") from None
+        return cls(**values)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -132,21 +134,16 @@ def with_retries(fetch: Callable[[], object], what: str, policy: RetryPolicy, hi
         except Exception as exc:   # noqa: BLE001 - sorted into transient and final below
             if not is_transient(exc):
                 if isinstance(exc, HfHubHTTPError):
-                    raise HubFileError(f"{what}: the Hub answered {_first_line(exc)}. {hint}") from exc
+                    raise HubFileError(f"{what}: the Hub answered {describe(exc)}. {hint}") from exc
                 raise
             if attempt == policy.attempts:
-                reason = _first_line(exc)
+                reason = describe(exc)
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
                 raise HubFileError(f"{what} could not be downloaded{tries}: {reason}. {hint}") from exc
             wait = policy.wait(attempt)
-            log.warning("%s: %s; attempt %d of %d in %.1f s", what, _first_line(exc), attempt + 1, policy.attempts, wait)
+            log.warning("%s: %s; attempt %d of %d in %.1f s", what, describe(exc), attempt + 1, policy.attempts, wait)
             sleep(wait)
     raise AssertionError("unreachable")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _where(repo_id: str, filename: str, revision: str | None, repo_type: str) -> str:

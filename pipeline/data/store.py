@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from pipeline.io import InputError, describe
-from pipeline.shards import ShardWriter, iter_shards, iter_table_batches, read_shards, shard_facts
+from pipeline.shards import ShardWriter, concat_shards, iter_shards, iter_table_batches, shard_facts
 
 IMAGE_COLUMNS = ("id", "image", "label", "label_name", "split", "artifact_kind", "severity")
 _META_KEY = b"latent_lab.images"
@@ -138,19 +138,24 @@ def _image_facts(directory, split: str) -> tuple[dict, list[Path], int]:
 
 
 class _Rows:
-    """Names row ``k`` of a split (counted over its shards) as ``<shard>: row <r>``."""
+    """Names row ``k`` of a split (counted over its shards) as ``<shard>: row <r>``; the shards' row
+    counts are read from their footers only when a row has to be named."""
 
     def __init__(self, paths: list[Path]):
         self.paths = paths
-        self.ends = np.cumsum([pq.read_metadata(p).num_rows for p in paths])
 
     def __call__(self, k: int) -> str:
-        shard = int(np.searchsorted(self.ends, k, side="right"))
-        return f"{self.paths[shard]}: row {k - (int(self.ends[shard - 1]) if shard else 0)}"
+        ends = np.cumsum([pq.read_metadata(p).num_rows for p in self.paths])
+        shard = int(np.searchsorted(ends, k, side="right"))
+        return f"{self.paths[shard]}: row {k - (int(ends[shard - 1]) if shard else 0)}"
 
 
 def _check_rows(table: pa.Table, path: Path, n_classes: int) -> None:
     _require_columns(table, path)
+    _check_labels(table, path, n_classes)
+
+
+def _check_labels(table: pa.Table, path: Path, n_classes: int) -> None:
     labels = table.column("label").to_numpy(zero_copy_only=False)
     bad = np.flatnonzero((labels < 0) | (labels >= n_classes)) if len(labels) else []
     if len(bad):
@@ -163,7 +168,7 @@ def read_image_split(directory: str | Path, split: str) -> ImageSet:
     row if there is none, a column is missing or an image does not decode to the stored size."""
     facts, paths, _ = _image_facts(directory, split)
     names = facts["class_names"]
-    table, _, _ = read_shards(directory, split, _META_KEY, "image", check=lambda t, p: _check_rows(t, p, len(names)))
+    table = concat_shards(paths, check=lambda t, p: _check_rows(t, p, len(names)))
     return decode_frame(table.to_pandas(), names, size=tuple(facts["size"]), rows=_Rows(paths))
 
 
@@ -185,7 +190,7 @@ def read_image_meta(directory: str | Path, split: str) -> pd.DataFrame:
     columns = [c for c in IMAGE_COLUMNS if c != "image"]
     frames = []
     for path, table in zip(paths, iter_shards(paths, columns=columns)):
-        _check_rows(table.append_column("image", pa.nulls(table.num_rows, pa.binary())), path, len(facts["class_names"]))
+        _check_labels(table, path, len(facts["class_names"]))   # iter_shards checked the columns
         frames.append(table.to_pandas())
     return pd.concat(frames, ignore_index=True)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import socket
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,16 +82,3 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
         raise RayUnavailableError(f"cannot join the Ray cluster at {address!r}: nothing answers there ({exc})") from exc
-
-
-_INPUT_ERROR = re.compile(r"^(?:pipeline\.io\.)?InputError: (.+)$", re.MULTILINE)
-
-
-def input_error_in(exc: BaseException):
-    """The :class:`~pipeline.io.InputError` a Ray worker raised, recovered from the error Ray hands back
-    (Ray Data wraps it in its own errors, keeping only the worker's traceback text): its one line, or
-    ``None``. The innermost is taken: chained tracebacks print causes first."""
-    from pipeline.io import InputError
-
-    match = _INPUT_ERROR.search("".join(traceback.format_exception(exc)))
-    return InputError(match.group(1).strip()) if match else None

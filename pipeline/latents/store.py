@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.io import InputError
-from pipeline.shards import ShardWriter, iter_shards, iter_table_batches, read_shards, shard_facts
+from pipeline.shards import ShardWriter, concat_shards, iter_shards, iter_table_batches, shard_facts
 
 _META_KEY = b"latent_lab.latents"
 
@@ -212,9 +212,8 @@ def iter_latent_batches(directory: str | Path, split: str, batch_size: int, limi
 
 def read_latent_split(directory: str | Path, split: str) -> LatentSet:
     """Read every shard of ``split`` back into (N, C, H, W) latents and a metadata frame."""
-    info, _, _ = _latent_facts(directory, split)
-    table, info, _ = read_shards(directory, split, _META_KEY, "latent",
-                                 check=lambda table, path: check_latent_shard(table, path, info["shape"]))
+    info, paths, _ = _latent_facts(directory, split)
+    table = concat_shards(paths, check=lambda table, path: check_latent_shard(table, path, info["shape"]))
     return _latent_set(table, info)
 
 

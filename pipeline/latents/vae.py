@@ -60,50 +60,24 @@ def build_vae(
 
 
 class PretrainedVaeError(RuntimeError):
-    """A pretrained VAE cannot be loaded: unreachable and not cached, or not the expected kind."""
+    """A pretrained VAE cannot be loaded: not a readable model folder, or not the expected kind."""
 
 
-def _fetch_hub_config(repo_id: str, subfolder: str | None, where: str) -> None:
-    """Fetch (or find cached) a hub model's config.json, turning each failure into one clear message
-    before diffusers' own loader (which retries a refused connection for half a minute)."""
-    from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-    )
+def load_vae(directory: str | Path, kind: str = "kl", *, subfolder: str | None = None, dtype=torch.float32,
+             name: str | None = None):
+    """Load a pretrained VAE from a local ``directory`` with ``from_pretrained`` (safetensors only): a
+    folder written by ``save_pretrained``, or a Hub snapshot ``pipeline.data.hub.hub_snapshot`` fetched.
+    ``name`` (default: the folder) is what errors call it, e.g. the Hub id.
 
-    try:
-        hf_hub_download(repo_id, "config.json", subfolder=subfolder or None)
-    except HFValidationError as exc:
-        raise PretrainedVaeError(f"vae.id {where}: neither a local directory nor a valid hub id ({exc})") from exc
-    except LocalEntryNotFoundError as exc:
-        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else f"the Hub ({constants.ENDPOINT}) cannot be reached"
-        raise PretrainedVaeError(
-            f"vae.id {where}: {why} and the model is not in the Hugging Face cache ({constants.HF_HUB_CACHE}). "
-            "Download it where you have internet (or copy the cache), or set vae.id to a local directory "
-            "written by save_pretrained.") from exc
-    except RepositoryNotFoundError as exc:
-        raise PretrainedVaeError(f"vae.id {where}: no such model on {constants.ENDPOINT} (or it is gated: log in "
-                                 "with `hf auth login`)") from exc
-    except EntryNotFoundError as exc:
-        raise PretrainedVaeError(f"vae.id {where}: the model has no config.json there (wrong vae.subfolder?)") from exc
-
-
-def load_vae(path_or_id: str, kind: str = "kl", *, subfolder: str | None = None, dtype=torch.float32):
-    """Load a pretrained VAE (hub id or local directory) with ``from_pretrained``.
-
-    The config is read first, so a wrong ``kind`` or an unreachable, uncached model fails with a
-    clear message before any weights are fetched. The Hub cache and ``HF_ENDPOINT`` /
-    ``HF_HUB_OFFLINE`` apply as for any diffusers model."""
+    The config is read first, so a wrong ``kind`` fails with a clear message before the weights load."""
     if kind not in VAE_KINDS:
         raise ValueError(f"vae kind must be one of {sorted(VAE_KINDS)}, got {kind!r}")
     cls = VAE_KINDS[kind]
     kwargs = {"subfolder": subfolder} if subfolder else {}
-    where = f"{path_or_id}{'/' + subfolder if subfolder else ''}"
+    path_or_id = str(directory)
+    where = f"{name or path_or_id}{'/' + subfolder if subfolder else ''}"
     if not Path(path_or_id).is_dir():
-        _fetch_hub_config(path_or_id, subfolder, where)
+        raise PretrainedVaeError(f"vae.id {where}: not a local directory")
     try:
         config = cls.load_config(path_or_id, **kwargs)
     except (OSError, ValueError) as exc:
