@@ -78,3 +78,13 @@ def test_classifier_options_reach_the_model():
         make_classifier("xgboost", {}, random_state=0)
 
 
+
+
+def test_a_class_absent_from_the_test_set_is_undefined_not_zero():
+    names = ["a", "b", "c"]
+    y_true, y_pred = np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2])
+    m = classification_metrics(y_true, y_pred, names)
+    assert np.isnan(m["per_class_recall"]["c"]) and m["per_class_recall"]["b"] == 0.5
+    # macro-F1 over the two classes the test set has: a (1.0) and b (2/3), not a third 0 for c
+    assert m["macro_f1"] == pytest.approx((1.0 + 2 / 3) / 2)
+    assert m["balanced_accuracy"] == pytest.approx(0.75)

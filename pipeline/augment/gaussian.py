@@ -5,12 +5,13 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from imblearn.over_sampling.base import BaseOverSampler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
+from pipeline.augment.base import LatentOverSampler
 
-class GaussianJitter(BaseOverSampler):
+
+class GaussianJitter(LatentOverSampler):
     """Synthetic latents ``z' = z + sigma · std_c · ε`` around randomly chosen real ones.
 
     Works on flattened latents (N, C·H·W) laid out channel-major, so channel ``c`` is the
@@ -29,7 +30,7 @@ class GaussianJitter(BaseOverSampler):
     """
 
     _parameter_constraints: dict = {
-        **BaseOverSampler._parameter_constraints,
+        **LatentOverSampler._parameter_constraints,
         "sigma": [Interval(Real, 0, None, closed="left")],
         "n_channels": [Interval(Integral, 1, None, closed="left")],
     }

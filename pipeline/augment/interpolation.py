@@ -5,10 +5,10 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
-from imblearn.over_sampling.base import BaseOverSampler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from pipeline.augment.base import LatentOverSampler
 from pipeline.latents.geometry import lerp, slerp
 
 
@@ -21,7 +21,7 @@ def random_partners(members: np.ndarray, n: int, rng) -> tuple[np.ndarray, np.nd
     return first, second
 
 
-class Interpolation(BaseOverSampler):
+class Interpolation(LatentOverSampler):
     """Synthetic latents ``path(z_a, z_b, λ)`` for random pairs (a ≠ b) of one class.
 
     Unlike SMOTE, partners are any two members of the class, not k nearest neighbours, so the
@@ -38,7 +38,7 @@ class Interpolation(BaseOverSampler):
     """
 
     _parameter_constraints: dict = {
-        **BaseOverSampler._parameter_constraints,
+        **LatentOverSampler._parameter_constraints,
         "kind": [StrOptions({"lerp", "slerp"})],
         "lambda_min": [Interval(Real, 0, 1, closed="both")],
         "lambda_max": [Interval(Real, 0, 1, closed="both")],

@@ -15,11 +15,12 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from imblearn.over_sampling.base import BaseOverSampler
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
+
+from pipeline.augment.base import LatentOverSampler
 
 
 def _class_weights(clf: LogisticRegression) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +31,7 @@ def _class_weights(clf: LogisticRegression) -> tuple[np.ndarray, np.ndarray]:
     return W, b
 
 
-class LinearInversion(BaseOverSampler):
+class LinearInversion(LatentOverSampler):
     """Counterfactual over-sampling along a linear classifier's class-weight differences.
 
     Parameters
@@ -57,7 +58,7 @@ class LinearInversion(BaseOverSampler):
     """
 
     _parameter_constraints: dict = {
-        **BaseOverSampler._parameter_constraints,
+        **LatentOverSampler._parameter_constraints,
         "C": [Interval(Real, 0, None, closed="neither")],
         "margin": [Interval(Real, 0, None, closed="left")],
         "max_shift": [Interval(Real, 0, None, closed="neither")],

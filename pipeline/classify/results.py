@@ -74,7 +74,7 @@ def summarise(rows: pd.DataFrame, minority: list[str], predictions: pd.DataFrame
                "balanced_accuracy_mean": g["balanced_accuracy"].mean(),
                "balanced_accuracy_std": g["balanced_accuracy"].std(ddof=0),
                "macro_f1_mean": g["macro_f1"].mean(), "macro_f1_std": g["macro_f1"].std(ddof=0),
-               "minority_recall_mean": g[[f"recall:{c}" for c in minority]].to_numpy().mean() if minority else np.nan,
+               "minority_recall_mean": _nanmean(g[[f"recall:{c}" for c in minority]].to_numpy()) if minority else np.nan,
                "train_seconds_mean": g["train_seconds"].mean(), "n_train_mean": g["n_train"].mean()}
         ref = reference_of(input_, regime)
         if ref is not None:
@@ -88,6 +88,12 @@ def summarise(rows: pd.DataFrame, minority: list[str], predictions: pd.DataFrame
                     rec.update(gain_lo=ci["lo"], gain_hi=ci["hi"], verdict=ci["verdict"])
         out.append(rec)
     return pd.DataFrame(out)
+
+
+def _nanmean(values: np.ndarray) -> float:
+    """Mean over the defined values (a class with no test image has no recall); NaN if none is."""
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if len(values) else float("nan")
 
 
 def _preds(predictions: pd.DataFrame, model: str, input_: str, regime: str, seeds) -> np.ndarray:

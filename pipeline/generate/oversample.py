@@ -20,9 +20,9 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from imblearn.over_sampling.base import BaseOverSampler
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from pipeline.augment.base import LatentOverSampler
 from pipeline.augment.interpolation import Interpolation
 from pipeline.generate.guidance import SYMMETRIES, ClassifierGuide, load_guide_model
 from pipeline.generate.interpolate import interpolation_paths
@@ -62,7 +62,7 @@ class GuidedInterpolation(Interpolation):
 
     def __init__(self, model: LatentDiffusion, *, sampling_strategy="auto", steps=25, strength=0.1, lambda_min=0.2,
                  lambda_max=0.8, random_state=None):
-        BaseOverSampler.__init__(self, sampling_strategy=sampling_strategy)   # no ``kind``: the path is the model's
+        LatentOverSampler.__init__(self, sampling_strategy=sampling_strategy)   # no ``kind``: the path is the model's
         self.lambda_min = lambda_min
         self.lambda_max = lambda_max
         self.random_state = random_state
@@ -81,7 +81,7 @@ class GuidedInterpolation(Interpolation):
         return paths.latents["guided"][:, 0].reshape(len(a), -1)
 
 
-class ClassGuided(BaseOverSampler):
+class ClassGuided(LatentOverSampler):
     """New latents of each class by classifier guidance: DDIM from seeded noise with the ε hook
     ``ClassifierGuide(classifier, class, scale, symmetry=..., normalise=...)``
     (:mod:`pipeline.generate.guidance`). The fitted set only decides how many of each class are made
@@ -100,7 +100,7 @@ class ClassGuided(BaseOverSampler):
     """
 
     _parameter_constraints: dict = {
-        **BaseOverSampler._parameter_constraints,
+        **LatentOverSampler._parameter_constraints,
         "model": "no_validation",
         "classifier": "no_validation",
         "scale": [Interval(Real, 0, None, closed="left")],
