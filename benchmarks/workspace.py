@@ -107,6 +107,8 @@ SHRUNK = {
     "interpolate.points": 3,
     "interpolate.steps": 5,
     "interpolate.seeds": 2,
+    "interpolate.strengths": [0.1, 0.3],
+    "interpolate.validation": {"fraction": 0.3, "seeds": 1, "pairs": 3},
     "interpolate.strips": 2,
     "runs.images": 0,
     "runs.batch_size": 7,   # the test split streams through in several chunks
@@ -118,7 +120,8 @@ SHRUNK = {
     "guide.classifier_steps": 40,
     "guide.discriminator_steps": 20,
     "guide.generated": 32,
-    "guide.scales": {"classifier": [0.05], "discriminator": [], "ood": []},
+    "guide.scales": {"classifier": [0.05, 0.15], "discriminator": [2.0], "ood": [0.3]},
+    "guide.validation": {"fraction": 0.3, "seeds": 1},
     "guide.ood_images": 32,
     "guide.gallery_per_class": 1,
 }
@@ -127,4 +130,5 @@ SHRUNK = {
 LIGHT = {"noise.schedulers": ["ddim"], "score.seeds": 1, "diffusion.samplers": ["ddim"], "diffusion.sample_steps": [5],
          "bench.methods": ["smote", "random"], "bench.latent_models": ["knn"], "bench.pixel_models": ["vgg"],
          "bench.pixel_inputs": ["pixels"],
-         "guide.scales": {"classifier": [], "discriminator": [], "ood": []}, "interpolate.pairs": 4}
+         "guide.scales": {"classifier": [0.15], "discriminator": [2.0], "ood": [0.3]}, "guide.validation.seeds": 1,
+         "interpolate.pairs": 4, "interpolate.strengths": [0.1], "interpolate.validation.seeds": 1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -145,7 +146,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "w") -> Iterator:
 
 def _round_floats(obj, digits: int):
     if isinstance(obj, float):
-        return round(obj, digits)
+        return round(obj, digits) if math.isfinite(obj) else None    # strict JSON: undefined or unbounded → null
     if isinstance(obj, dict):
         return {k: _round_floats(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -154,7 +155,9 @@ def _round_floats(obj, digits: int):
 
 
 def write_json(path: str | os.PathLike, data, digits: int = 6) -> None:
-    """Write ``data`` as indented JSON, floats rounded so metric files are stable across runs."""
+    """Write ``data`` as indented JSON, floats rounded so metric files are stable across runs; NaN and
+    ±inf (an undefined recall, an interval nothing bounds) are written as null, which strict JSON readers
+    (DVC's included) accept."""
     with atomic_file(path) as fh:
         json.dump(_round_floats(data, digits), fh, indent=2)
         fh.write("\n")

@@ -3,8 +3,9 @@
 Mean ± std over seeds of balanced accuracy and macro-F1 per (model, input, regime), the
 minority classes' recall, training time, and beside every number its baselines: the majority
 class, and the paired gain over the same model without augmentation (or, for reconstructions,
-over original pixels) with a 95 % interval from a paired bootstrap over seeds and test images, and a
-verdict only where the interval excludes 0. Reads ``reports/bench_latent/<model>/`` (every model of
+over original pixels) with an interval that carries the seed variance (t over seeds) and the test
+set's (a paired bootstrap over test images), every gain of the table one family under Holm's
+procedure, and a verdict only where the gain's interval at its Holm level excludes 0. Reads ``reports/bench_latent/<model>/`` (every model of
 the matrix) and ``reports/bench_pixels/`` (results.csv, predictions.parquet); writes ``reports/bench/``
 (metrics.json, summary.json, table.csv, recall.csv, latents.png, pixels.png). Reads ``base``.
 """
@@ -19,7 +20,7 @@ import pandas as pd
 from pipeline.io import atomic_dir, read_json, write_json
 from pipeline.latents.store import read_latent_split
 from pipeline.metrics.classification import majority_baseline
-from pipeline.classify.results import benchmark_sentence, minority_classes, summarise
+from pipeline.classify.results import benchmark_sentence, minority_classes, summarise, verdict_family
 from pipeline.report.figures import bar_chart
 from stages.cli import fail, parse_args, stage_main
 from stages.common import start
@@ -34,7 +35,9 @@ def _metrics(table: pd.DataFrame) -> dict:
                  "macro_f1": {"mean": r["macro_f1_mean"], "std": r["macro_f1_std"]},
                  "minority_recall": r["minority_recall_mean"]}   # training time: table.csv (not deterministic)
         if isinstance(r.get("verdict"), str):
-            entry.update(gain={"mean": r["gain_mean"], "std": r["gain_std"], "ci95_lo": r["gain_lo"], "ci95_hi": r["gain_hi"]},
+            entry.update(gain={"mean": r["gain_mean"], "std": r["gain_std"], "lo": r["gain_lo"], "hi": r["gain_hi"],
+                               "level": r["gain_level"], "ci95_lo": r["gain_lo95"], "ci95_hi": r["gain_hi95"],
+                               "p": r["gain_p"], "p_holm": r["gain_p_holm"]},
                          verdict=r["verdict"], reference=r["reference"])
         out[f"{r['model']}/{r['input']}/{r['regime']}"] = entry
     return out
@@ -67,7 +70,7 @@ def main(argv=None) -> None:
     if idle:
         sentence += f" No samples needed (balanced classes), so not run: {', '.join(idle)}."
     metrics = {"baseline_majority": {k: majority[k] for k in ("balanced_accuracy", "macro_f1")},
-               "results": _metrics(table)}
+               "verdicts": verdict_family(table), "results": _metrics(table)}
     recall = rows.groupby(["model", "input", "regime"], sort=False)[[f"recall:{c}" for c in names]].mean().reset_index()
     recall.columns = [c.removeprefix("recall:") for c in recall.columns]
     log.info("%s", sentence)

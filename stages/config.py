@@ -248,8 +248,7 @@ class RandomOptions(Section):
     """Random over-sampling (copies of real samples) has no options: the re-balancing reference."""
 
 
-class ClassGuidedOptions(Section):
-    scale: Annotated[float, Field(ge=0.0, le=1000.0)]
+class ClassGuidedOptions(Section):   # its scale: the one the guide stage chose on validation (models/guide/classifier)
     steps: Annotated[int, Field(ge=1, le=1000)]
 
 
@@ -482,13 +481,20 @@ class Diffusion(Section):
         return self
 
 
+class InterpolateValidation(Section):
+    fraction: Annotated[float, Field(gt=0.0, le=0.5)]
+    seeds: Annotated[int, Field(ge=1, le=20)]
+    pairs: Annotated[int, Field(ge=2)]
+
+
 class Interpolate(Section):
     pairs: Annotated[int, Field(ge=2)]
     points: Annotated[int, Field(ge=1, le=32)]
     steps: Annotated[int, Field(ge=2, le=1000)]
-    strength: Annotated[float, Field(ge=0.0, le=1.0)]
+    strengths: UniqueList(Annotated[float, Field(ge=0.0, le=1.0)], min_length=1)
     metric: Literal[GUIDE_METRICS]
     seeds: Annotated[int, Field(ge=1, le=20)]
+    validation: InterpolateValidation
     strips: Annotated[int, Field(ge=1, le=32)]
 
 
@@ -502,16 +508,15 @@ class Runs(Section):
 Scale = Annotated[float, Field(gt=0.0, le=1000.0)]   # 0 would be unguided sampling, which every study has
 
 
-class GuideScales(Section):   # pipeline.generate.guided.GUIDES
-    classifier: UniqueList(Scale, min_length=0)
-    discriminator: UniqueList(Scale, min_length=0)
-    ood: UniqueList(Scale, min_length=0)
+class GuideScales(Section):   # pipeline.generate.guided.GUIDES: candidates, the operating one chosen on validation
+    classifier: UniqueList(Scale, min_length=1)
+    discriminator: UniqueList(Scale, min_length=1)
+    ood: UniqueList(Scale, min_length=1)
 
 
-class GuideOperating(Section):
-    classifier: Scale
-    discriminator: Scale
-    ood: Scale
+class GuideValidation(Section):
+    fraction: Annotated[float, Field(gt=0.0, le=0.5)]
+    seeds: Annotated[int, Field(ge=1, le=20)]
 
 
 class Guide(Section):
@@ -529,7 +534,7 @@ class Guide(Section):
     symmetry: Literal[AUGMENTATIONS]
     normalise: bool
     scales: GuideScales
-    operating: GuideOperating
+    validation: GuideValidation
     ood_other: Literal[("digits", "shapes")]
     ood_images: Annotated[int, Field(ge=16)]
     gallery_per_class: Annotated[int, Field(ge=1, le=16)]

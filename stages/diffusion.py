@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline.generate.evaluate import METRICS, SampleReference
-from pipeline.generate.study import sampler_grid, summarise, trajectories
+from pipeline.generate.study import sampler_grid, sampler_verdicts, summarise, trajectories
 from pipeline.generate.sampling import starting_noise
 from pipeline.generate.unet import LatentDiffusion, build_unet
 from pipeline.data.store import read_image_split
@@ -95,7 +95,7 @@ def main(argv=None) -> None:
         log_curves(tmp, {"unet/loss": losses})
         rows.to_csv(tmp / "runs.csv", index=False, float_format="%.6g")
         table.to_csv(tmp / "samplers.csv", index=False, float_format="%.6g")
-        write_json(tmp / "metrics.json", _metrics(table, cfg, n_params, losses))
+        write_json(tmp / "metrics.json", {**_metrics(table, cfg, n_params, losses), **sampler_verdicts(rows)})
         gallery = [decode_to_images(vae, finals[(s, most)][:cfg.gallery]) for s in cfg.samplers]
         gallery.append(real_images.images[reference.test_idx[:cfg.gallery]])
         save_png(image_grid(gallery), tmp / "gallery.png")

@@ -14,17 +14,22 @@ safetensors + json (``pipeline.generate.guidance``, ``pipeline.generate.ood``):
   (``guide.ood_other``, encoded by the same VAE); then, through its noise-aware Gaussian score, a
   guidance term toward in-distribution latents.
 
-Then, for ``guide.seeds`` seeds, ``guide.samples_per_class`` samples per class (each asking for a
+The guiding models are fitted on the train latents less a validation split
+(``guide.validation.fraction``, stratified). Each guidance's operating scale is chosen there: for
+``guide.validation.seeds`` validation seeds (disjoint from the reported ones, each with its own
+judge), every candidate of ``guide.scales`` is drawn and graded against the validation latents, and
+the scale best on the guidance's aim (``pipeline.generate.guided.AIMS``) is taken. Then, for
+``guide.seeds`` reported seeds, ``guide.samples_per_class`` samples per class (each asking for a
 class, classes in turn) are drawn from the same noise by ``guide.sampler`` in ``guide.steps``
-steps: unguided, each guidance at every scale of ``guide.scales`` and at its ``guide.operating``
-scale, and all three together at the operating scales (``combined``). Classifier guidance
+steps: unguided, each guidance at its chosen scale, and all three together (``combined``), graded
+against the test latents; the test split chooses nothing. Classifier guidance
 averages the classifier over ``guide.symmetry`` and, with ``guide.normalise``, scales each
 sample's gradient to unit RMS (its scales are then the ε shift per step). Each set is graded by
 models that never guide: an independent classifier (the ``bench.latent_cnn`` recipe, trained on
 real train latents per seed) for the requested class, the sample metrics of the ``diffusion``
 stage against real test latents (Fréchet, precision, recall, density, coverage, copy ratio) and
 a nearest-neighbour out-of-distribution rate (``far_fraction``). Each kind at its operating
-point is compared with unguided sampling, paired by seed, with 95 % intervals and a verdict.
+point is compared with unguided sampling, paired by seed, one Holm family (``pipeline.metrics.verdicts``).
 Writes ``models/guide`` and ``reports/guide``. Reads ``base``, ``guide``, ``diffusion.components``,
 ``diffusion.k``, ``bench.latent_cnn``, ``vae.dtype``, ``vae.tiling``.
 """
@@ -47,10 +52,19 @@ from pipeline.generate.guidance import (
     save_guide_model,
     train_noise_aware,
 )
-from pipeline.generate.guided import GUIDES, KINDS, GuidingModels, guidance_study, sample, sweep_points
+from pipeline.generate.guided import (
+    AIMS,
+    GUIDES,
+    KINDS,
+    GuidingModels,
+    guidance_study,
+    sample,
+    select_scales,
+    sweep_points,
+)
 from pipeline.generate.ood import MahalanobisOOD, detector_metrics, roc_points
 from pipeline.generate.sampling import starting_noise
-from pipeline.generate.study import paired_verdict, summarise
+from pipeline.generate.study import paired_verdicts, summarise
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.analysis import decode_to_images
 from pipeline.latents.store import read_latent_split
@@ -58,6 +72,7 @@ from pipeline.latents.vae import encode_images, images_to_tensor
 from pipeline.report.figures import image_grid, save_png
 from pipeline.report.guidance import guidance_curves, roc_chart
 from pipeline.runtime import resolve_device
+from pipeline.validation import chosen_by, validation_seeds, validation_split
 from stages.cli import fail, parse_args, stage_main
 from stages.common import require_same_ids, start
 from stages.live import log_curves
@@ -96,9 +111,14 @@ def main(argv=None) -> None:
     require_same_ids(images, test, "test", args.images, args.latents)
     vae = open_vae(params, args.vae, images.images.shape[1], (train.shape, args.latents))
     model = open_diffusion(params, args.unet, train.shape, args.latents)
-    X, y = train.latents, train.meta["label"].to_numpy()
+    X_all, y_all = train.latents, train.meta["label"].to_numpy()
+    fit_idx, val_idx = validation_split(y_all, cfg.validation.fraction, seed)
+    if len(val_idx) < n:
+        fail(f"guide.validation.fraction {cfg.validation.fraction:g} holds out {len(val_idx)} train latents, fewer than "
+             f"the {n} samples per set it must be compared with: raise it or lower guide.samples_per_class")
+    X, y = X_all[fit_idx], y_all[fit_idx]      # guiding models and validation judges never see the validation latents
 
-    # guiding models: train split only
+    # guiding models: train split less the validation latents
     common = {"batch_size": cfg.batch_size, "lr": cfg.lr, "device": device}
     torch.manual_seed(seed)
     classifier = noise_aware_classifier(train.shape, len(names), cfg.channels, cfg.t_dim)
@@ -129,42 +149,52 @@ def main(argv=None) -> None:
     detector = {name: detector_metrics(in_scores, sc) for name, sc in out_scores.items()}
     rocs = pd.concat([roc_points(in_scores, sc).assign(against=name) for name, sc in out_scores.items()])
 
-    # guided sampling, graded by models that never guide
-    reference = SampleReference(X, test.latents, n=n, components=params.diffusion.components, k=params.diffusion.k,
+    # guided sampling, graded by models that never guide: first the candidate scales on the validation split
+    # (validation latents as the real reference, validation seeds and judges), which choose each operating scale;
+    # then only the chosen points on the test split, with the reported seeds and judges
+    study = {"model": model, "models": models, "n_classes": len(names), "sampler": cfg.sampler, "steps": cfg.steps}
+    val_seeds, test_seeds = validation_seeds(seed, cfg.validation.seeds), [seed + i for i in range(cfg.seeds)]
+    val_reference = SampleReference(X, X_all[val_idx], n=n, components=params.diffusion.components,
+                                    k=params.diffusion.k, seed=seed)
+    sweep = cfg.scales.model_dump()
+    bar = tqdm(total=len(val_seeds) * len(sweep_points(sweep, None)) + len(test_seeds) * len(KINDS),
+               desc="guided sampling", unit="set")
+    val_rows = _graded(val_seeds, val_reference, X, y, X_all[val_idx], y_all[val_idx], params, device, study,
+                       sweep=sweep, operating=None, progress=bar.update)[0]
+    operating = select_scales(val_rows)
+    reference = SampleReference(X_all, test.latents, n=n, components=params.diffusion.components, k=params.diffusion.k,
                                 seed=seed)
-    points = sweep_points(cfg.scales.model_dump(), cfg.operating.model_dump())
-    rows, first = [], None
-    bar = tqdm(total=cfg.seeds * len(points), desc="guided sampling", unit="set")
-    for s in [seed + i for i in range(cfg.seeds)]:
-        judge, judge_acc = independent_judge(X, y, test.latents, test.meta["label"].to_numpy(), len(names),
-                                             params.bench.latent_cnn, seed=s, device=device)
-        seed_rows, finals = guidance_study(model, reference, models, judge, n_classes=len(names),
-                                           sweep=cfg.scales.model_dump(), operating=cfg.operating.model_dump(),
-                                           sampler=cfg.sampler, steps=cfg.steps, seed=s, progress=bar.update)
-        rows.append(seed_rows.assign(judge_test_accuracy=judge_acc))
-        first = first or finals
+    rows, first = _graded(test_seeds, reference, X_all, y_all, test.latents, test.meta["label"].to_numpy(), params,
+                          device, study, sweep={}, operating=operating, progress=bar.update)
     bar.close()
-    rows = pd.concat(rows, ignore_index=True)
     table = summarise(rows, ["kind", "scale"], (*STUDY_METRICS, "judge_test_accuracy", "seconds_per_sample"))
-    metrics = _metrics(rows, table, reference, detector, cfg, len(names))
+    val_table = summarise(val_rows, ["kind", "scale"], (*STUDY_METRICS, "judge_test_accuracy"))
+    choice = chosen_by("each guidance's operating scale", "; ".join(
+        f"{g}: {'highest' if up else 'lowest'} seed-mean {m} among {', '.join(f'{v:g}' for v in sweep[g])}"
+        for g, (m, up) in AIMS.items()), len(val_idx), val_seeds)
+    metrics = _metrics(rows, table, val_table, reference, val_reference, detector, cfg, len(names), operating, choice)
 
     with atomic_dir(args.out) as out, atomic_dir(args.reports) as rep:
-        save_guide_model(out / "classifier", classifier, {"class_names": list(names),
-                                                          "trained_on": f"train latents ({cfg.symmetry} views)",
-                                                          "guidance": {"symmetry": cfg.symmetry, "normalise": cfg.normalise}})
+        save_guide_model(out / "classifier", classifier, {
+            "class_names": list(names), "trained_on": f"train latents less the validation split ({cfg.symmetry} views)",
+            "guidance": {"symmetry": cfg.symmetry, "normalise": cfg.normalise, "scale": operating["classifier"],
+                         "chosen_by": choice}})
         save_guide_model(out / "discriminator", discriminator,
                          {"real": "train latents", "generated": f"{cfg.generated} unguided {cfg.sampler} samples"})
         ood.save(out / "ood")
         rows.to_csv(rep / "runs.csv", index=False, float_format="%.6g")
         table.to_csv(rep / "table.csv", index=False, float_format="%.6g")
+        val_rows.to_csv(rep / "validation_runs.csv", index=False, float_format="%.6g")
+        val_table.to_csv(rep / "validation_table.csv", index=False, float_format="%.6g")
         rocs.to_csv(rep / "roc.csv", index=False, float_format="%.6g")
         pd.DataFrame({"step": range(1, len(clf_loss) + 1), "classifier": clf_loss,
                       "discriminator": np.interp(np.linspace(0, 1, len(clf_loss)), np.linspace(0, 1, len(disc_loss)),
                                                  disc_loss)}).to_csv(rep / "loss.csv", index=False, float_format="%.6g")
         log_curves(rep, {"guide/classifier_loss": clf_loss, "guide/discriminator_loss": disc_loss})
         write_json(rep / "metrics.json", metrics)
-        guidance_curves(table, metrics["baselines"], rep / "curves.png", prior=1.0 / len(names),
-                        title=f"Guidance-scale sweep ({cfg.sampler}, {cfg.steps} steps, {n} samples × {cfg.seeds} seeds)")
+        guidance_curves(val_table, metrics["validation"]["baselines"], rep / "curves.png", prior=1.0 / len(names),
+                        title=f"Guidance-scale sweep on the validation split ({cfg.sampler}, {cfg.steps} steps, {n} samples "
+                              f"× {cfg.validation.seeds} validation seeds): it chose {_scales(operating)}")
         roc_chart(rocs, rep / "ood_roc.png", title="Mahalanobis OOD detector: held-out real test latents vs …")
         save_png(image_grid(_gallery(first, vae, len(names), cfg.gallery_per_class)), rep / "gallery.png")
     for _, r in table.iterrows():
@@ -200,27 +230,53 @@ def _gallery(finals: dict, vae, n_classes: int, per_class: int) -> list[np.ndarr
     return [decode_to_images(vae, finals["samples"][k][pick]) for k in KINDS if k in finals["samples"]]
 
 
-def _metrics(rows: pd.DataFrame, table: pd.DataFrame, reference: SampleReference, detector: dict, cfg,
-             n_classes: int) -> dict:
+def _graded(seeds: list[int], reference: SampleReference, X: np.ndarray, y: np.ndarray, X_judged: np.ndarray,
+            y_judged: np.ndarray, params, device, study: dict, *, sweep: dict, operating: dict | None, progress):
+    """Guided sets for each of ``seeds``, graded against ``reference`` by a judge per seed (trained on
+    ``X``, ``y`` with that seed; its accuracy measured on ``X_judged``): the rows and the first seed's samples."""
+    rows, first = [], None
+    for s in seeds:
+        judge, judge_acc = independent_judge(X, y, X_judged, y_judged, study["n_classes"], params.bench.latent_cnn,
+                                             seed=s, device=device)
+        seed_rows, finals = guidance_study(study["model"], reference, study["models"], judge, n_classes=study["n_classes"],
+                                           sweep=sweep, operating=operating, sampler=study["sampler"],
+                                           steps=study["steps"], seed=s, progress=progress)
+        rows.append(seed_rows.assign(judge_test_accuracy=judge_acc))
+        first = first or finals
+    return pd.concat(rows, ignore_index=True), first
+
+
+def _scales(scales: dict) -> str:
+    return ", ".join(f"{g} {v:g}" for g, v in scales.items())
+
+
+def _metrics(rows: pd.DataFrame, table: pd.DataFrame, val_table: pd.DataFrame, reference: SampleReference,
+             val_reference: SampleReference, detector: dict, cfg, n_classes: int, operating: dict, choice: dict) -> dict:
     out = {"sampler": cfg.sampler, "steps": cfg.steps, "samples": cfg.samples_per_class * n_classes, "seeds": cfg.seeds,
-           "class_prior": 1.0 / n_classes, "operating": cfg.operating.model_dump(),
+           "class_prior": 1.0 / n_classes, "operating": operating, "chosen_by": choice,
            "classifier_guidance": {"symmetry": cfg.symmetry, "normalise": cfg.normalise}, "ood_detector": detector}
-    operating = {"unguided": 0.0, "combined": 1.0, **cfg.operating.model_dump()}
-    at = {k: table[(table["kind"] == k) & (table["scale"] == float(operating[k]))].iloc[0] for k in KINDS}
+    scales = {"unguided": 0.0, "combined": 1.0, **operating}
+    at = {k: table[(table["kind"] == k) & (table["scale"] == float(scales[k]))].iloc[0] for k in KINDS}
     out["kinds"] = {k: {m: {"mean": r[f"{m}_mean"], "std": r[f"{m}_std"]} for m in STUDY_METRICS} for k, r in at.items()}
-    out["sweep"] = {g: {f"{r['scale']:g}": {m: r[f"{m}_mean"] for m in ("class_accuracy", "frechet", "recall")}
-                        for _, r in table[table["kind"] == g].iterrows()} for g in GUIDES}
     out["judge_test_accuracy"] = {"mean": float(table["judge_test_accuracy_mean"].iloc[0]),
                                   "std": float(table["judge_test_accuracy_std"].iloc[0])}
-    base = reference.baselines(0)
-    out["baselines"] = {k: {m: base[k][m] for m in METRICS} for k in base}
+    out["baselines"] = _baselines(reference)
+    shown = ("class_accuracy", "frechet", "recall", "far_fraction")
+    out["validation"] = {
+        "seeds": cfg.validation.seeds, "fraction": cfg.validation.fraction, "baselines": _baselines(val_reference),
+        "sweep": {g: {f"{r['scale']:g}": {m: r[f"{m}_mean"] for m in shown}
+                      for _, r in val_table[val_table["kind"] == g].iterrows()} for g in GUIDES},
+        "unguided": {m: float(val_table.loc[val_table["kind"] == "unguided", f"{m}_mean"].iloc[0]) for m in shown}}
     key = rows["kind"] + "@" + rows["scale"].map("{:g}".format)
     wide = rows.assign(point=key).pivot(index="seed", columns="point")
-    free = "unguided@0"
-    out["vs_unguided"] = {
-        k: {m: paired_verdict(wide[m][f"{k}@{operating[k]:g}"].to_numpy(), wide[m][free].to_numpy(), better)
-            for m, better in HIGHER_IS_BETTER.items()} for k in KINDS if k != "unguided"}
+    out["vs_unguided"] = paired_verdicts(wide, {k: (f"{k}@{scales[k]:g}", "unguided@0") for k in KINDS if k != "unguided"},
+                                         HIGHER_IS_BETTER)
     return out
+
+
+def _baselines(reference: SampleReference) -> dict:
+    base = reference.baselines(0)
+    return {k: {m: base[k][m] for m in METRICS} for k in base}
 
 
 if __name__ == "__main__":

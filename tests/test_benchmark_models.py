@@ -110,10 +110,10 @@ def _rows(copies: int = 40):
     # real: 5/8 right; real+smote: one more right (improves every seed); synthetic: worse; pixels vs reconstructed
     preds = {"real": [0, 0, 0, 0, 1, 0, 0, 0], "real+smote": [0, 0, 0, 0, 1, 1, 0, 0],
              "synthetic:smote": [1, 1, 0, 0, 1, 0, 0, 0]}
-    for seed in range(3):
+    for seed in range(5):
         for regime, p in preds.items():
             p = np.array(p)
-            if regime == "real+smote" and seed == 2:
+            if regime == "real+smote" and seed in (2, 4):
                 p = np.array([0, 0, 0, 0, 1, 1, 2, 0])
             p = np.tile(p, copies)
             rows.append(result_row("logreg", "latents", regime, seed, y, p, names, n_train=10, seconds=0.1))
@@ -140,7 +140,10 @@ def test_summary_pairs_each_result_with_its_reference():
     assert pd.isna(real.get("verdict"))
     aug = table.loc[("logreg", "latents", "real+smote")]
     assert aug["reference"] == "latents / real" and aug["verdict"] == "improved"
-    assert aug["gain_mean"] == pytest.approx((1 / 6 + 1 / 6 + 1 / 3) / 3) and 0 < aug["gain_lo"] < aug["gain_mean"] < aug["gain_hi"]
+    assert aug["gain_mean"] == pytest.approx((3 / 6 + 2 / 3) / 5) and 0 < aug["gain_lo"] < aug["gain_mean"] < aug["gain_hi"]
+    # four gains in the family (smote, synthetic, gaussian, reconstructed): Holm's levels, wider than 95 %
+    assert aug["comparisons"] == 4 and aug["gain_level"] > 0.95 and aug["gain_lo"] < aug["gain_lo95"]
+    assert aug["gain_p_holm"] <= 0.05 < table.loc[("logreg", "latents", "real+gaussian"), "gain_p_holm"]
     assert table.loc[("logreg", "latents", "synthetic:smote"), "verdict"] == "hurt"
     tiny = table.loc[("logreg", "latents", "real+gaussian")]      # one image better: a gain, but no verdict
     assert tiny["gain_mean"] > 0 and tiny["gain_lo"] <= 0 and tiny["verdict"] == "no clear change"
@@ -149,6 +152,7 @@ def test_summary_pairs_each_result_with_its_reference():
     assert table.loc[("vgg", "pixels", "real"), "minority_recall_mean"] == 1.0
     text = benchmark_sentence(summarise(rows, ["c"], preds, y, draws=300), majority=1 / 3)
     assert "Majority class: 0.333" in text and "Augmentation helped 1 of 2 model × regime pairs: logreg real+smote" in text
+    assert "Holm over the table's 4 comparisons" in text
     assert "on pixels the best is vgg (real) at 1.000 ± 0.000" in text and "reconstructed" in text
     assert "no better than the majority class" not in text
     strict = benchmark_sentence(summarise(rows, ["c"]), majority=0.6)
@@ -158,20 +162,21 @@ def test_summary_pairs_each_result_with_its_reference():
     assert "No augmented regime was run" in benchmark_sentence(summarise(flat, ["c"], preds, y, draws=100), 1 / 3)
 
 
-def test_bootstrap_interval_widens_with_fewer_test_images():
-    from pipeline.metrics.bootstrap import paired_gain_interval
+def test_gain_interval_widens_with_fewer_test_images():
+    from pipeline.metrics.bootstrap import paired_gain
 
     rng = np.random.default_rng(0)
-    for n, expect in ((2000, "improved"), (40, "no clear change")):
+    for n, expect in ((2000, True), (40, False)):
         y = rng.integers(0, 3, n)
-        ref = np.where(rng.random((3, n)) < 0.6, y, (y + 1) % 3)
-        better = np.where(rng.random((3, n)) < 0.1, y, ref)         # ~4 % more right, every seed
-        ci = paired_gain_interval(y, better, ref, draws=500)
-        assert ci["lo"] < ci["mean"] < ci["hi"] and ci["verdict"] == expect, (n, ci)
-    same = paired_gain_interval(y, ref, ref, draws=100)
-    assert same["mean"] == same["lo"] == same["hi"] == 0 and same["verdict"] == "no clear change"
+        ref = np.where(rng.random((5, n)) < 0.6, y, (y + 1) % 3)
+        better = np.where(rng.random((5, n)) < 0.1, y, ref)         # ~4 % more right, every seed
+        est = paired_gain(y, better, ref, draws=500)
+        lo, hi = est.interval(0.95)
+        assert lo < est.mean < hi and (lo > 0) == expect, (n, lo, hi)
+    same = paired_gain(y, ref, ref, draws=100)
+    assert same.mean == same.se == 0 and same.p == 1.0
     with pytest.raises(ValueError, match="must both be"):
-        paired_gain_interval(y, ref[:2], ref)
+        paired_gain(y, ref[:2], ref)
 
 
 def test_minibatch_augmentation_and_class_weights():

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from diffusers import UNet2DModel
@@ -12,7 +13,8 @@ from pipeline.generate.evaluate import SampleReference, path_smoothness
 from pipeline.generate.interpolate import interpolation_paths, pixel_metric, same_class_pairs
 from pipeline.generate.runs import end_error, image_seeds, run_rows, sampler_runs
 from pipeline.generate.sampling import Guide, ddim_invert, denoise, slerp_noise, starting_noise
-from pipeline.generate.study import paired_verdict
+from pipeline.generate.study import paired_verdicts
+from pipeline.metrics.verdicts import agrees
 from pipeline.generate.unet import load_diffusion
 from pipeline.latents.noising import SCHEDULERS, oracle_trajectory
 from pipeline.score.runs import load_runs
@@ -227,6 +229,10 @@ def test_path_smoothness_and_paired_verdicts():
     jumpy = line.copy()
     jumpy[:, 2] = jumpy[:, 1]
     assert path_smoothness(jumpy)["jump_ratio"] > 1.5
-    assert paired_verdict(np.array([0.9, 0.8, 0.85]), np.array([0.5, 0.45, 0.5]), True)["verdict"] == "better"
-    assert paired_verdict(np.array([0.9, 0.8, 0.85]), np.array([0.5, 0.45, 0.5]), False)["verdict"] == "worse"
-    assert paired_verdict(np.array([0.5, 0.6, 0.4]), np.array([0.55, 0.45, 0.5]), True)["verdict"] == "no clear difference"
+    wide = pd.DataFrame({("acc", "a"): [0.9, 0.8, 0.85], ("acc", "b"): [0.5, 0.45, 0.5], ("acc", "c"): [0.55, 0.45, 0.5],
+                         ("fd", "a"): [0.9, 0.8, 0.85], ("fd", "b"): [0.5, 0.45, 0.5], ("fd", "c"): [0.5, 0.6, 0.4]})
+    table = paired_verdicts(wide, {"a_vs_b": ("a", "b"), "c_vs_b": ("c", "b")}, {"acc": True, "fd": False})
+    assert table["a_vs_b"]["acc"]["verdict"] == "better" and table["a_vs_b"]["fd"]["verdict"] == "worse"
+    assert table["c_vs_b"]["fd"]["verdict"] == "no clear difference"
+    assert all(v["comparisons"] == 4 and agrees(v) and v["higher_is_better"] == (m == "acc")
+               for block in table.values() for m, v in block.items())

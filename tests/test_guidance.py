@@ -2,6 +2,7 @@
 Mahalanobis out-of-distribution score as a detector and a differentiable metric."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -20,7 +21,7 @@ from pipeline.generate.guidance import (
     symmetry_views,
     train_noise_aware,
 )
-from pipeline.generate.guided import GuidingModels, guidance_study, make_guide, sweep_points
+from pipeline.generate.guided import GuidingModels, guidance_study, make_guide, select_scales, sweep_points
 from pipeline.generate.ood import MahalanobisOOD, detector_metrics
 from pipeline.classify.regimes import Regime, regimes, training_set
 from pipeline.generate.oversample import ClassGuided, GuidedInterpolation, make_generated
@@ -248,6 +249,17 @@ def test_the_guidance_study_grades_every_kind_with_models_that_do_not_guide(toy)
     with pytest.raises(ValueError, match="unknown guidance kind"):
         make_guide("clip", {}, models, finals["requested"], None)
 
+    # a validation sweep: no operating point, no combined set; the operating scales are chosen from it
+    assert sweep_points(sweep, None) == [("unguided", 0.0), ("classifier", 1.0), ("classifier", 4.0), ("ood", 0.5)]
+    val = pd.DataFrame([{"kind": k, "scale": sc, "class_accuracy": a, "frechet": f, "far_fraction": o}
+                        for k, sc, a, f, o in [("unguided", 0, 0.5, 10, 0.1), ("classifier", 1, 0.7, 11, 0.1),
+                                               ("classifier", 4, 0.9, 30, 0.2), ("classifier", 4, 0.8, 30, 0.2),
+                                               ("discriminator", 2, 0.5, 9, 0.1), ("discriminator", 8, 0.5, 12, 0.1),
+                                               ("ood", 0.5, 0.5, 10, 0.05), ("ood", 2, 0.5, 10, 0.05)]])
+    assert select_scales(val) == {"classifier": 4.0, "discriminator": 2.0, "ood": 0.5}   # ties: the smaller scale
+    with pytest.raises(ValueError, match="no ood scale"):
+        select_scales(val[val["kind"] != "ood"])
+
 
 def test_class_guided_samples_over_sample_like_an_augmenter_and_join_only_the_regimes_asked(toy, tmp_path):
     model, clf, centres = toy
@@ -267,11 +279,14 @@ def test_class_guided_samples_over_sample_like_an_augmenter_and_join_only_the_re
 
     # built from saved models, as the benchmark's workers do, and only in the regime kinds asked for
     model.save(tmp_path / "unet")
-    save_guide_model(tmp_path / "classifier", clf, {"guidance": {"symmetry": "flip", "normalise": True}})
-    options = {"class_guided": {"scale": 3.0, "steps": 10, "unet": str(tmp_path / "unet"),
-                                "classifier": str(tmp_path / "classifier")}}
-    built = make_generated("class_guided", {**options["class_guided"], "scale": 0.3}, random_state=0)
-    assert (built.symmetry, built.normalise, built.scale) == ("flip", True, 0.3)   # guides as its guide stage set it
+    save_guide_model(tmp_path / "classifier", clf, {"guidance": {"symmetry": "flip", "normalise": True, "scale": 3.0}})
+    options = {"class_guided": {"steps": 10, "unet": str(tmp_path / "unet"), "classifier": str(tmp_path / "classifier")}}
+    built = make_generated("class_guided", options["class_guided"], random_state=0)
+    assert (built.symmetry, built.normalise, built.scale) == ("flip", True, 3.0)   # guides as its guide stage chose
+    save_guide_model(tmp_path / "unchosen", clf, {"guidance": {"symmetry": "flip", "normalise": True}})
+    with pytest.raises(InputError, match="no guidance.scale"):
+        make_generated("class_guided", {**options["class_guided"], "classifier": str(tmp_path / "unchosen")},
+                       random_state=0)
     Xf, yf = training_set(Regime("low_data", "class_guided"), X, labels, seed=0, cap=4, grow=3, options=options)
     assert len(Xf) == 2 * 4 * 3 and np.bincount(yf).tolist() == [12, 12]
     with pytest.raises(ValueError, match="needs the saved models"):

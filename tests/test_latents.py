@@ -210,7 +210,8 @@ def test_euler_noises_in_sigma_space():
 def test_fractions_map_to_increasing_noise():
     sched = make_scheduler("ddim", 50)
     abs_ = [alpha_bar(sched, timestep_for_fraction(sched, f)) for f in (0.0, 0.2, 0.5, 0.8, 1.0)]
-    assert abs_ == sorted(abs_, reverse=True) and abs_[0] > 0.99 and abs_[-1] < 0.01
+    # trailing spacing: 50 steps run t = 999 … 19, so the cleanest level is t = 19 (ᾱ 0.982), the noisiest pure noise
+    assert abs_ == sorted(abs_, reverse=True) and abs_[0] > 0.98 and abs_[-1] < 0.01
     with pytest.raises(ValueError, match="t_frac"):
         timestep_for_fraction(sched, 1.5)
 

@@ -88,3 +88,21 @@ def test_a_class_absent_from_the_test_set_is_undefined_not_zero():
     # macro-F1 over the two classes the test set has: a (1.0) and b (2/3), not a third 0 for c
     assert m["macro_f1"] == pytest.approx((1.0 + 2 / 3) / 2)
     assert m["balanced_accuracy"] == pytest.approx(0.75)
+
+
+def test_fd_infinity_and_kid_do_not_depend_on_n_where_frechet_does():
+    from pipeline.metrics.fidelity import frechet_infinity, kernel_distance
+
+    rng = np.random.default_rng(0)
+    fd, fd_inf, kid = {}, {}, {}
+    for n in (120, 960):
+        reps = [(rng.standard_normal((n, 16)), rng.standard_normal((n, 16)) + 0.3) for _ in range(4)]
+        fd[n] = np.mean([frechet_distance(a, b) for a, b in reps])
+        fd_inf[n] = np.mean([frechet_infinity(a, b, seed=i) for i, (a, b) in enumerate(reps)])
+        kid[n] = np.mean([kernel_distance(a, b) for a, b in reps])
+    truth = 16 * 0.3 ** 2                                     # the two Gaussians' Fréchet distance
+    assert fd[120] > fd[960] + 0.5 > truth + 0.5              # plain Fréchet: biased upward, more at small n
+    assert abs(fd_inf[120] - truth) < 0.35 and abs(fd_inf[960] - truth) < 0.15
+    assert kid[120] == pytest.approx(kid[960], rel=0.25)
+    same = rng.standard_normal((300, 16))
+    assert abs(kernel_distance(same, rng.standard_normal((300, 16)))) < 0.01 < kernel_distance(same, same + 0.3)

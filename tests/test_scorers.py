@@ -160,9 +160,12 @@ def test_benchmark_sees_a_signal_that_noise_hides(tmp_path):
     assert np.allclose(res.test_pred["mixture"], res.test_pred["mlp"], atol=1e-5)
     model = build_scorer(res.models["mixture"].config)
     model.load_state_dict(res.models["mixture"].state_dict())
-    # one cnn_t for every scheduler; each scheduler scored on its own runs
+    # one cnn_t for every scheduler, each scheduler scored on its own runs: with one timestep spacing for all, the
+    # deterministic samplers' oracle runs reach the same U-Net input at the same timestep (Euler's sigma-space latent
+    # scaled back), so DDIM and Euler agree to float precision
     assert out["euler"].models["cnn_t"] is res.models["cnn_t"]
-    assert not np.allclose(out["euler"].test_pred["cnn_t"], res.test_pred["cnn_t"])
+    assert out["euler"].test_pred["cnn_t"] is not res.test_pred["cnn_t"]
+    np.testing.assert_allclose(out["euler"].test_pred["cnn_t"], res.test_pred["cnn_t"], atol=1e-4)
     no_mix = run_schedulers(["ddim"], clean[tr], score[tr], clean[te], score[te], t_fracs=[0.05], heldout_fracs=[],
                             num_inference_steps=20, seed=0, spec=ScorerSpec(**{**spec.__dict__, "expert_model": "none"}))
     assert set(no_mix["ddim"].models) == {"cnn_t"} and "mixture" not in no_mix["ddim"].test_pred

@@ -16,7 +16,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.metrics.classification import classification_metrics
-from pipeline.metrics.bootstrap import paired_gain_interval
+from pipeline.metrics.bootstrap import paired_gain
+from pipeline.metrics.verdicts import decide, family
+
+
+VERDICT_WORDS = ("improved", "hurt", "no clear change")   # a gain's verdict: above, below or around 0
 
 
 def timed_fit(fit: Callable[[], Callable[[], np.ndarray]]) -> tuple[np.ndarray, float]:
@@ -64,10 +68,12 @@ def summarise(rows: pd.DataFrame, minority: list[str], predictions: pd.DataFrame
               y_test: np.ndarray | None = None, *, draws: int = 1000) -> pd.DataFrame:
     """One row per (model, input, regime): mean ± std over seeds of balanced accuracy and macro-F1,
     mean minority-class recall, mean training time, and the gain over :func:`reference_of`, paired
-    by seed. With ``predictions`` (:func:`predictions_frame`) and ``y_test`` the gain gets a 95 %
-    interval from a paired bootstrap over seeds and test images
-    (:func:`~pipeline.metrics.bootstrap.paired_gain_interval`) and a verdict only where it excludes 0."""
-    out = []
+    by seed. With ``predictions`` (:func:`predictions_frame`) and ``y_test`` every gain gets an
+    interval with its seed and test-set variance (:func:`~pipeline.metrics.bootstrap.paired_gain`),
+    the whole table is one family under Holm's procedure (:func:`~pipeline.metrics.verdicts.decide`),
+    and a verdict is given only where the gain's Holm-level interval (``gain_lo`` … ``gain_hi``)
+    excludes 0; the plain 95 % interval is ``gain_lo95`` … ``gain_hi95``."""
+    out, estimates = [], {}
     for (model, input_, regime), g in rows.groupby(["model", "input", "regime"], sort=False):
         g = g.sort_values("seed")
         rec = {"model": model, "input": input_, "regime": regime, "seeds": int(len(g)),
@@ -83,11 +89,20 @@ def summarise(rows: pd.DataFrame, minority: list[str], predictions: pd.DataFrame
                 gain = g["balanced_accuracy"].to_numpy() - r["balanced_accuracy"].to_numpy()
                 rec.update(reference=f"{ref[0]} / {ref[1]}", gain_mean=float(gain.mean()), gain_std=float(gain.std()))
                 if predictions is not None:
-                    ci = paired_gain_interval(y_test, _preds(predictions, model, input_, regime, g["seed"]),
-                                              _preds(predictions, model, *ref, g["seed"]), draws=draws)
-                    rec.update(gain_lo=ci["lo"], gain_hi=ci["hi"], verdict=ci["verdict"])
+                    estimates[len(out)] = paired_gain(y_test, _preds(predictions, model, input_, regime, g["seed"]),
+                                                      _preds(predictions, model, *ref, g["seed"]), draws=draws)
         out.append(rec)
+    for i, v in decide(estimates, words=VERDICT_WORDS).items():
+        out[i].update(gain_lo=v["ci"][0], gain_hi=v["ci"][1], gain_lo95=v["ci95"][0], gain_hi95=v["ci95"][1],
+                      gain_level=v["level"], gain_p=v["p"], gain_p_holm=v["p_holm"], comparisons=v["comparisons"],
+                      verdict=v["verdict"])
     return pd.DataFrame(out)
+
+
+def verdict_family(table: pd.DataFrame) -> dict:
+    """How the table's verdicts were made (:func:`~pipeline.metrics.verdicts.family`)."""
+    m = int(table["comparisons"].max()) if "comparisons" in table and table["comparisons"].notna().any() else 0
+    return family(m, "t over seeds of the paired gain, plus its paired-bootstrap variance over test images")
 
 
 def _nanmean(values: np.ndarray) -> float:
@@ -119,13 +134,14 @@ def benchmark_sentence(table: pd.DataFrame, majority: float) -> str:
     aug = table[table["regime"].str.contains("+", regex=False) & table["verdict"].notna()]
     if len(aug) == 0:
         return text + " No augmented regime was run."
+    family = (f"intervals over seeds (t) and test images, Holm over the table's {int(table['comparisons'].max())} "
+              f"comparisons at family-wise 5 %")
     for label, want in (("helped", "improved"), ("hurt", "hurt")):
         hit = aug[aug["verdict"] == want]
         if len(hit):
-            names = ", ".join(f"{r.model} {r.regime} ({r.gain_mean:+.3f}, 95 % CI {r.gain_lo:+.3f} … {r.gain_hi:+.3f})"
-                              for r in hit.itertuples())
+            names = ", ".join(f"{r.model} {r.regime} ({r.gain_mean:+.3f}, {r.gain_level:.1%} interval {r.gain_lo:+.3f} … "
+                              f"{r.gain_hi:+.3f})" for r in hit.itertuples())
             text += f" Augmentation {label} {len(hit)} of {len(aug)} model × regime pairs: {names}."
     if not (aug["verdict"] != "no clear change").any():
-        text += (f" No augmentation changed its model's balanced accuracy beyond the 95 % interval over seeds and "
-                 f"test images ({len(aug)} model × regime pairs).")
-    return text
+        text += f" No augmentation changed its model's balanced accuracy ({len(aug)} model × regime pairs)."
+    return text + f" ({family}.)"

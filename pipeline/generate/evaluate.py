@@ -5,7 +5,10 @@ nearest-training-neighbour index) and holds a fixed random subset of real *test*
 size every generated set is compared at (k-NN metrics and the Fréchet distance depend on n).
 :meth:`SampleReference.measure` gives, for one generated set:
 
-- ``frechet``: Fréchet distance to the real test subset in the PCA space;
+- ``frechet``: Fréchet distance to the real test subset in the PCA space (biased upward at small n:
+  compare only at equal n, beside the real training subset's floor at the same n);
+- ``frechet_inf``: the same extrapolated to n → ∞ (FD∞, Chong & Forsyth 2020) and ``kid``, the
+  unbiased kernel distance, in the same space: comparable across sets of different n;
 - ``precision`` / ``recall`` / ``density`` / ``coverage``: the k-NN manifold metrics of Naeem et
   al. 2020, computed by the authors' package ``prdc`` on the full flattened latents (density and
   coverage are the versions robust to outliers; 1 is what a fresh draw of real data scores on
@@ -29,9 +32,16 @@ import numpy as np
 from prdc import compute_prdc
 from sklearn.neighbors import NearestNeighbors
 
-from pipeline.metrics.fidelity import PCAFrechet, copying_summary, frechet_distance
+from pipeline.metrics.fidelity import (
+    PCAFrechet,
+    copying_summary,
+    frechet_distance,
+    frechet_infinity,
+    kernel_distance,
+)
 
-METRICS = ("frechet", "precision", "recall", "density", "coverage", "copy_ratio", "near_copy_fraction")
+METRICS = ("frechet", "frechet_inf", "kid", "precision", "recall", "density", "coverage", "copy_ratio",
+           "near_copy_fraction")
 
 
 class SampleReference:
@@ -70,7 +80,8 @@ class SampleReference:
         with contextlib.redirect_stdout(io.StringIO()):   # prdc prints the set sizes
             pr = compute_prdc(self.test, flat, nearest_k=self.k)
         copying = copying_summary(self.nearest.kneighbors(flat)[0][:, 0], self.d_test)
-        return {"frechet": frechet_distance(P, self.P_test), **{m: float(pr[m]) for m in pr},
+        return {"frechet": frechet_distance(P, self.P_test), "frechet_inf": frechet_infinity(P, self.P_test),
+                "kid": kernel_distance(P, self.P_test), **{m: float(pr[m]) for m in pr},
                 "copy_ratio": copying["median_ratio"], "near_copy_fraction": copying["near_copy_fraction"]}
 
     def far_fraction(self, samples: np.ndarray, quantile: float = 0.95) -> float:

@@ -71,22 +71,44 @@ def sample(model: LatentDiffusion, guide, x_T: torch.Tensor, *, sampler: str, st
     return model.to_latents(denoise(model.unet, sampler, x_T, steps, seed=seed, eps_guide=guide).final).numpy()
 
 
-def sweep_points(sweep: Mapping[str, Sequence[float]], operating: Mapping[str, float]) -> list[tuple[str, float]]:
+def sweep_points(sweep: Mapping[str, Sequence[float]], operating: Mapping[str, float] | None) -> list[tuple[str, float]]:
     """(kind, scale) of the study: unguided, each guide at every scale of its sweep and at its
-    operating scale (sorted, once each), and ``combined`` (scale 1: the operating point itself)."""
+    operating scale (sorted, once each), and ``combined`` (scale 1: the operating point itself);
+    without ``operating`` (a validation sweep, which chooses it) no operating scales and no ``combined``."""
     points = [("unguided", 0.0)]
     for g in GUIDES:
-        points += [(g, float(s)) for s in sorted({*map(float, sweep.get(g, ())), float(operating[g])}) if s > 0]
-    return points + [("combined", 1.0)]
+        extra = {float(operating[g])} if operating is not None else set()
+        points += [(g, float(s)) for s in sorted({*map(float, sweep.get(g, ())), *extra}) if s > 0]
+    return points + ([("combined", 1.0)] if operating is not None else [])
+
+
+# What each guidance is for, and so how its operating scale is chosen on the validation sweep: the
+# scale that does best on the guidance's own aim (metric, higher is better), averaged over seeds.
+AIMS = {"classifier": ("class_accuracy", True), "discriminator": ("frechet", False), "ood": ("far_fraction", False)}
+
+
+def select_scales(rows: pd.DataFrame) -> dict[str, float]:
+    """Each guide's operating scale from validation-sweep ``rows`` (:func:`guidance_study` without an
+    operating point): the scale of its sweep with the best seed-mean :data:`AIMS` metric (ties: the
+    smaller scale). Chosen on validation latents, seeds and judges only, never on what is reported."""
+    means = rows.groupby(["kind", "scale"], sort=True)[[m for m, _ in AIMS.values()]].mean()
+    out = {}
+    for g, (metric, higher) in AIMS.items():
+        if g not in means.index.get_level_values("kind"):
+            raise ValueError(f"the validation sweep has no {g} scale to choose from")
+        col = means.loc[g, metric]
+        out[g] = float((col.idxmax() if higher else col.idxmin()))
+    return out
 
 
 def guidance_study(model: LatentDiffusion, reference: SampleReference, models: GuidingModels,
                    judge: Callable[[np.ndarray], np.ndarray], *, n_classes: int, sweep: Mapping[str, Sequence[float]],
-                   operating: Mapping[str, float], sampler: str, steps: int, seed: int,
+                   operating: Mapping[str, float] | None, sampler: str, steps: int, seed: int,
                    progress: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, dict]:
     """One row per (kind, scale) of :func:`sweep_points` for ``seed``: ``class_accuracy`` (the judge
     agrees with the requested class), the reference metrics, ``far_fraction`` and
-    ``seconds_per_sample``; and the samples at the operating point of each kind (for galleries)."""
+    ``seconds_per_sample``; and the samples at the operating point of each kind (for galleries; with
+    ``operating`` None, a validation sweep, only the unguided ones)."""
     want = requested_classes(reference.n, n_classes)
     x_T = starting_noise(reference.n, _shape(model), seed)
     rows, finals = [], {}
@@ -100,7 +122,7 @@ def guidance_study(model: LatentDiffusion, reference: SampleReference, models: G
                      "class_accuracy": float((judge(z) == want).mean()) if np.isfinite(z).all() else float("nan"),
                      **reference.measure(z), "far_fraction": reference.far_fraction(z),
                      "seconds_per_sample": seconds / len(z)})
-        if kind in ("unguided", "combined") or scale == float(operating[kind]):
+        if kind in ("unguided", "combined") or (operating is not None and scale == float(operating[kind])):
             finals[kind] = z
         if progress is not None:
             progress(1)

@@ -28,6 +28,7 @@ from pipeline.generate.guidance import SYMMETRIES, ClassifierGuide, load_guide_m
 from pipeline.generate.interpolate import interpolation_paths
 from pipeline.generate.sampling import denoise, starting_noise
 from pipeline.generate.unet import LatentDiffusion, load_diffusion
+from pipeline.io import InputError
 
 GENERATED = ("class_guided", "guided_interpolation")
 
@@ -147,10 +148,14 @@ def _diffusion(directory: str) -> LatentDiffusion:
 @lru_cache(maxsize=4)
 def _classifier(directory: str):
     """The saved noise-aware classifier and how it guides (``guidance`` in its config.json, written by
-    the guide stage; an older model without it guides plainly)."""
+    the guide stage: symmetry, normalise and the scale it chose on the validation split)."""
     model, config = load_guide_model(directory, "cpu")
     how = config.get("guidance", {})
-    return model, {"symmetry": how.get("symmetry", "none"), "normalise": bool(how.get("normalise", False))}
+    if "scale" not in how:
+        raise InputError(f"{directory}/config.json: no guidance.scale (the scale the guide stage chose on validation); "
+                         "re-run the guide stage")
+    return model, {"symmetry": how.get("symmetry", "none"), "normalise": bool(how.get("normalise", False)),
+                   "scale": float(how["scale"])}
 
 
 def make_generated(method: str, options, *, random_state: int, sampling_strategy="auto"):

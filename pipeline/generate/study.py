@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 from pipeline.generate.evaluate import METRICS, SampleReference, path_smoothness
-from pipeline.generate.interpolate import METHODS, interpolation_paths, same_class_pairs
+from pipeline.generate.interpolate import METHODS, interpolation_paths
 from pipeline.generate.sampling import denoise, starting_noise
 from pipeline.generate.unet import LatentDiffusion
 from pipeline.latents.noising import make_scheduler
 from pipeline.metrics.stats import mean_std
+from pipeline.metrics.verdicts import decide, seed_estimate
 
 
 def sampler_grid(model: LatentDiffusion, reference: SampleReference, *, samplers: list[str], steps: list[int],
@@ -77,41 +78,59 @@ def trajectories(model: LatentDiffusion, samplers: list[str], x_T: torch.Tensor,
     return out
 
 
-def paired_verdict(a: np.ndarray, b: np.ndarray, higher_is_better: bool) -> dict:
-    """``a`` − ``b`` paired over seeds: mean, std and a 95 % t-interval, and a plain verdict."""
-    from scipy import stats
+def paired_verdicts(wide: pd.DataFrame, pairs: dict[str, tuple[str, str]], higher_is_better: dict[str, bool]) -> dict:
+    """One verdict table: for each named ``pairs`` entry (a, b) and each metric of ``higher_is_better``,
+    ``wide[metric][a] − wide[metric][b]`` paired over seeds (``wide``: one row per seed, columns
+    (metric, point)), with Holm's procedure over the whole table (:func:`~pipeline.metrics.verdicts.decide`).
+    Returns ``{name: {metric: verdict entry}}``."""
+    estimates = {(name, m): seed_estimate(wide[m][a].to_numpy() - wide[m][b].to_numpy())
+                 for name, (a, b) in pairs.items() for m in higher_is_better}
+    out: dict = {}
+    for (name, m), entry in decide(estimates, {k: higher_is_better[k[1]] for k in estimates}).items():
+        out.setdefault(name, {})[m] = entry
+    return out
 
-    d = np.asarray(a, float) - np.asarray(b, float)
-    mean = float(d.mean())
-    half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
-    lo, hi = mean - half, mean + half
-    better = lo > 0 if higher_is_better else hi < 0
-    worse = hi < 0 if higher_is_better else lo > 0
-    return {"difference": mean, "std": float(d.std(ddof=1)) if len(d) > 1 else 0.0, "ci95": [lo, hi],
-            "verdict": "better" if better else "worse" if worse else "no clear difference"}
+
+def sampler_verdicts(rows: pd.DataFrame, metric: str = "frechet") -> dict:
+    """Two verdict tables over the sampler grid's per-seed ``rows`` (columns sampler, steps, seed and
+    ``metric``; lower is better), each one Holm family: ``steps_vs_fewest``, each sampler's step counts
+    against its fewest, and ``vs_best``, every cell against the cell of the lowest mean (a cell whose
+    verdict there is "no clear difference" is tied with the best)."""
+    cells = rows[~rows["sampler"].isin(["real_train", "gaussian"])]
+    wide = cells.assign(point=cells["sampler"] + "@" + cells["steps"].astype(int).astype(str)).pivot(index="seed",
+                                                                                                     columns="point")
+    fewest = {s: f"{s}@{int(g['steps'].min())}" for s, g in cells.groupby("sampler", sort=False)}
+    steps_vs = {f"{p}_vs_{int(fewest[p.split('@')[0]].split('@')[1])}": (p, fewest[p.split("@")[0]])
+                for p in wide[metric].columns if p != fewest[p.split("@")[0]]}
+    best = wide[metric].mean().idxmin()
+    vs_best = {p: (p, best) for p in wide[metric].columns if p != best}
+    return {"best": best, "steps_vs_fewest": paired_verdicts(wide, steps_vs, {metric: False}),
+            "vs_best": paired_verdicts(wide, vs_best, {metric: False})}
 
 
 def interpolation_study(model: LatentDiffusion, reference: SampleReference, X: np.ndarray, y: np.ndarray, *,
                         judge: Callable[[np.ndarray], np.ndarray], decode_images: Callable[[np.ndarray], np.ndarray],
-                        pairs: int, points: int, steps: int, strength: float, metric: str, seed: int,
-                        decode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[list[dict], dict]:
-    """Every method of :data:`~pipeline.generate.interpolate.METHODS` on the same ``pairs`` same-class
-    training pairs (drawn with ``seed``), ``points`` interior λ values plus both ends.
+                        pairs: np.ndarray, points: int, steps: int, strength: float, metric: str, seed: int,
+                        decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                        methods: tuple[str, ...] = METHODS) -> tuple[list[dict], dict]:
+    """Every method of ``methods`` (default :data:`~pipeline.generate.interpolate.METHODS`) on the same ``pairs`` (P, 2)
+    same-class training index pairs (:func:`~pipeline.generate.interpolate.same_class_pairs`), ``points``
+    interior λ values plus both ends; ``seed`` labels the rows.
 
-    Per method: ``class_kept`` (the judge gives the interior points the pair's class), the
+    Per method: ``class_kept`` (the judge, which must never have seen the pairs' ends, gives the
+    interior points the pair's class), the
     reference's realism / novelty metrics of the interior points, ``end_error`` (how far the λ = 0
     and 1 ends land from the real endpoints, relative to the latent norm: 0 for naive paths),
     smoothness of the decoded path (``jump_ratio``, ``length_ratio`` in pixel space) and seconds per
     interior sample. Returns the rows and the paths (latents) of this seed."""
-    rng = np.random.default_rng(seed)
-    idx = same_class_pairs(y, pairs, rng)
+    idx = np.asarray(pairs)
     lams = np.linspace(0.0, 1.0, points + 2)
-    paths = interpolation_paths(model, X[idx[:, 0]], X[idx[:, 1]], lams, steps=steps, strength=strength, metric=metric,
-                                decode=decode)
+    paths = interpolation_paths(model, X[idx[:, 0]], X[idx[:, 1]], lams, methods=methods, steps=steps, strength=strength,
+                                metric=metric, decode=decode)
     labels = np.repeat(y[idx[:, 0]], points)
     rows = []
     norm = np.linalg.norm(X.reshape(len(X), -1), axis=1).mean()
-    for method in METHODS:
+    for method in methods:
         lat = paths.latents[method]
         inner = lat[:, 1:-1].reshape(-1, *lat.shape[2:])
         ends = np.linalg.norm((lat[:, [0, -1]] - np.stack([X[idx[:, 0]], X[idx[:, 1]]], 1)).reshape(len(idx), 2, -1), axis=2)

@@ -33,16 +33,20 @@ SD_TRAIN_SCHEDULE = {
     "beta_end": 0.012,
     "beta_schedule": "scaled_linear",
 }
+# One spacing for every sampler: "trailing" starts every run at t = T − 1 (pure noise) whatever the step
+# count. diffusers' defaults differ per class ("leading" for DDPM/DDIM starts 10 steps at t = 900, 25 at
+# 960, 50 at 980; "linspace" for Euler and DPM-Solver at 999), which compared runs from different starts.
+TIMESTEP_SPACING = "trailing"
 
 
 def make_scheduler(name: str, num_inference_steps: int):
-    """A scheduler with SD's training schedule, its inference timesteps set."""
+    """A scheduler with SD's training schedule and :data:`TIMESTEP_SPACING`, its inference timesteps set."""
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULERS)}")
     # Latents are not bounded to [-1, 1]: DDPM/DDIM's default x̂0 clipping would wreck sampling
     # (Stable Diffusion's scheduler configs turn it off too). It does not touch add_noise.
     extra = {"clip_sample": False} if name in ("ddpm", "ddim") else {}
-    scheduler = SCHEDULERS[name](**SD_TRAIN_SCHEDULE, **extra)
+    scheduler = SCHEDULERS[name](**SD_TRAIN_SCHEDULE, timestep_spacing=TIMESTEP_SPACING, **extra)
     scheduler.set_timesteps(num_inference_steps)
     return scheduler
 

@@ -89,10 +89,16 @@ def _differs(values: list) -> bool:
     return len(present) > 1 and any(v != present[0] for v in present[1:]) or 0 < len(present) < len(values)
 
 
-def differing(experiments: list[Experiment], attr: str, skip=()) -> list[str]:
-    """Keys of ``attr`` (params or metrics) whose values are not the same in every experiment."""
+# The parts of a verdict entry that are not headline numbers (its intervals, p-values, family size)
+VERDICT_DETAIL = (".ci", ".ci95", ".lo", ".hi", ".p", ".p_holm", ".level", ".seeds", ".comparisons", ".higher_is_better")
+
+
+def differing(experiments: list[Experiment], attr: str, skip=(), skip_suffix=()) -> list[str]:
+    """Keys of ``attr`` (params or metrics) whose values are not the same in every experiment, less those
+    containing a ``skip`` string or ending in a ``skip_suffix`` (lists are leaves)."""
     keys = list(dict.fromkeys(k for e in experiments for k in getattr(e, attr)))
     return [k for k in keys if not any(s in k for s in skip)
+            and not k.endswith(tuple(skip_suffix))
             and _differs([getattr(e, attr).get(k) for e in experiments])]
 
 
@@ -214,7 +220,8 @@ def experiments_page(experiments: list[Experiment], *, max_metrics: int = 400) -
             "<p>Only one run was found. Run a sweep first, e.g. "
             "<code>dvc exp run -S augment.gaussian.sigma=0.5</code>, then write this page again.</p>"])
     params = differing(experiments, "params")
-    metrics = differing(experiments, "metrics", skip=(".std", "ci95", ".seconds", "seconds_per", "train_seconds"))
+    metrics = differing(experiments, "metrics", skip=(".std", "ci95", ".seconds", "seconds_per", "train_seconds"),
+                        skip_suffix=VERDICT_DETAIL)
     names = [e.name for e in experiments]
     runs = pd.DataFrame([{"experiment": e.name, "rev": e.rev, "run from": e.baseline,
                           **{p: e.params.get(p, "–") for p in params}} for e in experiments])

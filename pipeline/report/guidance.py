@@ -57,23 +57,23 @@ def roc_chart(rocs: pd.DataFrame, path, title: str) -> None:
 
 def guidance_tradeoff(table: pd.DataFrame, points: dict[str, tuple[float, float]], title: str,
                       prior: float | None = None) -> bytes:
-    """Class accuracy against Fréchet distance: one curve per guidance kind over its scales, and single
-    points (``points``: name → (Fréchet, class accuracy)) for unguided sampling, the baselines and
-    other generators on the same axes."""
+    """Class accuracy against FD∞ (the Fréchet distance extrapolated to n → ∞, comparable across set
+    sizes): one curve per guidance kind over its scales, and single points (``points``: name → (FD∞,
+    class accuracy)) for unguided sampling, the baselines and other generators (of other n) on the same axes."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     kinds = [k for k in dict.fromkeys(table["kind"]) if k not in ("unguided", "combined")]
     for i, kind in enumerate(kinds):
         t = table[table["kind"] == kind].sort_values("scale")
-        ax.plot(t["frechet_mean"], t["class_accuracy_mean"], marker="o", color=f"C{i}", label=f"{kind} guidance")
+        ax.plot(t["frechet_inf_mean"], t["class_accuracy_mean"], marker="o", color=f"C{i}", label=f"{kind} guidance")
         for _, r in t.iterrows():
-            ax.annotate(f"{r['scale']:g}", (r["frechet_mean"], r["class_accuracy_mean"]), fontsize=6,
+            ax.annotate(f"{r['scale']:g}", (r["frechet_inf_mean"], r["class_accuracy_mean"]), fontsize=6,
                         textcoords="offset points", xytext=(3, 3))
     for j, (name, (x, y)) in enumerate(points.items()):
         ax.scatter([x], [y], marker="*^sDv"[j % 5], s=90, color=f"C{len(kinds) + j}", edgecolors="k", zorder=5,
                    label=name)
     if prior is not None:
         ax.axhline(prior, color="0.6", linestyle="-.", lw=1, label="class prior")
-    ax.set_xlabel("Fréchet distance to real test latents (lower = more real)")
+    ax.set_xlabel("FD∞ to real test latents (Fréchet extrapolated to n → ∞; lower = more real)")
     ax.set_ylabel("requested class kept (independent classifier)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)

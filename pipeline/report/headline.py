@@ -34,7 +34,8 @@ def classification_headline(encode: dict, bench: dict, table: pd.DataFrame) -> l
                      "finding": f"augmentation vs no augmentation ({len(aug)} model × regime pairs)",
                      "result": (f"helped {counts.get('improved', 0)}, hurt {counts.get('hurt', 0)}, no clear change "
                                 f"{counts.get('no clear change', 0)}; largest gain {best['model']} {best['regime']} "
-                                f"{best['gain_mean']:+.3f} (95 % CI {best['gain_lo']:+.3f} … {best['gain_hi']:+.3f})"),
+                                f"{best['gain_mean']:+.3f} ({best['gain_level']:.1%} interval {best['gain_lo']:+.3f} … "
+                                f"{best['gain_hi']:+.3f}, Holm over {int(best['comparisons'])})"),
                      "baseline": "same model, same seeds, without the augmenter"})
     rows += _generated_rows(aug)
     return rows

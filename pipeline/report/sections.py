@@ -167,7 +167,7 @@ def bench_section(r: Path) -> Section:
     base = m["baseline_majority"]
     rows = [{"model": "majority class (baseline)", "input": "–", "regime": "–",
              "balanced accuracy": f"{base['balanced_accuracy']:.3f}", "macro-F1": f"{base['macro_f1']:.3f}",
-             "minority recall": "0.000", "vs": "–", "gain (95 % CI)": "–", "verdict": "–", "train s": "–"}]
+             "minority recall": "0.000", "vs": "–", "gain (interval at Holm level)": "–", "verdict": "–", "train s": "–"}]
     for t in table.to_dict("records"):
         has_gain = isinstance(t.get("verdict"), str)
         rows.append({
@@ -176,8 +176,8 @@ def bench_section(r: Path) -> Section:
             "macro-F1": f"{t['macro_f1_mean']:.3f} ± {t['macro_f1_std']:.3f}",
             "minority recall": "–" if pd.isna(t["minority_recall_mean"]) else f"{t['minority_recall_mean']:.3f}",
             "vs": t["reference"] if has_gain else "–",
-            "gain (95 % CI)": (f"{t['gain_mean']:+.3f} ({t['gain_lo']:+.3f} … {t['gain_hi']:+.3f})"
-                               if has_gain else "–"),
+            "gain (interval at Holm level)": (f"{t['gain_mean']:+.3f} ({t['gain_lo']:+.3f} … {t['gain_hi']:+.3f}, "
+                                              f"{t['gain_level']:.1%})" if has_gain else "–"),
             "verdict": t["verdict"] if has_gain else "–",
             "train s": f"{t['train_seconds_mean']:.2f}",
         })
@@ -187,7 +187,9 @@ def bench_section(r: Path) -> Section:
                 r / "bench_latent/attention/attention.png")]
     return Section(
         "Classifier benchmark", words["summary"],
-        tables=[("Real test split, mean ± std over seeds; gains are paired by seed against the reference", pd.DataFrame(rows)),
+        tables=[("Real test split, mean ± std over seeds; gains are paired by seed against the reference, their interval "
+                 "carries the seed variance (t) and the test set's (bootstrap), at the level Holm's procedure tests each "
+                 f"at ({m['verdicts']['comparisons']} comparisons, family-wise 5 %)", pd.DataFrame(rows)),
                 (f"Per-class recall (mean over seeds; minority classes: {minority})", pd.read_csv(r / "bench/recall.csv"))],
         figures=[(t, p) for t, p in figures if p.exists()],
         charts=[("Every model × regime × input, mean ± std over seeds (hover for the paired gain and verdict; the "
@@ -239,7 +241,8 @@ def _cell(v: dict) -> str:
     return f"{v['mean']:.3g} ± {v['std']:.2g}"
 
 
-GEN_METRICS = ("frechet", "precision", "recall", "density", "coverage", "copy_ratio", "near_copy_fraction")
+GEN_METRICS = ("frechet", "frechet_inf", "kid", "precision", "recall", "density", "coverage", "copy_ratio",
+               "near_copy_fraction")
 
 
 def generation_section(r: Path) -> Section:
@@ -272,16 +275,24 @@ def _baseline_rows(m: dict, label: str, cols, class_col: str) -> list[dict]:
 
 
 def _verdicts(blocks: dict, label: str, difference: str) -> pd.DataFrame:
-    """Paired verdicts (one block of metrics per compared pair) as a table."""
+    """Paired verdicts (one block of metrics per compared pair, one Holm family) as a table: the
+    interval at Holm's level for the comparison, which decides the verdict, and the plain 95 % one."""
     return pd.DataFrame([{label: name, "metric": k, difference: f"{v['difference']:+.3g}",
+                          "interval (Holm level)": f"{v['ci'][0]:+.3g} … {v['ci'][1]:+.3g} ({v['level']:.1%})",
                           "95 % CI": f"{v['ci95'][0]:+.3g} … {v['ci95'][1]:+.3g}", "verdict": v["verdict"]}
                          for name, block in blocks.items() for k, v in block.items()])
 
 
+def _family(blocks: dict) -> str:
+    """"t over N seeds, Holm over M comparisons" for a verdict table's caption."""
+    first = next(iter(next(iter(blocks.values())).values()))
+    return f"t-interval over {first['seeds']} seeds, Holm over the table's {first['comparisons']} comparisons at family-wise 5 %"
+
+
 def interpolation_section(r: Path) -> Section:
     m = read_json(r / "interpolate/metrics.json")
-    cols = ("class_kept", "frechet", "precision", "density", "coverage", "copy_ratio", "end_error", "jump_ratio",
-            "length_ratio")
+    cols = ("class_kept", "frechet", "frechet_inf", "kid", "precision", "density", "coverage", "copy_ratio", "end_error",
+            "jump_ratio", "length_ratio")
     seconds = pd.read_csv(r / "interpolate/table.csv").set_index("method")["seconds_per_sample_mean"]
     rows = [{"method": k, **{c: _cell(v[c]) for c in cols}, "s / sample": f"{seconds[k]:.2g}"} for k, v in m["methods"].items()]
     rows += _baseline_rows(m, "method", cols, "class_kept")
@@ -290,12 +301,13 @@ def interpolation_section(r: Path) -> Section:
                    tables=[(f"{m['pairs']} pairs × {m['points']} interior points per seed, mean ± std over {m['seeds']} seeds "
                             "(class_kept by an independent latent CNN; end_error: how far λ = 0, 1 land from the real ends; "
                             "jump / length ratio of the decoded path: 1 = even and straight)", pd.DataFrame(rows)),
-                           ("Guided, paired by seed against each reference", verdicts)],
+                           (f"Guided, paired by seed against each reference ({_family(m['guided_vs'])})", verdicts)],
                    figures=[("Decoded paths, per pair one row per method: lerp, slerp, noise slerp, guided",
                              r / "interpolate/strips.png")])
 
 
-GUIDE_COLUMNS = ("class_accuracy", "frechet", "precision", "recall", "density", "coverage", "far_fraction")
+GUIDE_COLUMNS = ("class_accuracy", "frechet", "frechet_inf", "kid", "precision", "recall", "density", "coverage",
+                 "far_fraction")
 
 
 def guidance_section(r: Path) -> Section:
@@ -305,19 +317,25 @@ def guidance_section(r: Path) -> Section:
              **{c: f"{g[f'{c}_mean']:.3g} ± {g[f'{c}_std']:.2g}" for c in GUIDE_COLUMNS}, "s / sample": f"{g['seconds_per_sample_mean']:.2g}"}
             for (k, sc), g in table.set_index(["kind", "scale"]).iterrows()]
     g = interp["methods"]["guided"]
-    rows.append({"guidance": "sample-guided interpolation (interpolate stage)", "scale": f"strength {interp['strength']:g}",
-                 "class_accuracy": _cell(g["class_kept"]), **{c: _cell(g[c]) for c in ("frechet", "precision", "recall",
-                                                                                           "density", "coverage")},
+    n_interp = interp["pairs"] * interp["points"]
+    # Another stage's set is of another n: its Fréchet is not comparable here (biased by n), FD∞ and KID are
+    rows.append({"guidance": f"sample-guided interpolation (interpolate stage, n = {n_interp})",
+                 "scale": f"strength {interp['strength']:g}", "class_accuracy": _cell(g["class_kept"]),
+                 "frechet": f"n/a at n = {n_interp} (its real floor {interp['baselines']['real_train']['frechet']:.3g})",
+                 **{c: _cell(g[c]) for c in ("frechet_inf", "kid", "precision", "recall", "density", "coverage")},
                  "far_fraction": "–"})
     rows += _baseline_rows(m, "guidance", GUIDE_COLUMNS, "class_accuracy")
     verdicts = _verdicts(m["vs_unguided"], "guidance", "difference vs unguided")
     detector = pd.DataFrame([{"held-out real test latents vs": k, "AUROC": f"{v['auroc']:.3f}",
                               "FPR at 95 % TPR": f"{v['fpr_at_95_tpr']:.3f}"} for k, v in m["ood_detector"].items()])
     free = table[table["kind"] == "unguided"].iloc[0]
-    points = {"unguided": (free["frechet_mean"], free["class_accuracy_mean"]),
-              "combined (operating point)": tuple(table[table["kind"] == "combined"][["frechet_mean", "class_accuracy_mean"]].iloc[0]),
-              f"sample-guided interpolation (strength {interp['strength']:g}; class kept)": (g["frechet"]["mean"], g["class_kept"]["mean"]),
-              "naive slerp (class kept)": (interp["methods"]["slerp"]["frechet"]["mean"], interp["methods"]["slerp"]["class_kept"]["mean"])}
+    points = {"unguided": (free["frechet_inf_mean"], free["class_accuracy_mean"]),
+              "combined (operating point)": tuple(table[table["kind"] == "combined"][["frechet_inf_mean",
+                                                                                      "class_accuracy_mean"]].iloc[0]),
+              f"sample-guided interpolation (strength {interp['strength']:g}; class kept)": (g["frechet_inf"]["mean"],
+                                                                                             g["class_kept"]["mean"]),
+              "naive slerp (class kept)": (interp["methods"]["slerp"]["frechet_inf"]["mean"],
+                                           interp["methods"]["slerp"]["class_kept"]["mean"])}
     tradeoff = guidance_tradeoff(table, points, "Class against realism: each guidance over its scales (labels), other generators as points",
                                  prior=m["class_prior"])
     d = r / "guide"
@@ -330,7 +348,8 @@ def guidance_section(r: Path) -> Section:
                             f"mean ± std over {m['seeds']} seeds; graded by models that never guide (class: an independent "
                             "latent CNN; far_fraction: share farther from every training latent than 95 % of real test latents; "
                             f"interpolation's class column is its class kept{clf_note})", pd.DataFrame(rows)),
-                           ("Each guidance at its operating scale, paired by seed against unguided sampling", verdicts),
+                           ("Each guidance at its operating scale, paired by seed against unguided sampling "
+                            f"({_family(m['vs_unguided'])})", verdicts),
                            ("The Mahalanobis OOD model (fitted on train latents) as a detector", detector)],
                    figures=[("Class against realism", tradeoff),
                             ("Every metric against the guidance scale (dashed: unguided; dotted: combined)", d / "curves.png"),

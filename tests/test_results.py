@@ -1,0 +1,63 @@
+"""The README's results are the committed run's: generated from the files dvc.lock records, never by hand."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.report.results import (
+    MANIFEST,
+    SOURCES,
+    file_md5,
+    folder_hash,
+    folder_manifest,
+    generated_block,
+    lock_hashes,
+    results_markdown,
+    splice,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOT = ROOT / "docs/results"
+FIX = "run `dvc repro`, then `python -m stages.results`, and commit README.md, docs/results and dvc.lock together"
+
+
+def test_readme_results_are_rendered_from_the_snapshot():
+    readme = (ROOT / "README.md").read_text()
+    assert generated_block(readme) == results_markdown(SNAPSHOT), f"README results are stale or edited by hand: {FIX}"
+
+
+def test_snapshot_is_the_run_that_dvc_lock_records():
+    manifests = json.loads((SNAPSHOT / MANIFEST).read_text())
+    locked = lock_hashes(yaml.safe_load((ROOT / "dvc.lock").read_text()))
+    assert set(manifests) == set(SOURCES)
+    for stage, files in SOURCES.items():
+        assert folder_hash(manifests[stage]) == locked[stage], f"reports/{stage} differs from dvc.lock's: {FIX}"
+        for name in files:
+            assert file_md5(SNAPSHOT / stage / name) == manifests[stage][name], f"docs/results/{stage}/{name}: {FIX}"
+
+
+def test_folder_hash_is_dvcs(tmp_path):
+    """The .dir hash DVC 3 writes to dvc.lock for a folder output, recomputed from the folder's files."""
+    import subprocess
+
+    work = tmp_path / "repo"
+    (work / "out/sub").mkdir(parents=True)
+    (work / "out/a.json").write_text('{"x": 1}\n')
+    (work / "out/sub/b.csv").write_text("a,b\n1,2\n")
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "add", "-q", "out"]):
+        subprocess.run(cmd, cwd=work, check=True, capture_output=True, env={**__import__("os").environ,
+                                                                             "DVC_NO_ANALYTICS": "1"})
+    recorded = yaml.safe_load((work / "out.dvc").read_text())["outs"][0]["md5"]
+    assert folder_hash(folder_manifest(work / "out")) == recorded
+
+
+def test_splice_replaces_only_the_block_and_needs_the_markers():
+    from pipeline.report.results import END, START
+
+    text = f"intro\n{START}\nold\n{END}\noutro\n"
+    new = splice(text, "new\n")
+    assert new == f"intro\n{START}\nnew\n{END}\noutro\n" and generated_block(new) == "new\n"
+    with pytest.raises(ValueError, match="markers"):
+        splice("no markers", "x")
