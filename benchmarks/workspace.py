@@ -94,6 +94,8 @@ SHRUNK = {
     "score.expert_model": "mlp",
     "bench.latent_cnn": {"width": 4, "steps": 30, "batch_size": 32, "lr": 0.003, "augment": "dihedral",
                          "class_weight": True, "regimes": ["real"]},   # the interpolation judge's recipe
+    "noise.schedulers": ["ddpm", "ddim", "euler", "dpmsolver"],   # every scheduler's code path (default: no euler)
+    "diffusion.samplers": ["ddpm", "ddim", "euler", "dpmsolver"],
     "diffusion.block_out_channels": [8, 16],
     "diffusion.steps": 60,
     "diffusion.sample_steps": [5, 10],

@@ -35,6 +35,20 @@ def _dist(a, b):
     return (a - b).flatten(1).norm(dim=1)
 
 
+def test_one_timestep_spacing_makes_ddim_and_euler_one_solver(model):
+    """With trailing spacing both start at t = 999 on the same grid, and Euler's step in sigma space is
+    DDIM's step (x̂₀ + σ'·ε̂): the same latents at every step, which is why the default grids run DDIM only."""
+    from pipeline.latents.noising import make_scheduler
+
+    m, _ = model
+    assert [int(t) for t in make_scheduler("ddim", 10).timesteps] == [int(t) for t in make_scheduler("euler", 10).timesteps]
+    assert int(make_scheduler("ddpm", 25).timesteps[0]) == int(make_scheduler("dpmsolver", 25).timesteps[0]) == 999
+    x_T = starting_noise(6, SHAPE, seed=1)
+    ddim, euler = (denoise(m.unet, name, x_T, 10, record=[0, 5, 10], seed=3) for name in ("ddim", "euler"))
+    torch.testing.assert_close(euler.model_input, ddim.model_input, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(euler.final, ddim.final, atol=1e-4, rtol=1e-4)
+
+
 def test_every_sampler_runs_and_deterministic_ones_repeat(model):
     m, _ = model
     x_T = starting_noise(6, SHAPE, seed=1)

@@ -8,7 +8,8 @@ size every generated set is compared at (k-NN metrics and the Fréchet distance 
 - ``frechet``: Fréchet distance to the real test subset in the PCA space (biased upward at small n:
   compare only at equal n, beside the real training subset's floor at the same n);
 - ``frechet_inf``: the same extrapolated to n → ∞ (FD∞, Chong & Forsyth 2020) and ``kid``, the
-  unbiased kernel distance, in the same space: comparable across sets of different n;
+  unbiased kernel distance, in the same space (coordinates divided by their RMS on train):
+  comparable across sets of different n;
 - ``precision`` / ``recall`` / ``density`` / ``coverage``: the k-NN manifold metrics of Naeem et
   al. 2020, computed by the authors' package ``prdc`` on the full flattened latents (density and
   coverage are the versions robust to outliers; 1 is what a fresh draw of real data scores on
@@ -57,6 +58,9 @@ class SampleReference:
         self.test_idx = np.sort(rng.choice(len(test), n, replace=False))
         self.test = test[self.test_idx]
         self.P_test = self.space.pca_.transform(self.test)
+        # KID's cubic kernel on raw PCA coordinates (variance ≈ 20 each) is dominated by a few huge
+        # products; one scale for every coordinate (their RMS on train) keeps x·y/d of order 1
+        self.kid_scale = float(np.sqrt(self.space.pca_.explained_variance_.mean()))
         self.nearest = NearestNeighbors(n_neighbors=1).fit(train)
         self.d_test = self.nearest.kneighbors(test[self.test_idx])[0][:, 0]
         self._mean, self._std = train.mean(0), train.std(0)
@@ -81,7 +85,8 @@ class SampleReference:
             pr = compute_prdc(self.test, flat, nearest_k=self.k)
         copying = copying_summary(self.nearest.kneighbors(flat)[0][:, 0], self.d_test)
         return {"frechet": frechet_distance(P, self.P_test), "frechet_inf": frechet_infinity(P, self.P_test),
-                "kid": kernel_distance(P, self.P_test), **{m: float(pr[m]) for m in pr},
+                "kid": kernel_distance(P / self.kid_scale, self.P_test / self.kid_scale),
+                **{m: float(pr[m]) for m in pr},
                 "copy_ratio": copying["median_ratio"], "near_copy_fraction": copying["near_copy_fraction"]}
 
     def far_fraction(self, samples: np.ndarray, quantile: float = 0.95) -> float:

@@ -139,7 +139,9 @@ def generation_sentence(m: dict) -> str:
         name, k = point.split("@")
         word = {"better": "better than", "worse": "worse than", "no clear difference": "tied with"}[v["frechet"]["verdict"]]
         text += f"; {name} at {k} steps is {word} {fewest} steps"
-    return text + f" ({holm_words(m['vs_best'])})."
+    first = next(iter(next(iter(m["vs_best"].values())).values()))
+    return text + (f" (verdicts: t-intervals over {first['seeds']} seeds; Holm over the {first['comparisons']} cells against "
+                   f"the best and, apart, the {len(m['steps_vs_fewest'])} step-count comparisons, each at family-wise 5 %).")
 
 
 def _by_verdict(block: dict, names: dict[str, str]) -> dict[str, str]:
@@ -154,7 +156,9 @@ def interpolation_sentence(m: dict) -> str:
     """Plain verdicts for guided interpolation against naive slerp and unguided noise slerp."""
     methods, vs = m["methods"], m["guided_vs"]
     g = methods["guided"]
-    text = (f"Between same-class training pairs, guided interpolation (strength {m['strength']:g}, {m['metric']} metric) "
+    chosen = ", chosen on the validation split" if m.get("chosen_by", {}).get("test_split_used") is False else ""
+    text = (f"Between same-class training pairs, guided interpolation (strength {m['strength']:g}{chosen}, "
+            f"{m['metric']} metric) "
             f"keeps the class for {g['class_kept']['mean']:.0%} ± {g['class_kept']['std']:.0%} of its points by an "
             f"independent judge (naive slerp {methods['slerp']['class_kept']['mean']:.0%}, unguided noise slerp "
             f"{methods['noise_slerp']['class_kept']['mean']:.0%}; the judge's own test accuracy "
