@@ -123,7 +123,7 @@ SHRUNK = {
     "guide.discriminator_steps": 20,
     "guide.generated": 32,
     "guide.scales": {"classifier": [0.05, 0.15], "discriminator": [2.0], "ood": [0.3]},
-    "guide.validation": {"fraction": 0.3, "seeds": 1},
+    "guide.validation": {"fraction": 0.3, "seeds": 1, "max_frechet_ratio": 1.5},
     "guide.ood_images": 32,
     "guide.gallery_per_class": 1,
 }
@@ -132,5 +132,7 @@ SHRUNK = {
 LIGHT = {"noise.schedulers": ["ddim"], "score.seeds": 1, "diffusion.samplers": ["ddim"], "diffusion.sample_steps": [5],
          "bench.methods": ["smote", "random"], "bench.latent_models": ["knn"], "bench.pixel_models": ["vgg"],
          "bench.pixel_inputs": ["pixels"],
-         "guide.scales": {"classifier": [0.15], "discriminator": [2.0], "ood": [0.3]}, "guide.validation.seeds": 1,
-         "interpolate.pairs": 4, "interpolate.strengths": [0.1], "interpolate.validation.seeds": 1}
+         "guide.scales": {"classifier": [0.15], "discriminator": [2.0], "ood": [0.3]},
+         "guide.validation": {"fraction": 0.3, "seeds": 1, "max_frechet_ratio": 1.5},
+         "interpolate.pairs": 4, "interpolate.strengths": [0.1],
+         "interpolate.validation": {"fraction": 0.3, "seeds": 1, "pairs": 3}}

@@ -517,6 +517,7 @@ class GuideScales(Section):   # pipeline.generate.guided.GUIDES: candidates, the
 class GuideValidation(Section):
     fraction: Annotated[float, Field(gt=0.0, le=0.5)]
     seeds: Annotated[int, Field(ge=1, le=20)]
+    max_frechet_ratio: Annotated[float, Field(ge=1.0, le=100.0)]
 
 
 class Guide(Section):

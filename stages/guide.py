@@ -18,7 +18,8 @@ The guiding models are fitted on the train latents less a validation split
 (``guide.validation.fraction``, stratified). Each guidance's operating scale is chosen there: for
 ``guide.validation.seeds`` validation seeds (disjoint from the reported ones, each with its own
 judge), every candidate of ``guide.scales`` is drawn and graded against the validation latents, and
-the scale best on the guidance's aim (``pipeline.generate.guided.AIMS``) is taken. Then, for
+the scale best on the guidance's aim (``pipeline.generate.guided.AIMS``) among those within the
+realism budget (``guide.validation.max_frechet_ratio`` × unguided Fréchet) is taken. Then, for
 ``guide.seeds`` reported seeds, ``guide.samples_per_class`` samples per class (each asking for a
 class, classes in turn) are drawn from the same noise by ``guide.sampler`` in ``guide.steps``
 steps: unguided, each guidance at its chosen scale, and all three together (``combined``), graded
@@ -161,7 +162,7 @@ def main(argv=None) -> None:
                desc="guided sampling", unit="set")
     val_rows = _graded(val_seeds, val_reference, X, y, X_all[val_idx], y_all[val_idx], params, device, study,
                        sweep=sweep, operating=None, progress=bar.update)[0]
-    operating = select_scales(val_rows)
+    operating = select_scales(val_rows, cfg.validation.max_frechet_ratio)
     reference = SampleReference(X_all, test.latents, n=n, components=params.diffusion.components, k=params.diffusion.k,
                                 seed=seed)
     rows, first = _graded(test_seeds, reference, X_all, y_all, test.latents, test.meta["label"].to_numpy(), params,
@@ -171,7 +172,8 @@ def main(argv=None) -> None:
     val_table = summarise(val_rows, ["kind", "scale"], (*STUDY_METRICS, "judge_test_accuracy"))
     choice = chosen_by("each guidance's operating scale", "; ".join(
         f"{g}: {'highest' if up else 'lowest'} seed-mean {m} among {', '.join(f'{v:g}' for v in sweep[g])}"
-        for g, (m, up) in AIMS.items()), len(val_idx), val_seeds)
+        for g, (m, up) in AIMS.items()) + f", each among the scales whose Fréchet distance is at most "
+        f"{cfg.validation.max_frechet_ratio:g} × unguided's", len(val_idx), val_seeds)
     metrics = _metrics(rows, table, val_table, reference, val_reference, detector, cfg, len(names), operating, choice)
 
     with atomic_dir(args.out) as out, atomic_dir(args.reports) as rep:

@@ -256,9 +256,12 @@ def test_the_guidance_study_grades_every_kind_with_models_that_do_not_guide(toy)
                                                ("classifier", 4, 0.9, 30, 0.2), ("classifier", 4, 0.8, 30, 0.2),
                                                ("discriminator", 2, 0.5, 9, 0.1), ("discriminator", 8, 0.5, 12, 0.1),
                                                ("ood", 0.5, 0.5, 10, 0.05), ("ood", 2, 0.5, 10, 0.05)]])
-    assert select_scales(val) == {"classifier": 4.0, "discriminator": 2.0, "ood": 0.5}   # ties: the smaller scale
+    assert select_scales(val, 5.0) == {"classifier": 4.0, "discriminator": 2.0, "ood": 0.5}   # ties: the smaller scale
+    # a realism budget of 1.5 × unguided's Fréchet (15) rules out classifier 4 (Fréchet 30); none within it → most real
+    assert select_scales(val, 1.5) == {"classifier": 1.0, "discriminator": 2.0, "ood": 0.5}
+    assert select_scales(val.assign(frechet=val["frechet"] + 100 * (val["kind"] == "classifier")), 1.5)["classifier"] == 1.0
     with pytest.raises(ValueError, match="no ood scale"):
-        select_scales(val[val["kind"] != "ood"])
+        select_scales(val[val["kind"] != "ood"], 1.5)
 
 
 def test_class_guided_samples_over_sample_like_an_augmenter_and_join_only_the_regimes_asked(toy, tmp_path):

@@ -83,21 +83,30 @@ def sweep_points(sweep: Mapping[str, Sequence[float]], operating: Mapping[str, f
 
 
 # What each guidance is for, and so how its operating scale is chosen on the validation sweep: the
-# scale that does best on the guidance's own aim (metric, higher is better), averaged over seeds.
+# scale that does best on the guidance's own aim (metric, higher is better), averaged over seeds, among
+# the scales whose realism stays within a budget (see select_scales).
 AIMS = {"classifier": ("class_accuracy", True), "discriminator": ("frechet", False), "ood": ("far_fraction", False)}
 
 
-def select_scales(rows: pd.DataFrame) -> dict[str, float]:
+def select_scales(rows: pd.DataFrame, max_frechet_ratio: float) -> dict[str, float]:
     """Each guide's operating scale from validation-sweep ``rows`` (:func:`guidance_study` without an
-    operating point): the scale of its sweep with the best seed-mean :data:`AIMS` metric (ties: the
-    smaller scale). Chosen on validation latents, seeds and judges only, never on what is reported."""
-    means = rows.groupby(["kind", "scale"], sort=True)[[m for m, _ in AIMS.values()]].mean()
+    operating point): among the scales of its sweep whose seed-mean Fréchet distance is at most
+    ``max_frechet_ratio`` × unguided sampling's (the realism budget: without it the class aim takes the
+    scale that leaves the data furthest), the one with the best seed-mean :data:`AIMS` metric (ties: the
+    smaller scale); if none is within the budget, the most realistic. Chosen on validation latents,
+    seeds and judges only, never on what is reported."""
+    means = rows.groupby(["kind", "scale"], sort=True)[sorted({"frechet", *(m for m, _ in AIMS.values())})].mean()
+    budget = max_frechet_ratio * float(means.loc["unguided", "frechet"].iloc[0])
     out = {}
     for g, (metric, higher) in AIMS.items():
         if g not in means.index.get_level_values("kind"):
             raise ValueError(f"the validation sweep has no {g} scale to choose from")
-        col = means.loc[g, metric]
-        out[g] = float((col.idxmax() if higher else col.idxmin()))
+        cells = means.loc[g]
+        within = cells[cells["frechet"] <= budget]
+        if within.empty:
+            out[g] = float(cells["frechet"].idxmin())
+        else:
+            out[g] = float(within[metric].idxmax() if higher else within[metric].idxmin())
     return out
 
 

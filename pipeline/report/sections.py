@@ -189,7 +189,9 @@ def bench_section(r: Path) -> Section:
         "Classifier benchmark", words["summary"],
         tables=[("Real test split, mean ± std over seeds; gains are paired by seed against the reference, their interval "
                  "carries the seed variance (t) and the test set's (bootstrap), at the level Holm's procedure tests each "
-                 f"at ({m['verdicts']['comparisons']} comparisons, family-wise 5 %)", pd.DataFrame(rows)),
+                 f"at ({m['verdicts']['comparisons']} comparisons, family-wise 5 %). The nets' recipes were set on earlier "
+                 "test-split runs and are sized for the time budget; benchmarks/recipe_check.py re-checks them on a "
+                 "validation split carved from train", pd.DataFrame(rows)),
                 (f"Per-class recall (mean over seeds; minority classes: {minority})", pd.read_csv(r / "bench/recall.csv"))],
         figures=[(t, p) for t, p in figures if p.exists()],
         charts=[("Every model × regime × input, mean ± std over seeds (hover for the paired gain and verdict; the "
