@@ -139,6 +139,8 @@ def generation_sentence(m: dict) -> str:
         name, k = point.split("@")
         word = {"better": "better than", "worse": "worse than", "no clear difference": "tied with"}[v["frechet"]["verdict"]]
         text += f"; {name} at {k} steps is {word} {fewest} steps"
+    if not m["vs_best"]:
+        return text + " (one cell: nothing to compare)."
     first = next(iter(next(iter(m["vs_best"].values())).values()))
     return text + (f" (verdicts: t-intervals over {first['seeds']} seeds; Holm over the {first['comparisons']} cells against "
                    f"the best and, apart, the {len(m['steps_vs_fewest'])} step-count comparisons, each at family-wise 5 %).")
