@@ -21,6 +21,7 @@ from pipeline.report.summaries import (
     fidelity_sentence,
     generation_sentence,
     guidance_sentence,
+    holm_words,
     interpolation_sentence,
     runs_sentence,
     reconstruction_sentence,
@@ -285,12 +286,6 @@ def _verdicts(blocks: dict, label: str, difference: str) -> pd.DataFrame:
                          for name, block in blocks.items() for k, v in block.items()])
 
 
-def _family(blocks: dict) -> str:
-    """"t over N seeds, Holm over M comparisons" for a verdict table's caption."""
-    first = next(iter(next(iter(blocks.values())).values()))
-    return f"t-interval over {first['seeds']} seeds, Holm over the table's {first['comparisons']} comparisons at family-wise 5 %"
-
-
 def interpolation_section(r: Path) -> Section:
     m = read_json(r / "interpolate/metrics.json")
     cols = ("class_kept", "frechet", "frechet_inf", "kid", "precision", "density", "coverage", "copy_ratio", "end_error",
@@ -303,7 +298,7 @@ def interpolation_section(r: Path) -> Section:
                    tables=[(f"{m['pairs']} pairs × {m['points']} interior points per seed, mean ± std over {m['seeds']} seeds "
                             "(class_kept by an independent latent CNN; end_error: how far λ = 0, 1 land from the real ends; "
                             "jump / length ratio of the decoded path: 1 = even and straight)", pd.DataFrame(rows)),
-                           (f"Guided, paired by seed against each reference ({_family(m['guided_vs'])})", verdicts)],
+                           (f"Guided, paired by seed against each reference ({holm_words(m['guided_vs'])})", verdicts)],
                    figures=[("Decoded paths, per pair one row per method: lerp, slerp, noise slerp, guided",
                              r / "interpolate/strips.png")])
 
@@ -351,7 +346,7 @@ def guidance_section(r: Path) -> Section:
                             "latent CNN; far_fraction: share farther from every training latent than 95 % of real test latents; "
                             f"interpolation's class column is its class kept{clf_note})", pd.DataFrame(rows)),
                            ("Each guidance at its operating scale, paired by seed against unguided sampling "
-                            f"({_family(m['vs_unguided'])})", verdicts),
+                            f"({holm_words(m['vs_unguided'])})", verdicts),
                            ("The Mahalanobis OOD model (fitted on train latents) as a detector", detector)],
                    figures=[("Class against realism", tradeoff),
                             ("Every metric against the guidance scale (dashed: unguided; dotted: combined)", d / "curves.png"),
