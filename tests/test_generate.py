@@ -11,7 +11,7 @@ from diffusers import UNet2DModel
 from pipeline.io import InputError
 from pipeline.generate.evaluate import SampleReference, path_smoothness
 from pipeline.generate.interpolate import interpolation_paths, pixel_metric, same_class_pairs
-from pipeline.generate.runs import end_error, image_seeds, run_rows, sampler_runs
+from pipeline.generate.runs import end_error, fresh_rows, image_seeds, run_rows, sampler_runs
 from pipeline.generate.sampling import Guide, ddim_invert, denoise, slerp_noise, starting_noise
 from pipeline.generate.study import paired_verdicts
 from pipeline.metrics.verdicts import agrees
@@ -217,6 +217,45 @@ def test_run_rows_of_chunks_are_the_rows_of_the_whole_and_load_back_for_the_scor
         load_runs(tmp_path, ["ddim"], test_ids[:3], 3)
     with pytest.raises(InputError):
         load_runs(tmp_path, ["euler"], test_ids, 3)
+
+
+def test_fresh_runs_are_chunk_free_record_x0_and_load_back_for_the_study(model, tmp_path):
+    import pandas as pd
+    from pipeline.latents.store import LatentSplitWriter
+    from pipeline.score.fresh import load_fresh, split_names
+
+    m, data = model
+    checks = [0.9, 0.5, 0.2]
+    for name in ("ddim", "ddpm"):
+        whole = fresh_rows(m, range(7), SHAPE, name, checks, 20, seed=4)
+        parts = [fresh_rows(m, ids, SHAPE, name, checks, 20, seed=4) for ids in (range(3), range(3, 7))]
+        for key in ("x_t", "x0"):
+            torch.testing.assert_close(torch.cat([p[key] for p in parts], dim=1), whole[key], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(torch.cat([p["final"] for p in parts]), whole["final"], atol=1e-4, rtol=1e-4)
+        assert whole["x_t"].shape == whole["x0"].shape == (3, 7, *SHAPE)
+        assert whole["run_fracs"] == sorted(whole["run_fracs"]) and whole["timesteps"][0] > whole["timesteps"][-1]
+    ddim = fresh_rows(m, range(7), SHAPE, "ddim", checks, 20, seed=4)
+    # x̂₀ closes in on the finished latent as the run goes on; fresh noise ends at new latents, not at one another
+    gap = [float(_dist(ddim["x0"][i], ddim["final"]).mean()) for i in range(3)]
+    assert gap[2] < gap[0]
+    assert float(_dist(ddim["final"][:1], ddim["final"][1:]).min()) > 0.1
+    with pytest.raises(ValueError, match="same step"):
+        fresh_rows(m, range(2), SHAPE, "ddim", [0.5, 0.51], 4, seed=0)
+    # the store round trip into the study's layout
+    levels = pd.DataFrame({"t_frac": checks, "timestep": ddim["timesteps"], "run_frac": ddim["run_fracs"]})
+    runs = pd.DataFrame({"id": range(7), "role": ["train"] * 3 + ["calibration"] * 2 + ["test"] * 2, "judge": np.arange(7.0)})
+    meta = pd.concat([runs.loc[runs.index.repeat(3)].reset_index(drop=True), pd.concat([levels] * 7, ignore_index=True)], axis=1)
+    for key, split in split_names("ddim").items():
+        with LatentSplitWriter(tmp_path, split, scaling_factor=1.0) as writer:
+            if key == "final":
+                writer.append(ddim["final"].numpy(), runs)
+            else:
+                writer.append(ddim[key].transpose(0, 1).reshape(21, *SHAPE).numpy(), meta)
+    fs = load_fresh(tmp_path, ["ddim"])["ddim"]
+    np.testing.assert_allclose(fs.x0, ddim["x0"].numpy(), atol=1e-6)
+    assert fs.t_fracs == checks and list(fs.part("calibration")) == [3, 4] and fs.label[6] == 6.0
+    with pytest.raises(InputError):
+        load_fresh(tmp_path, ["ddpm"])
 
 
 def test_sample_reference_scores_real_data_as_real_and_noise_as_noise():

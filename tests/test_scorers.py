@@ -145,7 +145,8 @@ def test_benchmark_sees_a_signal_that_noise_hides(tmp_path):
     spec = ScorerSpec(ridge_alpha=1.0, mlp_hidden=[32], cnn_channels=[8, 8], t_dim=8, level_steps=150, cond_steps=300,
                       batch_size=64, lr=1e-3, level_models=["ridge", "mlp"], expert_model="mlp", rgb_models=[], severe_at=3.0)
     tr, te = slice(0, 400), slice(400, 600)
-    clean_rows = run_clean(clean[tr], score[tr], clean[te], score[te], spec, seed=0)
+    clean_rows, clean_cnn = run_clean(clean[tr], score[tr], clean[te], score[te], spec, seed=0)
+    assert clean_cnn.config["kind"] == "cnn" and not clean_cnn.training
     assert {r["model"] for r in clean_rows} == {"ridge", "mlp", "cnn"}
     assert min(r["mae"] for r in clean_rows) < 0.5 * np.abs(score[te] - score[tr].mean()).mean()
     out = run_schedulers(["ddim", "euler"], clean[tr], score[tr], clean[te], score[te], t_fracs=[0.05, 0.95],
@@ -233,3 +234,37 @@ def test_rows_train_on_every_timestep_without_copies_as_the_tiled_arrays_did():
     np.testing.assert_allclose(l1, l2, rtol=1e-3)
     with pytest.raises(ValueError, match="rows must index the 20 latents"):
         train_scorer(CNNScorer([4, 8, 8], [8], t_dim=8), clean, ts[:1], y[:1], steps=1, rows=np.array([20]))
+
+
+def test_risk_control_keeps_false_stops_within_budget_with_the_stated_probability():
+    """Learn then Test: over many calibration draws the chosen threshold's *true* false-stop rate exceeds α in at
+    most about δ of them, where the plug-in choice (the empirical rate ≤ α) exceeds it about half the time."""
+    from scipy.stats import norm
+
+    from pipeline.score.early_exit import risk_controlled_threshold
+
+    alpha, delta, n = 0.1, 0.05, 300
+    rng = np.random.default_rng(0)
+    true_fs = lambda lam: float(norm.sf(lam))            # non-severe peaks ~ N(0, 1): FS(λ) = P(peak ≥ λ)
+    over_ltt = over_plugin = 0
+    trials = 300
+    for _ in range(trials):
+        severe = rng.random(n) < 0.6
+        peak = np.where(severe, rng.normal(1.5, 1, n), rng.normal(0, 1, n))
+        chosen = risk_controlled_threshold(peak[:, None], severe, alpha=alpha, delta=delta)
+        over_ltt += true_fs(chosen["threshold"]) > alpha
+        neg = np.sort(peak[~severe])
+        plug = neg[int(np.ceil((1 - alpha) * len(neg)))]   # the loosest threshold stopping ≤ α of them here
+        over_plugin += true_fs(plug) > alpha
+    assert over_ltt / trials <= delta + 0.03 and over_plugin / trials > 0.25
+    # more checks: a run stops at its first check over the threshold, and stops iff its peak reaches it
+    from pipeline.score.early_exit import exit_outcome, first_passage
+
+    ev = np.array([[0.0, 3.0, 1.0], [2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    assert first_passage(ev, 1.5).tolist() == [1, 0, -1]
+    out = exit_outcome(ev, [0.1, 0.3, 0.5], np.array([True, False, False]), 1.5)
+    assert out["caught"] == 1.0 and out["false_stop"] == 0.5 and abs(out["saved"] - (0.7 + 0.9) / 3) < 1e-12
+    assert exit_outcome(ev, [0.1, 0.3, 0.5], np.array([True, False, False]), None)["saved"] == 0.0
+    # too few calibration negatives for the guarantee: no threshold, nothing stopped
+    tiny = risk_controlled_threshold(np.array([[1.0], [2.0], [0.5]]), np.array([True, False, False]), alpha=0.1, delta=0.05)
+    assert tiny["threshold"] is None

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pipeline.distributed.cluster import RayPlan, import_ray
 from pipeline.score.benchmark import ScorerTask, run_task
 
-_SHARED = ("clean_train", "y_train", "clean_test", "y_test", "real_runs")
+_SHARED = ("clean_train", "y_train", "clean_test", "y_test", "real_runs", "fresh")
 
 
 def _run(task: ScorerTask, *shared) -> dict:

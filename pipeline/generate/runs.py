@@ -1,6 +1,13 @@
-"""Real sampler runs through labelled latents: what each scheduler holds mid-run with the learned U-Net.
+"""Real sampler runs with the learned U-Net: what each scheduler holds mid-run.
 
-Each clean latent (an image whose artifact score is known) is DDIM-inverted to its starting noise
+**Fresh-noise generations** (:func:`fresh_rows`) are the setting of the artifact study: each run
+starts from its own Gaussian noise and the scheduler denoises it; at each check level the U-Net
+input x_t and the sampler's own predicted clean latent x̂₀(x_t) (free: the sampler computes it) are
+recorded beside the finished latent, which an independent judge later labels. A run's starting
+noise and its stochastic (DDPM) noise come from generators seeded by the run's seed and id alone
+(:func:`image_seeds`), so a run is the same whichever chunk, process or machine samples it.
+
+**Inversion runs** (:func:`run_rows`, a diagnostic only: the inverted noise carries the image). Each clean latent (an image whose artifact score is known) is DDIM-inverted to its starting noise
 with the U-Net; every scheduler then denoises from that same noise, and the U-Net input it holds
 at each ``t_frac`` (the inference timestep nearest ``t_frac · (T − 1)``, as in
 :func:`~pipeline.latents.noising.oracle_trajectory`) is recorded. Unlike the forward-noising proxy,
@@ -62,6 +69,35 @@ def sampler_runs(model: LatentDiffusion, clean: torch.Tensor, schedulers: list[s
             latents=run.latents[pick] + shift_held, model_input=run.model_input[pick] + shift_in)
         finals[name] = model.to_latents(run.final)
     return trajs, finals
+
+
+def fresh_rows(model: LatentDiffusion, run_ids, shape, scheduler: str, t_fracs: list[float],
+               num_inference_steps: int, seed: int) -> dict:
+    """Fresh-noise runs ``run_ids`` of ``scheduler``: ``x_t`` and ``x0`` (levels, N, C, H, W; the U-Net
+    input and the predicted clean latent at each ``t_fracs`` level, in data space), ``final`` (N, C, H, W)
+    and the levels' ``timesteps``, ``steps`` and ``run_fracs`` (the share of the run's steps done when the
+    level is reached). Run ``i`` starts from noise seeded by (``seed``, ``start:i``) and draws its
+    stochastic noise from (``seed``, ``noise:i``), so the rows of a chunk are those of a run over all ids."""
+    ids = list(run_ids)
+    starts = image_seeds(seed, [f"start:{i}" for i in ids])
+    x_T = torch.stack([torch.randn(tuple(shape), generator=torch.Generator().manual_seed(s)) for s in starts]) \
+        if ids else torch.zeros((0, *shape))
+    sched = make_scheduler(scheduler, num_inference_steps)
+    timesteps = [timestep_for_fraction(sched, f) for f in t_fracs]
+    steps = [step_index(sched, t) for t in timesteps]
+    if len(set(steps)) != len(steps):
+        raise ValueError(f"check levels {list(t_fracs)} fall on the same step of a {num_inference_steps}-step "
+                         f"{scheduler} run: use fewer levels or more steps")
+    order = sorted(steps)
+    run = denoise(model.unet, scheduler, x_T, num_inference_steps, record=order,
+                  noise_seeds=image_seeds(seed, [f"noise:{i}" for i in ids]))
+    pick = [order.index(s) for s in steps]
+    abars = [alpha_bar(sched, t) for t in timesteps]
+    zero = model.to_latents(torch.zeros((1, *shape)))
+    shift_in = torch.stack([zero * a ** 0.5 for a in abars])
+    return {"x_t": run.model_input[pick] + shift_in, "x0": model.to_latents(run.x0[pick]),
+            "final": model.to_latents(run.final), "timesteps": [float(t) for t in timesteps], "steps": steps,
+            "run_fracs": [s / len(sched.timesteps) for s in steps], "alpha_bars": abars}
 
 
 def end_error(final: torch.Tensor, clean: torch.Tensor) -> np.ndarray:

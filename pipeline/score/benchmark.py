@@ -41,6 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.latents.noising import alpha_bar, make_scheduler, oracle_trajectory, timestep_for_fraction
 from pipeline.latents.rgb import LatentRGB
 from pipeline.metrics.regression import artifact_metrics
+from pipeline.score.fresh import proxy_predictions, runs_predictions
 from pipeline.score.runs import RUN_SUFFIX
 from pipeline.score.nets import CNNScorer, ExpertMixture, MLPScorer, forward_noise, train_scorer
 
@@ -72,7 +73,7 @@ RIDGE_DRAWS = 2   # noise draws of the training set a ridge level model is fitte
 
 def _predict(model, x: np.ndarray, t: np.ndarray, max_score: float) -> np.ndarray:
     with torch.no_grad():
-        out = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(t.astype(np.float32)))
+        out = model(torch.from_numpy(np.array(x, dtype=np.float32)), torch.from_numpy(t.astype(np.float32)))
     return out.clamp(0, max_score).numpy().astype(np.float64)
 
 
@@ -116,14 +117,14 @@ def fit_predict(kind: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
     return predict(x_test), model
 
 
-def run_clean(x_train, y_train, x_test, y_test, spec: ScorerSpec, seed: int) -> list[dict]:
-    """The upper bound: each per-level model on the finished latents (t = 0)."""
-    rows = []
+def run_clean(x_train, y_train, x_test, y_test, spec: ScorerSpec, seed: int) -> tuple[list[dict], torch.nn.Module]:
+    """The upper bound: each per-level model on the finished latents (t = 0); the rows and the fitted clean CNN."""
+    rows, models = [], {}
     for kind in LEVEL_MODELS:
-        pred, _ = fit_predict(kind, x_train, y_train, x_test, spec, seed)
+        pred, models[kind] = fit_predict(kind, x_train, y_train, x_test, spec, seed)
         rows.append({"scheduler": "clean", "representation": "clean", "model": kind, "t_frac": 0.0, "timestep": 0.0,
                      "run_frac": 1.0, "heldout": False, "seed": seed, **artifact_metrics(y_test, pred, severe_at=spec.severe_at)})
-    return rows
+    return rows, models["cnn"].eval()
 
 
 @dataclass
@@ -263,7 +264,11 @@ class ScorerTask:
     num_inference_steps: int | None = None
     rgb: LatentRGB | None = None
     keep_models: bool = False
-    real_runs: dict | None = None              # scheduler → sampler runs (run_schedulers)
+    real_runs: dict | None = None              # scheduler → inversion runs (run_schedulers)
+    fresh: dict | None = None                  # scheduler → FreshSet: the fresh-noise study's runs (pipeline.score.fresh)
+
+
+FRESH = "_fresh"   # run_task's entry holding a seed's predictions on the fresh-noise runs (not a scheduler)
 
 
 def run_task(task: ScorerTask) -> dict:
@@ -272,7 +277,13 @@ def run_task(task: ScorerTask) -> dict:
     torch.set_num_threads(task.threads)
     spec, seed = task.spec, task.seed
     if task.kind == "clean":
-        return {"clean": {"rows": run_clean(task.clean_train, task.y_train, task.clean_test, task.y_test, spec, seed)}}
+        rows, clean_cnn = run_clean(task.clean_train, task.y_train, task.clean_test, task.y_test, spec, seed)
+        out = {"clean": {"rows": rows}}
+        if task.fresh:
+            out[FRESH] = {"predictions": runs_predictions(
+                clean_cnn, task.fresh, ridge_alpha=spec.ridge_alpha, cnn_channels=spec.cnn_channels, t_dim=spec.t_dim,
+                steps=spec.cond_steps, batch_size=spec.batch_size, lr=spec.lr, seed=seed, max_score=spec.max_score)}
+        return out
     results = run_schedulers(
         list(task.schedulers), task.clean_train, task.y_train, task.clean_test, task.y_test,
         t_fracs=list(task.t_fracs), heldout_fracs=list(task.heldout_fracs), num_inference_steps=task.num_inference_steps,
@@ -286,6 +297,21 @@ def run_task(task: ScorerTask) -> dict:
         if task.keep_models and not name.endswith(RUN_SUFFIX):
             out[name]["models"] = {k: (m.config, {n: v.detach().cpu() for n, v in m.state_dict().items()})
                                    for k, m in result.models.items()}
+    if task.fresh:
+        cond = next(iter(results.values())).models["cnn_t"]   # one cnn_t for every scheduler
+        out[FRESH] = {"predictions": proxy_predictions(cond.eval(), task.fresh, spec.max_score)}
+    return out
+
+
+def fresh_predictions(results: list[dict]) -> dict[int, dict[str, dict[str, np.ndarray]]]:
+    """Every seed's fresh-run predictions from :func:`run_grid`'s results, the clean and noisy tasks' merged:
+    ``[seed][scheduler][predictor]`` → (levels, N_eval)."""
+    out: dict[int, dict] = {}
+    for r in results:
+        if r["scheduler"] != FRESH:
+            continue
+        for name, preds in r["predictions"].items():
+            out.setdefault(r["seed"], {}).setdefault(name, {}).update(preds)
     return out
 
 

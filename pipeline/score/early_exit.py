@@ -74,3 +74,75 @@ def calibrate_and_evaluate(evidence: np.ndarray, run_fracs, severe: np.ndarray, 
     held = tradeoff_curve(evidence[ev], run_fracs, severe[ev], [best["threshold"]], min_checks).iloc[0]
     return {"threshold": best["threshold"], "caught": float(held["caught"]), "false_stop": float(held["false_stop"]),
             "saved": float(held["saved"]), "curve": curve}
+
+
+# --- Early exit with a false-stop guarantee (the fresh-noise study) -------------------------------------------------
+#
+# The rule: check the run at a few steps from noise towards the image and stop it at the first check whose predicted
+# score reaches the threshold λ (a run is stopped iff its largest score over the checks reaches λ; it stops at the
+# first such check). Its false-stop rate FS(λ) — the share of runs the judge does *not* rate severe that are
+# stopped — falls as λ rises. λ is chosen on calibration runs by Learn then Test (Angelopoulos, Bates, Candès,
+# Jordan & Lei 2021): for λ from the strictest down, test H₀: FS(λ) > α with the exact binomial p-value
+# P(Bin(n, α) ≤ k_λ) (k_λ of the n non-severe calibration runs stopped) and keep lowering λ while p ≤ δ (fixed-
+# sequence testing needs no multiplicity correction). The chosen λ̂ then has FS(λ̂) ≤ α with probability ≥ 1 − δ
+# over the calibration draw; the test runs, disjoint from the calibration runs, measure it again.
+
+
+def first_passage(evidence: np.ndarray, threshold: float) -> np.ndarray:
+    """Index of the first check whose evidence reaches ``threshold`` (-1: never); ``evidence`` is (N, checks)."""
+    fire = np.asarray(evidence, dtype=float) >= threshold
+    return np.where(fire.any(axis=1), fire.argmax(axis=1), -1)
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> list[float]:
+    """The exact two-sided ``level`` interval of a binomial proportion ``k / n`` ([0, 1] when n = 0)."""
+    from scipy.stats import beta
+
+    if n == 0:
+        return [0.0, 1.0]
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return [lo, hi]
+
+
+def risk_controlled_threshold(evidence: np.ndarray, severe: np.ndarray, *, alpha: float, delta: float) -> dict:
+    """Learn then Test on calibration runs (see above): the loosest threshold whose false-stop rate is
+    shown ≤ ``alpha`` at level ``delta``, tested from the strictest down; ``threshold`` None when even the
+    strictest candidate fails (too few calibration runs for the guarantee). Candidates are the runs'
+    largest scores over the checks (between two of them the calibration outcome does not change)."""
+    from scipy.stats import binom
+
+    severe = np.asarray(severe, dtype=bool)
+    peak = np.asarray(evidence, dtype=float).max(axis=1)
+    candidates = np.unique(peak)[::-1]                        # strictest first
+    negatives = np.sort(peak[~severe])
+    n = len(negatives)
+    if n == 0:
+        raise ValueError("risk control needs calibration runs the judge does not rate severe")
+    stopped = n - np.searchsorted(negatives, candidates, side="left")   # non-severe runs with peak ≥ λ
+    p = binom.cdf(stopped, n, alpha)
+    passed = p <= delta
+    last = len(candidates) if passed.all() else int(np.argmin(passed))   # fixed sequence: stop at the first failure
+    if last == 0:
+        return {"threshold": None, "calibration_runs": int(len(severe)), "calibration_negatives": n}
+    lam = float(candidates[last - 1])
+    stop = peak >= lam
+    return {"threshold": lam, "p_value": float(p[last - 1]), "calibration_runs": int(len(severe)),
+            "calibration_negatives": n, "calibration_caught": float(stop[severe].mean()) if severe.any() else None,
+            "calibration_false_stop": float(stop[~severe].mean())}
+
+
+def exit_outcome(evidence: np.ndarray, run_fracs, severe: np.ndarray, threshold: float | None) -> dict:
+    """What the rule at ``threshold`` does to runs: severe runs ``caught``, non-severe runs stopped
+    (``false_stop``, with its exact 95 % interval), and ``saved``, the share of all the runs' sampling
+    steps not computed (a run stopped at a check saves the rest of its steps). None threshold: nothing stops."""
+    severe = np.asarray(severe, dtype=bool)
+    run_fracs = np.asarray(run_fracs, dtype=float)
+    at = first_passage(evidence, np.inf if threshold is None else threshold)
+    stopped = at >= 0
+    k, n = int(stopped[~severe].sum()), int((~severe).sum())
+    return {"caught": float(stopped[severe].mean()) if severe.any() else float("nan"),
+            "false_stop": k / n if n else float("nan"), "false_stop_ci95": clopper_pearson(k, n),
+            "saved": float(np.where(stopped, 1.0 - run_fracs[np.maximum(at, 0)], 0.0).mean()),
+            "severe": int(severe.sum()), "non_severe": n}
