@@ -74,7 +74,7 @@ def figures(project: Path) -> list[tuple[str, str, str, bool]]:
                  "0 constant", reaches(rho, 0.60, score_seeds)))
     const = score["baseline_constant"]["train_mean"]["mae"]
     # the proxy runs; <scheduler>_run rows are real sampler runs (benchmarks/generation.py)
-    for sched in [k for k in score if k not in ("baseline_constant", "clean") and not k.endswith("_run")]:
+    for sched in [k for k in score if k not in ("baseline_constant", "clean", "fresh") and not k.endswith("_run")]:
         for level, m in score[sched]["cnn_t"].items():
             if "heldout" in level or float(level) > 0.3:
                 continue

@@ -49,8 +49,9 @@ def figures(project: Path) -> None:
         print(f"  guided vs {other}:")
         for k, v in block.items():
             print(f"    {k:<12} {v['difference']:+8.3f} (95 % CI {v['ci95'][0]:+.3f} … {v['ci95'][1]:+.3f})  {v['verdict']}")
-    print(f"\nsampler runs of {runs['images']} artifact test images, end distance (relative): "
-          + ", ".join(f"{s} {v['mean']:.3f} ± {v['std']:.3f}" for s, v in runs["end_error"].items()))
+    inv = runs["inversion"]
+    print(f"\ninversion runs of {inv['images']} artifact test images, end distance (relative): "
+          + ", ".join(f"{s} {v['mean']:.3f} ± {v['std']:.3f}" for s, v in inv["end_error"].items()))
     guided(project)
 
 

@@ -112,8 +112,11 @@ SHRUNK = {
     "interpolate.strengths": [0.1, 0.3],
     "interpolate.validation": {"fraction": 0.3, "seeds": 1, "pairs": 3},
     "interpolate.strips": 2,
-    "runs.images": 0,
-    "runs.batch_size": 7,   # the test split streams through in several chunks
+    "artifact_unet.steps": 60,
+    "runs.inversion_images": 0,
+    "runs.batch_size": 7,   # the test split and the fresh runs stream through in several chunks
+    "runs.fresh": {"train": 20, "calibration": 100, "test": 60, "steps": 10, "checks": [0.9, 0.5, 0.2]},
+    "runs.judge": {"channels": [16, 32], "steps": 400, "batch_size": 32, "lr": 0.003},
     "guide.steps": 5,
     "guide.samples_per_class": 4,
     "guide.seeds": 2,
@@ -135,4 +138,6 @@ LIGHT = {"noise.schedulers": ["ddim"], "score.seeds": 1, "diffusion.samplers": [
          "guide.scales": {"classifier": [0.15], "discriminator": [2.0], "ood": [0.3]},
          "guide.validation": {"fraction": 0.3, "seeds": 1, "max_frechet_ratio": 1.5},
          "interpolate.pairs": 4, "interpolate.strengths": [0.1],
-         "interpolate.validation": {"fraction": 0.3, "seeds": 1, "pairs": 3}}
+         "interpolate.validation": {"fraction": 0.3, "seeds": 1, "pairs": 3},
+         "artifact_unet.steps": 20, "runs.inversion_images": 14, "runs.judge": {"channels": [8], "steps": 50, "batch_size": 32, "lr": 0.003},
+         "runs.fresh": {"train": 10, "calibration": 20, "test": 20, "steps": 5, "checks": [0.9, 0.5]}}

@@ -439,7 +439,9 @@ class Score(Section):
     severe_at: Annotated[float, Field(gt=0.0, le=5.0)]
     exit_model: Literal[("cnn_t", "mixture")]
     exit_min_checks: Annotated[int, Field(ge=1)]
-    exit_max_false_stop: Annotated[float, Field(ge=0.0, le=1.0)]
+    exit_max_false_stop: Annotated[float, Field(gt=0.0, lt=1.0)]
+    exit_delta: Annotated[float, Field(gt=0.0, lt=0.5)]
+    exit_from: Annotated[float, Field(gt=0.0, le=1.0)]
     engine: Literal["local", "ray"]
     ray: RayEngine
 
@@ -498,8 +500,36 @@ class Interpolate(Section):
     strips: Annotated[int, Field(ge=1, le=32)]
 
 
+class FreshRuns(Section):
+    train: Annotated[int, Field(ge=2)]
+    calibration: Annotated[int, Field(ge=10)]
+    test: Annotated[int, Field(ge=10)]
+    steps: Annotated[int, Field(ge=2, le=1000)]
+    checks: UniqueList(NoisyFraction)
+
+    @field_validator("checks")
+    @classmethod
+    def _descending(cls, v):
+        if list(v) != sorted(v, reverse=True):
+            raise ValueError(f"list the check levels from noise towards the image (descending t/T), got {list(v)}")
+        return v
+
+
+class Judge(Section):
+    channels: Annotated[list[PositiveInt], Field(min_length=1, max_length=4)]
+    steps: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class ArtifactUnet(Section):
+    steps: PositiveInt
+
+
 class Runs(Section):
-    images: Annotated[int, Field(ge=0)]
+    fresh: FreshRuns
+    judge: Judge
+    inversion_images: Annotated[int, Field(ge=0)]
     batch_size: PositiveInt
     engine: Literal["local", "ray"]
     ray: RayEngine
@@ -555,6 +585,7 @@ class Params(Section):
     score: Score
     diffusion: Diffusion
     interpolate: Interpolate
+    artifact_unet: ArtifactUnet
     runs: Runs
     guide: Guide
 
@@ -565,6 +596,9 @@ class Params(Section):
             if self.base.device == "cuda" and section.engine == "ray" and section.ray.gpus_per_actor == 0:
                 raise ValueError(f"{name}.ray.gpus_per_actor is 0 but base.device is cuda: Ray actors see a GPU only "
                                  "when they ask for one")
+        if not any(f >= self.score.exit_from for f in self.runs.fresh.checks):
+            raise ValueError(f"score.exit_from={self.score.exit_from} leaves no check of runs.fresh.checks "
+                             f"{self.runs.fresh.checks} to stop at")
         return self
 
 

@@ -31,11 +31,11 @@ from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, write_json
 from pipeline.latents.analysis import decode_to_images
 from pipeline.latents.store import read_latent_split
-from pipeline.report.figures import image_grid, loss_curve, save_png, trajectory_paths
+from pipeline.report.figures import image_grid, save_png, trajectory_paths
 from pipeline.runtime import resolve_device
 from stages.cli import fail, parse_args, stage_main
 from stages.common import require_same_ids, start
-from stages.live import log_curves
+from stages.unet_curve import save_unet_losses
 from stages.vae_open import open_vae
 
 log = logging.getLogger("stages.diffusion")
@@ -88,11 +88,7 @@ def main(argv=None) -> None:
         model.unet.to("cpu")
         model.save(tmp)
     with atomic_dir(args.reports) as tmp:
-        curve = pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses})
-        curve["smoothed"] = curve["loss"].rolling(50, min_periods=1).mean()
-        curve.to_csv(tmp / "loss.csv", index=False, float_format="%.6g")
-        loss_curve(curve["step"].tolist(), curve["smoothed"].tolist(), tmp / "loss.png")
-        log_curves(tmp, {"unet/loss": losses})
+        save_unet_losses(tmp, losses, "unet")
         rows.to_csv(tmp / "runs.csv", index=False, float_format="%.6g")
         table.to_csv(tmp / "samplers.csv", index=False, float_format="%.6g")
         write_json(tmp / "metrics.json", {**_metrics(table, cfg, n_params, losses), **sampler_verdicts(rows)})

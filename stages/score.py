@@ -10,20 +10,28 @@ level ridge / MLP / CNN (and ``score.rgb_models`` on the latent→RGB preview,
 per-level experts (``mixture``) cover every level and are also scored at ``noise.heldout_fracs``. Clean latents give the upper bound;
 train-mean and train-median predictors the baseline. Everything is fitted on ``artifact_train``
 and scored on ``artifact_test``, over ``score.seeds`` seeds (trajectory noise, init, batches). The
-same models also score the real sampler runs of the ``runs`` stage (``data/runs``: what each
-scheduler holds when the learned U-Net runs it from the DDIM inversion of a test image), reported
-as scheduler ``<name>_run``.
+same models also score the inversion runs of the ``runs`` stage, reported as scheduler
+``<name>_run`` — a diagnostic only: the inverted noise carries the test image, so they give an
+upper estimate (DDPM, whose runs end elsewhere, is the leak check). On the proxy and inversion
+runs an early-exit rule runs ``score.exit_model`` over each run and stops when the running mean of
+its predicted score passes a threshold chosen on half of the runs and measured on the other half.
 
-An early-exit rule (``pipeline.score.early_exit``) runs ``score.exit_model`` over each test run
-from noise to image and stops when the running mean of its predicted score passes a threshold;
-the threshold is chosen on half of the test runs and measured on the other half.
+**The fresh-noise study** (``pipeline.score.fresh``; the headline). The ``runs`` stage's generations
+from fresh noise, labelled by the judge (``models/judge``): per seed, the proxy-trained ``cnn_t`` on
+x_t, the clean CNN on x̂₀, and predictors fitted on the train runs (ridge per level on x_t and on
+x̂₀, one timestep-conditioned CNN on x̂₀) are scored at every check level on the test runs, beside
+the constant; early exit checks at t/T ≥ ``score.exit_from``, its threshold chosen on the
+calibration runs with a false-stop guarantee (≤ ``score.exit_max_false_stop`` with probability
+≥ 1 − ``score.exit_delta``: Learn then Test) and measured on the test runs. The best predictor is
+chosen on the calibration runs. Metrics under ``fresh`` in ``metrics.json``; ``fresh.png`` and
+``fresh_exit.png``.
 
 Writes ``models/scorers/<scheduler>/{cnn_t,mixture}/`` (safetensors + config.json, first seed; the
 ``cnn_t`` is one model for every scheduler, saved beside each scheduler's mixture for convenience;
 load with ``pipeline.score.nets.load_scorer(dir).score(latents, timestep)``) and
 ``reports/score/``. The grid (seeds × clean / noisy) runs on a local process pool of
 ``score.workers``, or with ``score.engine: ray`` as Ray tasks (``score.ray``; README: scale out).
-Reads ``base``, ``noise``, ``score``.
+Reads ``base``, ``noise``, ``score``, ``runs.fresh``.
 """
 
 from __future__ import annotations
@@ -36,8 +44,11 @@ from pipeline.io import atomic_dir, write_json
 from pipeline.latents.rgb import LatentRGB
 from pipeline.latents.store import read_latent_split
 from pipeline.report.figures import level_panels, prediction_scatter, tradeoff_chart
+from pipeline.score.figures import fresh_figures
 from pipeline.runtime import worker_plan
-from pipeline.score.benchmark import ScorerSpec, ScorerTask, run_grid
+from pipeline.score.benchmark import FRESH, ScorerSpec, ScorerTask, fresh_predictions, run_grid
+from pipeline.score.fresh import load_fresh, tabulate_fresh
+from pipeline.score.nets import load_saved
 from pipeline.score.runs import RUN_SUFFIX, load_runs
 from pipeline.score.summary import MAX_SCORE, check_labels, nested, proxy_vs_runs, save_models, tabulate
 from stages.cli import fail, parse_args, stage_main
@@ -53,6 +64,7 @@ def main(argv=None) -> None:
         p.add_argument("--latents", default="data/latents"),
         p.add_argument("--rgb", default="models/latent_rgb.json"),
         p.add_argument("--runs", default="data/runs", help="real sampler runs (the runs stage)"),
+        p.add_argument("--judge", default="models/judge", help="the judge that labelled the fresh runs (the runs stage)"),
         p.add_argument("--models", default="models/scorers"),
         p.add_argument("--reports", default="reports/score"),
     ))
@@ -73,8 +85,17 @@ def main(argv=None) -> None:
     try:
         real_runs = load_runs(args.runs, noise.schedulers, test.meta["id"].to_numpy(),
                               len(noise.t_fracs) + len(noise.heldout_fracs))
-    except (FileNotFoundError, ValueError) as exc:
+        fresh = load_fresh(args.runs, noise.schedulers)
+        judge_model, judge = load_saved(args.judge, what="judge")
+    except (FileNotFoundError, ValueError, KeyError) as exc:
         fail(f"{exc}; re-run the runs stage")
+    for name, fs in fresh.items():
+        for role in ("calibration", "test"):
+            sev = fs.label[fs.role == role] >= cfg.severe_at
+            if sev.all() or not sev.any():
+                log.warning("%s/fresh_%s_final: the judge rates %s of the %d %s runs severe (score.severe_at=%g): no early "
+                            "exit for %s (a stronger U-Net or judge, or more runs.fresh runs)", args.runs, name,
+                            "all" if sev.all() else "none", len(sev), role, cfg.severe_at, name)
     spec = ScorerSpec(ridge_alpha=cfg.ridge_alpha, mlp_hidden=list(cfg.mlp_hidden), cnn_channels=list(cfg.cnn_channels),
                       t_dim=cfg.t_dim, level_steps=cfg.level_steps, cond_steps=cfg.cond_steps, batch_size=cfg.batch_size,
                       lr=cfg.lr, level_models=list(cfg.level_models), expert_model=cfg.expert_model,
@@ -83,10 +104,10 @@ def main(argv=None) -> None:
     seeds = [base_seed + i for i in range(cfg.seeds)]
     common = {"clean_train": train.latents, "y_train": y_train, "clean_test": test.latents, "y_test": y_test,
               "spec": spec, "threads": threads}
-    tasks = [ScorerTask("clean", s, **common) for s in seeds]
+    tasks = [ScorerTask("clean", s, **common, fresh=fresh) for s in seeds]
     tasks += [ScorerTask("noisy", s, **common, schedulers=tuple(noise.schedulers), t_fracs=tuple(noise.t_fracs),
                          heldout_fracs=tuple(noise.heldout_fracs), num_inference_steps=noise.num_inference_steps, rgb=rgb,
-                         keep_models=s == base_seed, real_runs=real_runs) for s in seeds]
+                         keep_models=s == base_seed, real_runs=real_runs, fresh=fresh) for s in seeds]
     if cfg.engine == "ray":
         from pipeline.distributed.score import run_grid_ray
         from stages.ray_join import join_ray
@@ -100,6 +121,10 @@ def main(argv=None) -> None:
                  len(tasks), len(seeds), noise.schedulers, workers, len(y_train), len(y_test))
         results = run_grid(tasks, workers)
 
+    study = tabulate_fresh(fresh, fresh_predictions(results), severe_at=cfg.severe_at, exit_from=cfg.exit_from,
+                           alpha=cfg.exit_max_false_stop, delta=cfg.exit_delta, judge=judge_model)
+    study["judge"] = {"seed": judge.get("seed"), "test": judge.get("test"), "trained_on": judge.get("trained_on")}
+    results = [r for r in results if r["scheduler"] != FRESH]
     t = tabulate(results, y_train, y_test, first_seed=base_seed, severe_at=cfg.severe_at, exit_model=cfg.exit_model,
                  max_false_stop=cfg.exit_max_false_stop, min_checks=cfg.exit_min_checks)
     middle = sorted(noise.t_fracs)[len(noise.t_fracs) // 2]
@@ -111,7 +136,8 @@ def main(argv=None) -> None:
     with atomic_dir(args.models) as tmp:
         save_models(tmp, t.runs, base_seed, context)
     with atomic_dir(args.reports) as tmp:
-        write_json(tmp / "metrics.json", nested(t.noisy, t.baselines, t.clean, t.exits))
+        write_json(tmp / "metrics.json", {**nested(t.noisy, t.baselines, t.clean, t.exits), "fresh": study})
+        fresh_figures(study, tmp, constant_label="constant (train-run mean)")
         write_json(tmp / "levels.json", t.levels)
         t.rows.to_csv(tmp / "runs.csv", index=False, float_format="%.6g")
         t.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
@@ -139,6 +165,15 @@ def main(argv=None) -> None:
         prediction_scatter(panels, tmp / "scatter.png", title=f"Predicted vs true score at the middle level (seed {base_seed})")
         tradeoff_chart(t.curves, t.exits, tmp / "early_exit.png",
                        title=f"Early exit on {cfg.exit_model}: seed-mean curves on the calibration half")
+    for name, block in study.items():
+        if name == "judge":
+            continue
+        best = block["best"]["predictor"]
+        ex = block["early_exit"].get(best) if best else None
+        if ex:
+            log.info("fresh %s runs: best predictor (on calibration) %s catches %.2f (lower bound %.2f) of severe test runs, "
+                     "false stops %.3f (upper bound %.3f), saves %.2f of sampling", name, best, ex["caught"]["mean"],
+                     ex["caught"]["lower"], ex["false_stop"]["mean"], ex["false_stop"]["upper"], ex["saved"]["mean"])
     for name, pt in t.exits.items():
         if pt["threshold"] is None:
             log.info("%s early exit: no threshold keeps false stops ≤ %.2f", name, cfg.exit_max_false_stop)

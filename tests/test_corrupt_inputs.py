@@ -46,7 +46,7 @@ def project(tmp_path_factory) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(source="digits", size=16, n_images=40, n_artifact=36, rows_per_shard=8)
     params["vae"].update(source="pretrained", id=str(root / "pretrained"), kind="kl")
-    params["runs"].update(images=4, batch_size=2)
+    params["runs"].update(inversion_images=4, batch_size=2)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     torch.manual_seed(0)
     AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,

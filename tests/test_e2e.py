@@ -174,13 +174,35 @@ def test_repro_writes_every_metric_with_its_baseline(project):
 
     runs = load("reports/runs/metrics.json")
     n_test = counts["artifact_test"]["n"]
-    assert runs["images"] == n_test and set(runs["end_error"]) == {"ddpm", "ddim", "euler", "dpmsolver"}
+    inv = runs["inversion"]
+    assert inv["images"] == n_test and set(inv["end_error"]) == {"ddpm", "ddim", "euler", "dpmsolver"}
     held = read_latent_split(project / "data/runs", "ddim")
     assert len(held.meta) == 4 * n_test and sorted(set(held.meta["t_frac"])) == [0.1, 0.3, 0.5, 0.9]
+    # the judge: fitted on real labelled train latents, with its own seed, its test quality beside the constant's
+    judge = runs["judge"]
+    assert judge["seed"] == 1000 and judge["test"]["mae"] < judge["constant"]["mae"]
+    assert json.loads((project / "models/judge/config.json").read_text())["seed"] == 1000
+    # fresh-noise runs: every scheduler, its roles, x_t / x̂₀ at every check, the judge's label on each finished run
+    fresh = read_latent_split(project / "data/runs", "fresh_ddpm_final")
+    assert list(fresh.meta["role"].value_counts().sort_index()) == [100, 60, 20]   # calibration, test, train
+    assert fresh.meta["judge"].between(0, 5).all() and fresh.meta["judge"].std() > 0
+    assert len(read_latent_split(project / "data/runs", "fresh_euler_x0").meta) == 3 * 180
+    for name in ("ddpm", "ddim", "euler", "dpmsolver"):
+        assert runs["fresh"][name]["test"]["runs"] == 60
 
     score = load("reports/score/metrics.json")
     schedulers = {"ddpm", "ddim", "euler", "dpmsolver"}
-    assert set(score) == {"baseline_constant", "clean", *schedulers, *(f"{s}_run" for s in schedulers)}
+    assert set(score) == {"baseline_constant", "clean", "fresh", *schedulers, *(f"{s}_run" for s in schedulers)}
+    study = score["fresh"]
+    assert set(study) == {"judge", *schedulers} and study["judge"]["seed"] == 1000
+    ddim = study["ddim"]
+    assert ddim["runs"] == {"train": 20, "calibration": 100, "test": 60} and set(ddim["levels"]) == {"0.9", "0.5", "0.2"}
+    assert set(ddim["predictors"]) == set(ddim["early_exit"]) == {
+        "proxy cnn_t (x_t)", "clean cnn (x̂₀)", "runs ridge (x_t)", "runs ridge (x̂₀)", "runs cnn_t (x̂₀)"}
+    assert ddim["early_exit_rule"]["checks_t_frac"] == [0.9, 0.5] and ddim["best"]["test_split_used"] is False
+    for e in ddim["early_exit"].values():
+        assert len(e["threshold"]) == 2 and 0 <= e["caught"]["mean"] <= 1 and e["caught"]["lower"] <= e["caught"]["mean"]
+        assert 0 <= e["false_stop"]["mean"] <= e["false_stop"]["upper"] and e["test_severe"] + e["test_non_severe"] == 60
     assert set(score["ddim_run"]["cnn_t"]) == set(score["ddim"]["cnn_t"])   # the same scorers on real runs
     assert score["baseline_constant"]["train_mean"]["auroc_severe"] == 0.5
     assert set(score["clean"]) == {"ridge", "mlp", "cnn"}
@@ -198,7 +220,7 @@ def test_repro_writes_every_metric_with_its_baseline(project):
     summary = pd.read_csv(project / "reports/score/summary.csv")
     # clean + (schedulers + their sampler runs) × (level models × levels + cross × all levels)
     assert len(summary) == 3 + 8 * (3 * 3 + 2 * 4)
-    for png in ("mae", "spearman", "auroc", "scatter", "early_exit", "runs"):
+    for png in ("mae", "spearman", "auroc", "scatter", "early_exit", "runs", "fresh", "fresh_exit"):
         assert (project / f"reports/score/{png}.png").stat().st_size > 10_000
 
     # the saved scorer loads from its directory and scores latents the way a generation loop holds them

@@ -232,13 +232,16 @@ def _run_runs(project: Path, engine: str, batch_size: int, ray_address: str | No
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["base"]["device"] = "cpu"
     params["noise"].update(num_inference_steps=10, t_fracs=[0.1, 0.5, 0.9], heldout_fracs=[0.3])
-    params["runs"].update(images=11, batch_size=batch_size, engine=engine)
+    params["runs"].update(inversion_images=11, batch_size=batch_size, engine=engine,
+                          fresh={"train": 2, "calibration": 10, "test": 10, "steps": 4, "checks": [0.9, 0.5]},
+                          judge={"channels": [8], "steps": 5, "batch_size": 8, "lr": 0.01})
     params["runs"]["ray"].update(actors=2, cpus_per_actor=0.5)
     out = project / f"runs-{engine}"
     out.mkdir(exist_ok=True)
     (out / "params.yaml").write_text(yaml.safe_dump(params))
     argv = ["--params", str(out / "params.yaml"), "--latents", str(project / "runs-latents"),
-            "--unet", str(project / "unet"), "--out", str(out / "runs"), "--reports", str(out / "reports")]
+            "--unet", str(project / "unet"), "--out", str(out / "runs"), "--judge", str(out / "judge"),
+            "--reports", str(out / "reports")]
     _run_stage("stages.runs", argv, ray_address)
     return out
 
@@ -256,6 +259,7 @@ def test_ray_runs_stage_equals_the_local_engine(cluster, project):
     meta = pd.DataFrame({"id": [f"a{i}" for i in range(12)], "severity": np.arange(12, dtype=np.float32) % 6,
                          "label": np.zeros(12, np.int16)})
     write_latent_split(project / "runs-latents", "artifact_test", latents, meta, scaling_factor=0.5, rows_per_shard=5)
+    write_latent_split(project / "runs-latents", "artifact_train", latents[::-1].copy(), meta, scaling_factor=0.5)
     torch.manual_seed(0)
     model = LatentDiffusion.centred_on(build_unet((4, 8, 8), [8, 16]), latents)
     model.train(latents, steps=20, seed=0)
@@ -263,7 +267,8 @@ def test_ray_runs_stage_equals_the_local_engine(cluster, project):
 
     local, distributed = _run_runs(project, "local", 4), _run_runs(project, "ray", 3, ray_address=cluster)
     schedulers = yaml.safe_load((ROOT / "params.yaml").read_text())["noise"]["schedulers"]
-    assert list_splits(distributed / "runs") == list_splits(local / "runs") == sorted(schedulers)
+    fresh = [f"fresh_{n}{end}" for n in schedulers for end in ("", "_final", "_x0")]
+    assert list_splits(distributed / "runs") == list_splits(local / "runs") == sorted([*schedulers, *fresh])
     for name in schedulers:
         a, b = read_latent_split(local / "runs", name), read_latent_split(distributed / "runs", name)
         assert len(b.latents) == 11 * 4 and b.meta["id"].tolist()[:5] == ["a0"] * 4 + ["a1"]
@@ -275,6 +280,7 @@ def test_ray_runs_stage_equals_the_local_engine(cluster, project):
     assert not [p for p in (distributed / "runs").iterdir() if p.name.startswith(".")]
     ma = json.loads((local / "reports" / "metrics.json").read_text())
     mb = json.loads((distributed / "reports" / "metrics.json").read_text())
+    ma, mb = ma["inversion"], mb["inversion"]
     assert mb["images"] == ma["images"] == 11
     for name in schedulers:
         for stat, value in ma["end_error"][name].items():
