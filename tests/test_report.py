@@ -83,8 +83,16 @@ def test_bench_and_scorer_charts_draw_their_baselines():
     summary = pd.DataFrame([{"scheduler": s, "series": "cnn_t", "heldout": False, "t_frac": t,
                              **{f"{m}_{k}": 0.5 for m in ("mae", "spearman", "auroc_severe") for k in ("mean", "std")}}
                             for s in ("ddim", "ddim_run") for t in (0.1, 0.5, 0.9)])
-    spec = scorer_chart(summary, {"mae": 1.5, "spearman": 0.0, "auroc_severe": 0.5})
-    assert next(p for p in spec["params"] if p["name"] == "scorer_scheduler")["value"] == "ddim_run"
+    constant = {"mae": 1.5, "spearman": 0.0, "auroc_severe": 0.5}
+    spec = scorer_chart(summary, constant)
+    assert next(p for p in spec["params"] if p["name"] == "scorer_scheduler")["value"] == "ddim"
+    assert "<path" in _svg(spec)
+    # with the fresh-noise study, its DDIM runs open the chart (the headline), the other rows stay selectable
+    cell = {m: {"mean": 0.4, "std": 0.1} for m in ("mae", "spearman", "auroc_severe")}
+    study = {"judge": {"seed": 1000}, "ddim": {"predictors": {"runs ridge (x̂₀)": {"0.9": cell, "0.5": cell}}}}
+    spec = scorer_chart(summary, constant, study)
+    sched = next(p for p in spec["params"] if p["name"] == "scorer_scheduler")
+    assert sched["value"] == "ddim (fresh noise)" and {"ddim", "ddim_run"} <= set(sched["bind"]["options"])
     assert "<path" in _svg(spec)
 
 

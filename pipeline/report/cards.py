@@ -13,7 +13,7 @@ from PIL import Image
 from pipeline.io import read_json
 from pipeline.metrics.verdicts import lower_bound
 from pipeline.report.html import Card
-from pipeline.report.summaries import GUIDE_TARGET
+from pipeline.report.summaries import GUIDE_TARGET, exit_words, fresh_headline
 
 
 def pointer(*keys: str) -> str:
@@ -108,25 +108,38 @@ def classification_card(r: Path) -> Card | None:
 
 
 def scoring_card(r: Path) -> Card | None:
-    """The timestep-conditioned scorer on real DDIM sampler runs at the noisiest level where it
-    still beats the constant predictor's MAE by more than its spread."""
+    """Early exit on fresh-noise generations (DDIM when run): the share of the runs the judge rates severe that the
+    best predictor (chosen on calibration runs) stops by t/T = ``score.exit_from``, with its guaranteed false-stop rate."""
     score = read_json(r / "score/metrics.json")
-    name = next((s for s in ("ddim_run", "ddim") if "cnn_t" in score.get(s, {})), None)
-    if name is None:
+    head = fresh_headline(score.get("fresh") or {})
+    if head is None:
         return None
-    const = score["baseline_constant"]["train_mean"]
-    levels = trained_levels(score[name]["cnn_t"])
-    ok = [t for t in levels if score[name]["cnn_t"][t]["mae"]["mean"] + score[name]["cnn_t"][t]["mae"]["std"] < const["mae"]]
-    t = max(ok, key=float) if ok else levels[-1]
-    cell = score[name]["cnn_t"][t]
-    return _card(r, "score/metrics.json", pointer(name, "cnn_t", t, "spearman", "mean"), ".2f",
+    name, block = head
+    w = exit_words(block)
+    ex, rule = w["exit"], w["rule"]
+    judge = (score["fresh"].get("judge") or {}).get("test") or {}
+    if block["best"]["predictor"] is None:   # no early exit: the card shows how well the best predictor ranks instead
+        level = min(block["levels"], key=lambda f: abs(float(f) - rule["exit_from"]))
+        lead = max(block["predictors"], key=lambda p: block["predictors"][p][level]["spearman"]["mean"] or -1.0)
+        if block["predictors"][lead][level]["spearman"]["mean"] is None:   # the judge rated every test run alike
+            return _card(r, "score/metrics.json", pointer("fresh", name, "label", "severe_share_test"), ".2f",
+                         question="Artifact scoring mid-generation",
+                         finding=f"share of {name} fresh-noise test runs the judge rates severe", baseline="–",
+                         verdict=w["verdict"], tone="bad", picture=small_png(r / "score/fresh.png"))
+        return _card(r, "score/metrics.json", pointer("fresh", name, "predictors", lead, level, "spearman", "mean"), ".2f",
+                     question="Artifact scoring mid-generation",
+                     finding=f"Spearman ρ at t/T = {level} of {lead} with the judge's score ({name}, fresh-noise test runs)",
+                     baseline="0 (constant predictor)", verdict=w["verdict"], tone="bad",
+                     picture=small_png(r / "score/fresh.png"))
+    return _card(r, "score/metrics.json", pointer("fresh", name, "early_exit", w["predictor"], "caught", "mean"), ".2f",
                  question="Artifact scoring mid-generation",
-                 finding=f"Spearman ρ of the noisy-latent scorer at noise level t/T = {float(t):g} "
-                         f"({name.replace('_run', ' sampler runs')}; MAE {cell['mae']['mean']:.2f})",
-                 baseline=f"0 (constant predictor; MAE {const['mae']:.2f})",
-                 verdict=(f"beats the constant predictor up to t/T = {float(t):g}" if ok
-                          else "beats the constant predictor at no noise level"),
-                 tone="good" if ok else "bad", picture=small_png(r / "score/runs.png"))
+                 finding=(f"share of severe {name} generations stopped by t/T = {rule['exit_from']:g} ({block['runs']['test']} fresh-noise "
+                          f"test runs; {w['predictor']}, chosen on calibration runs); false stops {ex['false_stop']['mean']:.1%} "
+                          f"(threshold set for ≤ {rule['max_false_stop']:.0%} at {1 - rule['delta']:.0%} confidence); "
+                          f"{ex['saved']['mean']:.0%} of sampling saved"),
+                 baseline=(f"0 (the constant predictor cannot stop selectively); labels from a judge with ρ "
+                           f"{judge.get('spearman', float('nan')):.2f} against people"),
+                 verdict=w["verdict"], tone="good" if w["met"] else "bad", picture=small_png(r / "score/fresh_exit.png"))
 
 
 def guidance_card(r: Path) -> Card | None:

@@ -128,19 +128,28 @@ def bench_chart(table: pd.DataFrame, majority: float) -> dict:
 SCORER_METRICS = {"mae": "MAE (lower is better)", "spearman": "Spearman ρ", "auroc_severe": "AUROC, severe artifacts"}
 
 
-def scorer_chart(summary: pd.DataFrame, constant: dict) -> dict:
+def scorer_chart(summary: pd.DataFrame, constant: dict, study: dict | None = None) -> dict:
     """Each scorer's test metric against the noise level (t / T), one scheduler at a time (dropdown),
     the metric picked by a radio, the constant train-mean predictor drawn as the baseline.
-    ``summary`` is ``score/summary.csv``; ``constant`` the constant predictor's metrics."""
+    ``summary`` is ``score/summary.csv``; ``constant`` the constant predictor's metrics; ``study`` the
+    fresh-noise study (``metrics.json``'s ``fresh``), whose schedulers come first as "<name> (fresh noise)"
+    (their metrics are against the judge's label)."""
     noisy = summary[summary["scheduler"] != "clean"]
     rows = []
+    for name, block in (study or {}).items():
+        if not isinstance(block, dict) or "predictors" not in block:
+            continue
+        for series, levels in block["predictors"].items():
+            for level, cell in levels.items():
+                rows += [{"scheduler": f"{name} (fresh noise)", "series": series, "t_frac": float(level), "metric": m,
+                          "mean": cell[m]["mean"], "std": cell[m]["std"]} for m in SCORER_METRICS]
     for r in noisy.itertuples():
         for m in SCORER_METRICS:
             rows.append({"scheduler": r.scheduler, "series": r.series + (" (held-out level)" if r.heldout else ""),
                          "t_frac": r.t_frac, "metric": m, "mean": getattr(r, f"{m}_mean"), "std": getattr(r, f"{m}_std")})
     frame = pd.DataFrame(rows).assign(lo=lambda f: f["mean"] - f["std"], hi=lambda f: f["mean"] + f["std"])
     schedulers = list(dict.fromkeys(frame["scheduler"]))
-    first = "ddim_run" if "ddim_run" in schedulers else schedulers[0]   # the real DDIM runs, when scored
+    first = "ddim (fresh noise)" if "ddim (fresh noise)" in schedulers else schedulers[0]   # the headline, when run
     sched = alt.param(name="scorer_scheduler", value=first,
                       bind=alt.binding_select(options=schedulers, name="scheduler "))
     metric = alt.param(name="scorer_metric", value="mae",

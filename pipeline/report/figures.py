@@ -339,3 +339,51 @@ def trajectory_paths(paths: dict[str, tuple[np.ndarray, np.ndarray]], real: np.n
     axes[0][0].legend(fontsize=7, loc="upper right")
     fig.suptitle(title + "\nsolid: x_t (○ noise); dashed: predicted x̂₀ (□ final)", fontsize=9)
     _finish(fig, path)
+
+
+def fresh_level_frame(study: dict, metric: str) -> pd.DataFrame:
+    """The fresh-noise study's per-level ``metric`` (mean / std over seeds) of every predictor and scheduler,
+    in :func:`level_panels`' layout (``scheduler``, ``series``, ``t_frac``, ``heldout``, ``<metric>_mean/_std``)."""
+    rows = []
+    for name, block in study.items():
+        if not isinstance(block, dict) or "predictors" not in block:
+            continue
+        for series, levels in block["predictors"].items():
+            for level, cell in levels.items():
+                rows.append({"scheduler": f"{name} (fresh noise)", "series": series, "t_frac": float(level), "heldout": False,
+                             f"{metric}_mean": cell[metric]["mean"], f"{metric}_std": cell[metric]["std"]})
+    return pd.DataFrame(rows)
+
+
+def exit_bars(study: dict, path: str | Path, title: str) -> None:
+    """Per scheduler, each predictor's early exit on the test runs: severe runs caught (bar: mean over seeds; whisker
+    down to the one-sided 95 % lower bound), with its false-stop rate and the share of sampling saved written beside."""
+    names = [n for n, b in study.items() if isinstance(b, dict) and b.get("early_exit")]
+    if not names:   # no scheduler had both kinds of runs: say so in the picture
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no early exit: the judge rated every run one way", ha="center", va="center")
+        _finish(fig, path)
+        return
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.4), sharex=True, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        block = study[name]
+        preds = list(block["early_exit"])
+        caught = [block["early_exit"][p]["caught"]["mean"] for p in preds]
+        lower = [max(0.0, block["early_exit"][p]["caught"]["lower"]) for p in preds]
+        best = block.get("best", {}).get("predictor")
+        colors = ["C2" if p == best else "C0" for p in preds]
+        y = np.arange(len(preds))
+        ax.barh(y, caught, color=colors, alpha=0.8)
+        ax.errorbar(caught, y, xerr=[np.subtract(caught, lower), np.zeros(len(preds))], fmt="none", color="0.2", lw=1)
+        for yi, p in zip(y, preds):
+            e = block["early_exit"][p]
+            ax.text(0.99, yi, f"stops {e['false_stop']['mean']:.0%} others · saves {e['saved']['mean']:.0%}",
+                    va="center", ha="right", fontsize=7, transform=ax.get_yaxis_transform())
+        ax.set_yticks(y, preds, fontsize=7)
+        ax.set_xlim(0, 1)
+        ax.axvline(0.5, color="0.5", lw=1, linestyle=":")
+        ax.set_title(f"{name} (fresh noise)", fontsize=9)
+        ax.set_xlabel("severe test runs caught")
+    fig.suptitle(title, fontsize=9)
+    _finish(fig, path)

@@ -25,7 +25,8 @@ import pandas as pd
 
 from pipeline.io import read_json
 from pipeline.report.headline import classification_headline, generation_headline, guidance_headline, scorer_headline
-from pipeline.report.summaries import generation_sentence, guidance_sentence, interpolation_sentence, scorer_sentence
+from pipeline.report.summaries import (generation_sentence, guidance_sentence, interpolation_sentence, score_schedulers,
+                                      scorer_sentence)
 
 # Output folder of a stage (relative to the reports folder) → the files of it the results quote
 SOURCES = {"encode": ("metrics.json",), "bench": ("metrics.json", "summary.json", "table.csv"),
@@ -44,7 +45,7 @@ def results_markdown(r: Path) -> str:
     diffusion, interp, guide = (read_json(r / f"{s}/metrics.json") for s in ("diffusion", "interpolate", "guide"))
     score, summary = read_json(r / "score/metrics.json"), pd.read_csv(r / "score/summary.csv")
     rows += generation_headline(diffusion, interp) + guidance_headline(guide) + scorer_headline(score, summary)
-    schedulers = [k for k in score if k not in ("baseline_constant", "clean")]
+    schedulers = score_schedulers(score)
     paragraphs = [("Classifier benchmark", read_json(r / "bench/summary.json")["summary"]),
                   ("Generation", generation_sentence(diffusion)),
                   ("Sample-guided interpolation", interpolation_sentence(interp)),

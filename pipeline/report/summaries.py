@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from pipeline.metrics.verdicts import lower_bound
 
 MIN_MAE_GAIN = 0.01   # an MAE gain smaller than this (score units 0-5) is not called a win, whatever the spread
@@ -84,23 +86,123 @@ def fidelity_sentence(rows: list[dict]) -> str:
     return "; ".join(parts) + "."
 
 
+NOT_SCHEDULERS = ("baseline_constant", "clean", "fresh")   # score/metrics.json keys that are not a scheduler's block
+EXIT_TARGET = 0.5   # severe fresh-noise runs caught at t/T ≥ exit_from with at most score.exit_max_false_stop false stops
+
+
+def score_schedulers(m: dict) -> list[str]:
+    """The scheduler blocks of score/metrics.json: the proxy's ``<name>`` and the inversion runs' ``<name>_run``."""
+    return [k for k in m if k not in NOT_SCHEDULERS]
+
+
+def fresh_headline(study: dict) -> tuple[str, dict] | None:
+    """The fresh-noise study's headline scheduler (DDIM when present) and its block; None without a study."""
+    names = [n for n, b in study.items() if isinstance(b, dict) and "early_exit" in b]
+    if not names:
+        return None
+    name = "ddim" if "ddim" in names else names[0]
+    return name, study[name]
+
+
+def exit_words(block: dict) -> dict:
+    """The best predictor's early exit in numbers and its verdict against :data:`EXIT_TARGET` (met only where
+    the caught share's lower bound clears it and the false-stop rate's upper bound stays within the budget)."""
+    rule, best = block["early_exit_rule"], block["best"]["predictor"]
+    if best is None:
+        zero = {"mean": 0.0, "std": 0.0, "lower": 0.0, "upper": 0.0}
+        return {"predictor": "none", "exit": {"caught": zero, "false_stop": zero, "saved": zero}, "rule": rule, "met": False,
+                "verdict": block.get("early_exit_note", "no early exit")}
+    ex = block["early_exit"][best]
+    # one seed: no interval (the bounds are null), so no target can be called met
+    lo = -np.inf if ex["caught"]["lower"] is None else ex["caught"]["lower"]
+    up = np.inf if ex["false_stop"]["upper"] is None else ex["false_stop"]["upper"]
+    ex = {**ex, "caught": {**ex["caught"], "lower": lo}, "false_stop": {**ex["false_stop"], "upper": up}}
+    met = lo >= EXIT_TARGET and up <= rule["max_false_stop"]
+    bound = (lambda v, f: f"{v:{f}}" if np.isfinite(v) else "undefined with one seed")
+    return {"predictor": best, "exit": ex, "rule": rule, "met": met,
+            "verdict": (f"reaches the {EXIT_TARGET:.0%} target (lower bound {lo:.0%})" if met else
+                        f"short of the {EXIT_TARGET:.0%} target (caught {ex['caught']['mean']:.0%}, lower bound "
+                        f"{bound(lo, '.0%')}; false stops up to {bound(up, '.1%')})")}
+
+
+def _num(v) -> str:
+    """A metric to 2 places, or "undefined" where it is null."""
+    return "undefined" if v is None else f"{v:.2f}"
+
+
+def _label_noise(block: dict) -> str:
+    """Why the judge's label is hard to predict, in numbers: at the latest check the judge on x̂₀ against the
+    clean-latent CNN of the same recipe and data but another seed (empty without the diagnostic)."""
+    if "judge_on_x0" not in block or "clean cnn (x̂₀)" not in block["predictors"]:
+        return ""
+    last = min(block["judge_on_x0"], key=float)
+    j, c = block["judge_on_x0"][last]["spearman"], block["predictors"]["clean cnn (x̂₀)"][last]["spearman"]["mean"]
+    return (f"; why: at t/T = {float(last):g} the judge itself on x̂₀ agrees with its final verdict to ρ {_num(j)}, while a "
+            f"clean-latent CNN of the same recipe and data, another seed, agrees to {_num(c)} — much of the label is this "
+            "one judge's reading of generated latents, which the predictors can learn only from the train runs")
+
+
+def fresh_sentence(study: dict) -> str:
+    """Plain verdicts of the fresh-noise study: the judge's own quality, how early each scheduler's finished score
+    can be ranked, and early exit with its guarantee — against the constant predictor."""
+    judge = (study.get("judge") or {}).get("test") or {}
+    head = fresh_headline(study)
+    if head is None:
+        return ""
+    parts = [f"Generations from fresh noise by the artifact U-Net, labelled by an independent judge (a clean-latent CNN fitted "
+             f"on the real labelled training latents; on the real test latents it reaches Spearman ρ {judge.get('spearman', float('nan')):.2f} "
+             f"and MAE {judge.get('mae', float('nan')):.2f}, so no predictor of its label can say more about people's ratings "
+             "than that)"]
+    for name, block in study.items():
+        if not isinstance(block, dict) or "predictors" not in block:
+            continue
+        rule = block["early_exit_rule"]
+        top = min((f for f in block["levels"]), key=lambda f: abs(float(f) - rule["exit_from"]))
+        rhos = {p: v[top]["spearman"] for p, v in block["predictors"].items()}
+        lead = max(rhos, key=lambda p: -np.inf if rhos[p]["mean"] is None else rhos[p]["mean"])
+        w = exit_words(block)
+        ex = w["exit"]
+        if block["best"]["predictor"] is None:
+            parts.append(f"{name}: {w['verdict']}")
+            continue
+        parts.append(f"{name} ({block['runs']['test']} test runs, {block['label']['severe_share_test']:.0%} rated severe): at "
+                     f"t/T = {float(top):g} the best ranking predictor is {lead}, Spearman ρ {_num(rhos[lead]['mean'])} ± "
+                     f"{_num(rhos[lead]['std'])} with the judge's score (constant predictor: 0"
+                     + (f"; the judge itself on x̂₀ there, a diagnostic of how much of its verdict x̂₀ already shows, "
+                        f"{_num(block['judge_on_x0'][top]['spearman'])}" if "judge_on_x0" in block else "")
+                     + f"); early exit with {w['predictor']} "
+                     f"(chosen on the calibration runs), checking at t/T ≥ {rule['exit_from']:g}, stops "
+                     f"{ex['caught']['mean']:.0%} ± {ex['caught']['std']:.0%} of the severe test runs and "
+                     f"{ex['false_stop']['mean']:.1%} of the others (its threshold set on {block['runs']['calibration']} "
+                     f"calibration runs by Learn then Test so that the false-stop rate is ≤ {rule['max_false_stop']:.0%} with "
+                     f"probability ≥ {1 - rule['delta']:.0%}), saving {ex['saved']['mean']:.0%} of all sampling steps: {w['verdict']}"
+                     + _label_noise(block))
+    return ". ".join(parts) + "."
+
+
 def scorer_sentence(m: dict, summary, schedulers: list[str]) -> str:
     """Plain verdicts for the artifact-scorer benchmark: the clean upper bound, per scheduler the
     levels where some scorer beats the constant predictor beyond its seed spread (MAE) or ranks
     images at all (Spearman ρ above its spread), and whether early exit beats random stopping."""
     const = m["baseline_constant"]["train_mean"]["mae"]
     clean = summary[summary["representation"] == "clean"].sort_values("mae_mean").iloc[0]
-    parts = [f"On clean latents (the upper bound) the best scorer, {clean['model']}, has MAE {clean['mae_mean']:.3f} "
+    fresh = fresh_sentence(m.get("fresh") or {})
+    lead = (fresh + " The rest is the seed method and a diagnostic. ") if fresh else ""
+    parts = [lead + f"On clean latents (the upper bound) the best scorer, {clean['model']}, has MAE {clean['mae_mean']:.3f} "
              f"± {clean['mae_std']:.3f} and Spearman ρ {clean['spearman_mean']:.2f} against MAE {const:.3f} for the "
              "constant train-mean predictor"]
     for name in schedulers:
         part = summary[(summary["scheduler"] == name) & ~summary["heldout"]]
+        if name.endswith("_run"):
+            name_words = f"{name} (inversion runs: upper estimate, the inverted noise carries the image)"
+        else:
+            name_words = f"{name} (forward-noising proxy)"
         beats = sorted({f"{r.t_frac:g}" for r in part.itertuples() if beats_constant(r.mae_mean, r.mae_std, const)},
                        key=float)
         ranks = sorted({f"{r.t_frac:g}" for r in part.itertuples() if r.spearman_mean > max(r.spearman_std, 0.05)},
                        key=float)
-        text = (f"{name}: a scorer beats the constant MAE beyond the seed spread at t_frac {', '.join(beats)}" if beats
-                else f"{name}: no scorer beats the constant MAE beyond the seed spread at any level")
+        text = (f"{name_words}: a scorer beats the constant MAE beyond the seed spread at t_frac {', '.join(beats)}" if beats
+                else f"{name_words}: no scorer beats the constant MAE beyond the seed spread at any level")
         text += (f"; some scorer ranks images (ρ > 0.05 and > its spread) at t_frac {', '.join(ranks)}" if ranks
                  else "; no scorer ranks images better than chance")
         ex = m[name]["early_exit"]
@@ -188,7 +290,7 @@ def runs_sentence(runs: dict) -> str:
     ends = runs["end_error"]
     close = [s for s, v in ends.items() if v["median"] < 0.2]
     far = [s for s, v in ends.items() if v["median"] >= 0.2]
-    text = f"The sampler runs ({runs['images']} test images) "
+    text = f"The inversion runs ({runs['images']} test images) "
     if close:
         text += f"of {', '.join(close)} end within {max(ends[s]['median'] for s in close):.0%} of their labelled latents"
     if far:
