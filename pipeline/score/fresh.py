@@ -31,12 +31,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.latents.store import read_latent_split
 from pipeline.metrics.regression import artifact_metrics
+from pipeline.metrics.stats import mean_std
 from pipeline.score.early_exit import exit_outcome, risk_controlled_threshold
 from pipeline.score.nets import CNNScorer, train_scorer
 
@@ -145,11 +147,6 @@ def runs_predictions(clean_cnn, fresh: dict[str, FreshSet], *, ridge_alpha: floa
     return out
 
 
-def _stat(values, seeds: int) -> dict:
-    v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std())}
-
-
 def tabulate_fresh(fresh: dict[str, FreshSet], predictions: dict[int, dict[str, dict[str, np.ndarray]]], *,
                    severe_at: float, exit_from: float, alpha: float, delta: float, judge=None) -> dict:
     """The study's metrics from every seed's predictions (``predictions[seed][scheduler][predictor]``:
@@ -190,7 +187,7 @@ def tabulate_fresh(fresh: dict[str, FreshSet], predictions: dict[int, dict[str, 
             per_level = {}
             for i, f in enumerate(fs.t_fracs):
                 rows = [artifact_metrics(y_test, predictions[s][name][p][i][test], severe_at=severe_at) for s in seeds]
-                per_level[f"{f:g}"] = {m: _stat([r[m] for r in rows], len(seeds)) for m in ("mae", "spearman", "auroc_severe")}
+                per_level[f"{f:g}"] = {m: mean_std([r[m] for r in rows]) for m in ("mae", "spearman", "auroc_severe")}
             block["predictors"][p] = per_level
             if two_sided:
                 block["early_exit"][p] = _exit(predictions, seeds, name, p, checks, fs, cal, test, sev_cal, sev_test,
@@ -227,16 +224,14 @@ def _exit(predictions, seeds, name, p, checks, fs: FreshSet, cal, test, sev_cal,
     n_sev, n_neg = per[0]["severe"], per[0]["non_severe"]
     # the caught share's interval: t over seeds plus the test runs' binomial variance (the verdicts' rule)
     se = np.sqrt((caught.std(ddof=1) ** 2 / S if S > 1 else 0.0) + caught.mean() * (1 - caught.mean()) / max(n_sev, 1))
-    from scipy import stats
-
     tq = stats.t.ppf(0.95, S - 1) if S > 1 else np.inf
     fs_se = np.sqrt((fs_rate.std(ddof=1) ** 2 / S if S > 1 else 0.0) + fs_rate.mean() * (1 - fs_rate.mean()) / max(n_neg, 1))
     cal_caught = [r.get("calibration_caught") or 0.0 for r in per]
     return {"threshold": [r["threshold"] for r in per],
-            "caught": {**_stat(caught, S), "lower": float(caught.mean() - tq * se)},
-            "false_stop": {**_stat(fs_rate, S), "upper": float(fs_rate.mean() + tq * fs_se),
+            "caught": {**mean_std(caught), "lower": float(caught.mean() - tq * se)},
+            "false_stop": {**mean_std(fs_rate), "upper": float(fs_rate.mean() + tq * fs_se),
                            "ci95_first_seed": per[0]["false_stop_ci95"]},
-            "saved": _stat([r["saved"] for r in per], S),
+            "saved": mean_std([r["saved"] for r in per]),
             "calibration_caught": {"mean": float(np.mean(cal_caught))},
             "seeds_with_threshold": int(sum(r["threshold"] is not None for r in per)),
             "test_severe": n_sev, "test_non_severe": n_neg, "seeds": S}
