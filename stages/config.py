@@ -34,6 +34,8 @@ GENERATED = ("class_guided", "guided_interpolation")  # pipeline.generate.oversa
 CLASSIFIERS = ("logreg", "linear_svm", "rbf_svm", "rf", "knn", "hgb")  # pipeline.classify.estimators
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+# A Hub revision: a 40-hex commit (reproducible) or a branch / ref name such as main, refs/convert/parquet
+Revision = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]+)*$")]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
@@ -71,6 +73,8 @@ class Data(Section):
     path: str                # diffusiondb: local parquet file/directory instead of the Hub ("" = Hub)
     ratings_path: str        # diffusiondb: local ratings parquet instead of the Hub ("" = Hub)
     hub_config: Annotated[str, Field(min_length=1, max_length=96, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]   # one folder name
+    revision: Revision          # diffusiondb: the parquet conversion's commit (or branch) on the Hub
+    ratings_revision: Revision  # diffusiondb: the ratings export's commit (or branch): a daily export
     label: Literal[("class",) + DIFFUSIONDB_LABELS]
     min_ratings: PositiveInt
     drop_anonymous: bool
@@ -123,6 +127,7 @@ HUB_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$"   
 class Vae(Section):
     source: Literal["train", "pretrained"]
     id: str
+    revision: Revision   # pretrained from the Hub: a commit hash (or branch); unused for a local directory
     kind: Literal["kl", "tiny"]
     subfolder: Annotated[str, Field(max_length=200, pattern=r"^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)?$")]
     dtype: Literal["float32", "float16", "bfloat16"]

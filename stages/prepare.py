@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 
 import pipeline.data.diffusiondb as ddb  # noqa: E402
 from pipeline.data.artifacts import MAX_SEVERITY  # noqa: E402
-from pipeline.data.hub import HubFileError, RetryPolicy, hub_file, hub_files  # noqa: E402
+from pipeline.data.hub import HubFileError, RetryPolicy, hub_file, hub_files, snapshot_commit  # noqa: E402
 from pipeline.data.shapes import class_counts  # noqa: E402
 from pipeline.data.sources import SPLITS, SourceSets, SplitPlan, pool_sets, rated_plan, shapes_sets, write_planned_splits  # noqa: E402
 from pipeline.data.spool import OrderedSpool  # noqa: E402
@@ -63,20 +63,21 @@ def _check_feasible(data) -> None:
 
 
 def diffusiondb_files(data) -> tuple[list, object]:
-    """The DiffusionDB parquet files and the ratings file: local copies if given, else the Hub (or its cache)."""
+    """The DiffusionDB parquet files and the ratings file: local copies if given, else the Hub (or its cache)
+    at ``data.revision`` / ``data.ratings_revision``."""
     retry = RetryPolicy.from_env(os.environ)   # LATENT_LAB_HUB_ATTEMPTS, LATENT_LAB_HUB_BACKOFF
     if data.path:
         files = ddb.parquet_files(data.path)
     else:
         hint = ("Download it where you have internet (or copy the Hugging Face cache), or set data.path to a local "
                 "parquet file or directory in the same schema.")
-        files = hub_files(ddb.DIFFUSIONDB_REPO, f"{data.hub_config}/train/*.parquet", revision=ddb.PARQUET_REVISION, hint=hint,
+        files = hub_files(ddb.DIFFUSIONDB_REPO, f"{data.hub_config}/train/*.parquet", revision=data.revision, hint=hint,
                           retry=retry)
     if data.ratings_path:
         ratings = ddb.parquet_files(data.ratings_path)[0]
     else:
         hint = "Download it where you have internet, or set data.ratings_path to a local copy of the file."
-        ratings = hub_file(ddb.RATINGS_REPO, ddb.RATINGS_FILE, hint=hint, retry=retry)
+        ratings = hub_file(ddb.RATINGS_REPO, ddb.RATINGS_FILE, revision=data.ratings_revision, hint=hint, retry=retry)
     return files, ratings
 
 
@@ -108,6 +109,13 @@ def diffusiondb_plan(data, seed: int, rng, spool: OrderedSpool) -> tuple[SplitPl
              f"{plan.facts['dropped_classes']}); raise data.n_images or pick another label")
     plan.facts.update(cand.counts, min_ratings=data.min_ratings, decode_failed=failed, decode_attempted=attempted,
                       bad_fraction=bad, used=len(frame))
+    # what was read, so a run can be pinned to it: the requested revision and the commit the Hub served
+    # (None for a local copy, data.path / data.ratings_path)
+    plan.facts["revisions"] = {
+        "diffusiondb": {"requested": "" if data.path else data.revision, "commit": snapshot_commit(files[0]),
+                        "local": str(data.path) if data.path else None},
+        "ratings": {"requested": "" if data.ratings_path else data.ratings_revision, "commit": snapshot_commit(ratings),
+                    "local": str(data.ratings_path) if data.ratings_path else None}}
     return plan, frame
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.data.hub import HubFileError, RetryPolicy, hub_snapshot
+from pipeline.data.hub import HubFileError, RetryPolicy, hub_snapshot, snapshot_commit
 from pipeline.data.store import read_image_split
 from pipeline.io import atomic_dir, atomic_file, write_json
 from pipeline.latents.vae import (
@@ -44,7 +44,7 @@ def _pretrained_dir(cfg) -> str:
     sub = f"{cfg.subfolder}/" if cfg.subfolder else ""
     where = f"{cfg.id}{'/' + cfg.subfolder if cfg.subfolder else ''}"
     root, files = hub_snapshot(
-        cfg.id, [f"{sub}config.json", f"{sub}diffusion_pytorch_model*.safetensors*"], repo_type="model",
+        cfg.id, [f"{sub}config.json", f"{sub}diffusion_pytorch_model*.safetensors*"], repo_type="model", revision=cfg.revision,
         retry=RetryPolicy.from_env(os.environ),
         what=f"vae.id {where}", hint="Download it where you have internet (or copy the Hugging Face cache), or set "
         "vae.id to a local directory written by save_pretrained.")
@@ -72,11 +72,14 @@ def main(argv=None) -> None:
     if cfg.source == "pretrained":
         log.info("loading pretrained %s VAE %s%s", cfg.kind, cfg.id, f" (subfolder {cfg.subfolder})" if cfg.subfolder else "")
         try:
-            vae = load_vae(_pretrained_dir(cfg), cfg.kind, subfolder=cfg.subfolder or None, name=cfg.id)
+            directory = _pretrained_dir(cfg)
+            vae = load_vae(directory, cfg.kind, subfolder=cfg.subfolder or None, name=cfg.id)
         except (PretrainedVaeError, HubFileError) as exc:
             fail(str(exc))
         curve = pd.DataFrame({"step": [], "mse": []})
-        metrics.update(id=cfg.id, subfolder=cfg.subfolder, kind=cfg.kind)
+        local = Path(cfg.id).is_dir()   # a local directory: no revision applies
+        metrics.update(id=cfg.id, subfolder=cfg.subfolder, kind=cfg.kind, revision=None if local else cfg.revision,
+                       commit=None if local else snapshot_commit(directory))
     else:
         train = read_image_split(args.images, "train")
         x = images_to_tensor(train.images)

@@ -79,10 +79,14 @@ def ratings_table(records: list[dict]) -> pa.Table:
 
 
 def rated_records(ids: list[str], rng: np.random.Generator, per_image: int = 4) -> list[dict]:
-    """``per_image`` clean ratings per image with artifacts spread over 0..5."""
+    """``per_image`` clean ratings per image with artifacts spread over 0..5. Every fifth image also has,
+    first, a row whose ``artifacts`` is null from its first rater (as the real export's early-2023 rows):
+    it must count neither as a rating nor as that user's earliest rating of the image."""
     out = []
     for k, i in enumerate(ids):
         centre = k % 6
+        if k % 5 == 4:
+            out.append({"id": i, "user_id": "u0", "artifacts": None, "rating": int(rng.integers(1, 11))})
         for u in range(per_image):
             out.append({"id": i, "user_id": f"u{u}", "artifacts": float(np.clip(centre + rng.integers(-1, 2), 0, 5)),
                         "rating": int(rng.integers(1, 11))})

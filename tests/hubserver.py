@@ -5,7 +5,7 @@ Point ``HF_ENDPOINT`` at :attr:`LocalHub.url` and the real ``huggingface_hub`` c
 it: file metadata by HEAD (``X-Repo-Commit``, ``ETag``, ``Content-Length``), downloads by GET,
 repo info and tree listings under ``/api``. Layout on disk: ``<root>/{models,datasets}/<owner>/<name>/<path>``;
 every revision name (``main``, ``refs/convert/parquet``) serves the same files, with a commit
-hash derived from the repo id. Each request is recorded in :attr:`LocalHub.requests`.
+hash derived from the repo id; a 40-hex revision is served as that commit. Each request is recorded in :attr:`LocalHub.requests`.
 
 Faults: :meth:`LocalHub.inject` queues faults for file downloads (GET) whose path contains a
 string (the request path, with the repo and revision): an HTTP status (``429``, ``500``, ``503`` …), ``drop`` (the connection closes half-way
@@ -26,6 +26,12 @@ from urllib.parse import unquote, urlsplit
 
 def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _commit(repo_id: str, rev: str) -> str:
+    """The commit a revision resolves to: a 40-hex revision is a commit and resolves to itself (as on the
+    Hub); every branch or ref name resolves to one commit derived from the repo id."""
+    return rev if len(rev) == 40 and all(c in "0123456789abcdef" for c in rev) else _sha1(repo_id)
 
 
 class LocalHub:
@@ -121,7 +127,7 @@ class LocalHub:
         repo = self._repo_dir(kind, repo_id)
         if not repo.is_dir():
             return self._error(req, 404, "RepoNotFound", body)
-        sha = _sha1(repo_id)
+        sha = _commit(repo_id, rev)
         files = self._files(repo)
         if action == "revision":
             siblings = [{"rfilename": p.relative_to(repo).as_posix()} for p in files]
@@ -153,7 +159,7 @@ class LocalHub:
             data = data[:-1] + bytes([data[-1] ^ 0xFF])
         sent = data[: len(data) // 2] if fault in ("drop", "truncate") else data
         req.send_response(200)
-        req.send_header("X-Repo-Commit", _sha1(repo_id))
+        req.send_header("X-Repo-Commit", _commit(repo_id, rev))
         req.send_header("ETag", f'"{hashlib.sha256(target.read_bytes()).hexdigest()}"')
         req.send_header("Content-Length", str(len(sent if fault == "truncate" else data)))
         req.send_header("Content-Type", "application/octet-stream")

@@ -117,12 +117,15 @@ def test_encode_stage_downloads_pretrained_vaes_from_the_hub(models, images, tmp
         kl = _vae_params(images, tmp_path, id="test-org/sd-vae-tiny", subfolder="vae", kind="kl")
         latents, metrics = _vae_then_encode(kl, images, tmp_path / "kl", env)
         assert metrics["id"] == "test-org/sd-vae-tiny" and latents.scaling_factor == pytest.approx(0.18215)
-        tiny = _vae_params(images, tmp_path, id="test-org/taesd-tiny", kind="tiny")
-        latents_tiny, _ = _vae_then_encode(tiny, images, tmp_path / "tiny", env)
+        assert metrics["revision"] == "main" and re.fullmatch(r"[0-9a-f]{40}", metrics["commit"])   # recorded: pinnable
+        pin = "c" * 40   # vae.revision reaches the download and is recorded as the commit served
+        tiny = _vae_params(images, tmp_path, id="test-org/taesd-tiny", kind="tiny", revision=pin)
+        latents_tiny, tiny_metrics = _vae_then_encode(tiny, images, tmp_path / "tiny", env)
+        assert (tiny_metrics["revision"], tiny_metrics["commit"]) == (pin, pin)
         paths = [p for _, p in hub.requests]
         assert hub.faults_served == 2
     assert any(re.search(r"/test-org/sd-vae-tiny/resolve/[^/]+/vae/config.json$", p) for p in paths)
-    assert any("taesd-tiny" in p and p.endswith("diffusion_pytorch_model.safetensors") for p in paths)
+    assert any(f"taesd-tiny/resolve/{pin}/" in p and p.endswith("diffusion_pytorch_model.safetensors") for p in paths)
     assert latents_tiny.shape == (4, 8, 8)
 
 

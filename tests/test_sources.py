@@ -1,5 +1,6 @@
 """Data sources: DiffusionDB + AI-Horde ratings (through a local Hub on 127.0.0.1), emoji, digits."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -23,6 +24,9 @@ from pipeline.data.imaging import decode_image, resize_center_crop
 from pipeline.data.store import read_image_split
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+NULLS_PER_20 = 4   # hubdata.rated_records: the null-artifact rows it adds for 20 images (every fifth image)
 
 
 # -- ratings aggregation ------------------------------------------------------------------------
@@ -56,9 +60,26 @@ def test_ratings_are_filtered_before_grouping():
     # anonymous raters (kudos -50) are not spam: keeping them is a param, and they are counted either way
     trusting = ddb.aggregate_ratings(_hand_made_ratings(), min_ratings=3, drop_anonymous=False).set_index("id")
     assert trusting.loc["A", "artifacts_count"] == 4 and trusting.loc["A", "artifacts_median"] == 2.5
-    assert ddb.filter_ratings(_hand_made_ratings())[1] == {"rating_rows": 15, "duplicate_ratings": 2, "anonymous_ratings": 2}
+    assert ddb.filter_ratings(_hand_made_ratings())[1] == {"rating_rows": 15, "null_artifacts": 1, "duplicate_ratings": 2,
+                                                          "anonymous_ratings": 2}
     lenient = ddb.aggregate_ratings(_hand_made_ratings(), min_ratings=2).set_index("id")
-    assert lenient.loc["C", "artifacts_median"] == 4.5 and lenient.loc["C", "rating_count"] == 3
+    # C's row without an artifact score is not a rating at all (its aesthetic 7 is not counted either)
+    assert lenient.loc["C", "artifacts_median"] == 4.5 and lenient.loc["C", "rating_count"] == 2
+
+
+def test_null_artifact_rows_are_not_ratings_and_never_displace_a_real_one():
+    """The real export's early-2023 rows have ``artifacts`` null: an earlier null row of a (user, image)
+    pair must not be kept as "the earliest rating" in place of the user's real one."""
+    frame = pd.DataFrame([("E", "u1", None, 2, 5), ("E", "u1", 4.0, 3, 5), ("E", "u2", 5.0, 4, 5),
+                          ("E", "u3", None, 9, 5), ("E", "u3", None, 9, 5), ("F", "u1", None, 5, 5), ("F", "u2", None, 5, 5)],
+                         columns=["id", "user_id", "artifacts", "rating", "kudos"])
+    frame = frame.assign(created_at=pd.date_range("2023-01-01", periods=len(frame), freq="h"))
+    kept, counts = ddb.filter_ratings(frame)
+    assert counts == {"rating_rows": 7, "null_artifacts": 5, "duplicate_ratings": 0, "anonymous_ratings": 0}
+    assert kept["artifacts"].notna().all() and sorted(kept["user_id"]) == ["u1", "u2"]
+    out = ddb.aggregate_ratings(frame, min_ratings=2).set_index("id")
+    assert out.index.tolist() == ["E"]                     # F: no artifact rating at all
+    assert out.loc["E", "artifacts_count"] == 2 and out.loc["E", "artifacts_median"] == 4.5   # u1's real 4, u2's 5
 
 
 def test_ratings_duplicates_keep_the_earliest_rating():
@@ -132,8 +153,8 @@ def test_candidates_drop_blurred_and_unrated_images_and_sampling_is_seeded(tmp_p
     files = ddb.parquet_files(tmp_path / "0000.parquet")
     cand = ddb.find_candidates(files, tmp_path / "ratings.parquet", min_ratings=3)
     # the ratings of the 22 unblurred images: 18 × 4 + 1 + the duplicate + one anonymous (the blurred image's is not read)
-    assert cand.counts == {"rows": 24, "blurred": 2, "unrated": 4, "rated": 18, "rating_rows": 75,
-                           "duplicate_ratings": 1, "anonymous_ratings": 1, "anonymous_dropped": True}
+    assert cand.counts == {"rows": 24, "blurred": 2, "unrated": 4, "rated": 18, "rating_rows": 75 + NULLS_PER_20,
+                           "null_artifacts": NULLS_PER_20, "duplicate_ratings": 1, "anonymous_ratings": 1, "anonymous_dropped": True}
     kept = ddb.find_candidates(files, tmp_path / "ratings.parquet", min_ratings=3, drop_anonymous=False)
     assert kept.counts == {**cand.counts, "anonymous_dropped": False}
     count = lambda c, i: int(c.frame.set_index("id").loc[ids[i], "artifacts_count"])
@@ -191,6 +212,11 @@ def test_prepare_downloads_diffusiondb_through_the_hub_api_then_works_offline(hu
 
     metrics = json.loads((tmp_path / "online/reports/metrics.json").read_text())
     q = metrics["quality"]
+    # the revisions asked for and the commits the Hub served are recorded, so the run can be pinned
+    sha1 = lambda text: hashlib.sha1(text.encode()).hexdigest()   # tests/hubserver.py: commit = sha1(repo id)
+    assert q["revisions"] == {
+        "diffusiondb": {"requested": "refs/convert/parquet", "commit": sha1("poloclub/diffusiondb"), "local": None},
+        "ratings": {"requested": "main", "commit": sha1("Haidra-Org/AI-Horde-Ratings"), "local": None}}
     # 60 rows: 1 blurred, 4 without ratings (ids 56..59) → 55 candidates; 40 sampled, ≤ 1 undecodable
     assert (q["rows"], q["blurred"], q["unrated"], q["rated"]) == (60, 1, 4, 55)
     assert q["used"] == 40 and q["decode_failed"] == q["decode_attempted"] - 40 <= 1
@@ -214,7 +240,9 @@ def test_prepare_downloads_diffusiondb_through_the_hub_api_then_works_offline(hu
     assert "Source: diffusiondb (label: artifact_bucket)" in section.summary
     assert "Of 60 DiffusionDB rows, 1 were blurred" in section.summary
     assert q["anonymous_dropped"] is True and q["rating_rows"] >= 4 * 55 and q["anonymous_ratings"] == 0
-    assert (f"Of their {q['rating_rows']} ratings, 0 repeated a user's earlier rating and 0 came from anonymous raters "
+    assert q["null_artifacts"] == 11   # hubdata.rated_records: every fifth of the 56 rated images
+    assert (f"Of their {q['rating_rows']} rating rows, 11 had no artifact score (not counted), 0 repeated a user's "
+            "earlier rating and 0 came from anonymous raters "
             "(kudos −50), dropped (data.drop_anonymous)") in section.summary
 
     # HF_HUB_OFFLINE with a warm cache: the same data, no server at all
@@ -330,3 +358,19 @@ def test_streamed_sample_through_the_spool_equals_the_sample_in_memory(tmp_path)
     attempted = list(order[:list(order).index(usable[19]) + 1])
     assert frame["id"].tolist() == usable[:20] and failed == sum(i in corrupt for i in attempted) >= 1
     assert [blob for _, blob in spool] == [png_bytes(img) for img in images]
+
+
+def test_prepare_downloads_the_pinned_revisions(hub_root, tmp_path):
+    """data.revision and data.ratings_revision reach every download (a commit hash pins what the Hub serves)."""
+    pin_images, pin_ratings = "a" * 40, "b" * 40
+    params = _params(tmp_path, **DDB, revision=pin_images, ratings_revision=pin_ratings)
+    with LocalHub(hub_root) as hub:
+        proc = _prepare(params, tmp_path / "pinned", {"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        paths = [p for _, p in hub.requests]
+    assert any(f"/diffusiondb/resolve/{pin_images}/2m_random_1k/train/0001.parquet" in p for p in paths)
+    assert any(p.endswith(f"/resolve/{pin_ratings}/diffusiondb_export.parquet") for p in paths)
+    assert not any("refs%2Fconvert%2Fparquet" in p or "/resolve/main/" in p for p in paths)
+    q = json.loads((tmp_path / "pinned/reports/metrics.json").read_text())["quality"]
+    assert q["revisions"]["diffusiondb"] == {"requested": pin_images, "commit": pin_images, "local": None}
+    assert q["revisions"]["ratings"] == {"requested": pin_ratings, "commit": pin_ratings, "local": None}

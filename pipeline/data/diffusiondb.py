@@ -34,7 +34,6 @@ from tqdm.auto import tqdm
 from pipeline.data.imaging import decode_image
 
 DIFFUSIONDB_REPO = "poloclub/diffusiondb"
-PARQUET_REVISION = "refs/convert/parquet"
 RATINGS_REPO = "Haidra-Org/AI-Horde-Ratings"
 RATINGS_FILE = "diffusiondb_export.parquet"
 
@@ -116,17 +115,22 @@ class _Codes:
 
 def filter_ratings(ratings: pd.DataFrame, *, drop_anonymous: bool = True,
                    where: str = "ratings") -> tuple[pd.DataFrame, dict]:
-    """The rating rows that count, and how many were dropped: a repeated (user, image) rating keeps
-    only its earliest row (``created_at`` when present, else file order), and with
-    ``drop_anonymous`` the anonymous raters' rows (``kudos == -50``) go. Counts: ``rating_rows``,
-    ``duplicate_ratings``, ``anonymous_ratings`` (after de-duplication, dropped or not)."""
+    """The rating rows that count, and how many were dropped: rows without an artifact score
+    (``artifacts`` null: the export's early-2023 rows, before the question was asked) go first, so
+    they are neither counted nor kept as the earliest of a repeated pair in place of a real rating;
+    a repeated (user, image) rating then keeps only its earliest row (``created_at`` when present,
+    else file order), and with ``drop_anonymous`` the anonymous raters' rows (``kudos == -50``) go.
+    Counts: ``rating_rows``, ``null_artifacts``, ``duplicate_ratings``, ``anonymous_ratings`` (after
+    de-duplication, dropped or not)."""
     require_columns(ratings.columns, RATING_COLUMNS, where)
-    frame = ratings
+    scored = ratings["artifacts"].notna().to_numpy()
+    frame = ratings[scored]
     if "created_at" in frame.columns:
         frame = frame.sort_values("created_at", kind="stable")
     frame = frame.drop_duplicates(subset=["user_id", "id"], keep="first")
     anonymous = (frame["kudos"] == ANONYMOUS_KUDOS).to_numpy()
-    counts = {"rating_rows": int(len(ratings)), "duplicate_ratings": int(len(ratings) - len(frame)),
+    counts = {"rating_rows": int(len(ratings)), "null_artifacts": int((~scored).sum()),
+              "duplicate_ratings": int(scored.sum() - len(frame)),
               "anonymous_ratings": int(anonymous.sum())}
     return (frame[~anonymous] if drop_anonymous else frame), counts
 

@@ -38,6 +38,7 @@ from pipeline.io import describe
 log = logging.getLogger(__name__)
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class HubFileError(RuntimeError):
@@ -144,6 +145,16 @@ def with_retries(fetch: Callable[[], object], what: str, policy: RetryPolicy, hi
             log.warning("%s: %s; attempt %d of %d in %.1f s", what, describe(exc), attempt + 1, policy.attempts, wait)
             sleep(wait)
     raise AssertionError("unreachable")
+
+
+def snapshot_commit(path: str | Path) -> str | None:
+    """The commit hash a file or folder of the Hub cache was served at (its ``snapshots/<commit>`` folder),
+    or ``None`` for a path outside the cache (a local copy): what a run records so it can be pinned."""
+    parts = Path(path).parts
+    for k in range(len(parts) - 1, 0, -1):
+        if parts[k - 1] == "snapshots" and _COMMIT.fullmatch(parts[k]):
+            return parts[k]
+    return None
 
 
 def _where(repo_id: str, filename: str, revision: str | None, repo_type: str) -> str:

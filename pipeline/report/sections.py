@@ -44,7 +44,9 @@ def data_section(r: Path) -> Section:
                f"enough ratings; {q['decode_failed']} of {q['decode_attempted']} sampled images could not be decoded "
                f"({q['bad_fraction']:.1%}).")
         if "anonymous_ratings" in q:   # kudos -50: anonymous raters, not spam
-            art += (f" Of their {q['rating_rows']} ratings, {q['duplicate_ratings']} repeated a user's earlier rating "
+            nulls = q.get("null_artifacts", 0)
+            art += (f" Of their {q['rating_rows']} rating rows, {nulls} had no artifact score (not counted), "
+                     f"{q['duplicate_ratings']} repeated a user's earlier rating "
                      f"and {q['anonymous_ratings']} came from anonymous raters (kudos −50), "
                      f"{'dropped' if q['anonymous_dropped'] else 'kept'} (data.drop_anonymous).")
         if q.get("dropped_classes"):
