@@ -22,7 +22,7 @@ from pipeline.io import atomic_dir, write_json
 from pipeline.latents.store import read_latent_split
 from pipeline.runtime import resolve_device
 from stages.cli import fail, parse_args, stage_main
-from stages.common import start
+from stages.common import follow_geometry, start
 from stages.unet_curve import save_unet_losses
 
 log = logging.getLogger("stages.artifact_unet")
@@ -42,6 +42,8 @@ def main(argv=None) -> None:
         train = read_latent_split(args.latents, SPLIT)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    params = follow_geometry(params, train.shape)   # recipes scaled to the latent side (pipeline.recipes)
+    arch = params.diffusion
     try:
         unet = build_unet(train.shape, arch.block_out_channels, arch.layers_per_block, arch.norm_num_groups)
     except ValueError as exc:

@@ -28,7 +28,7 @@ from pipeline.latents.store import read_latent_split
 from pipeline.report.overlays import attention_gallery
 from pipeline.runtime import resolve_device, worker_plan
 from stages.cli import fail, parse_args, stage_main
-from stages.common import require_same_ids, start
+from stages.common import extra_stages, follow_geometry, require_same_ids, start
 from stages.live import log_curves
 from stages.config import LATENT_MODELS
 
@@ -49,6 +49,8 @@ def main(argv=None) -> None:
     cfg, seed0, model = params.bench, params.base.seed, args.model
     kinds = cfg.regimes(model)
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
+    params = follow_geometry(params, train.shape)   # recipes scaled to the latent side (pipeline.recipes)
+    cfg = params.bench
     images = read_image_split(args.images, "test")
     require_same_ids(images, test, "test", args.images, args.latents)
     names = train.class_names
@@ -74,7 +76,9 @@ def main(argv=None) -> None:
              "add real or low_data")
 
     workers, _ = worker_plan(cfg.workers)
-    out = run_model(model, cfg.options(model), planned, data, seeds=[seed0 + s for s in range(cfg.seeds)],
+    options = {**cfg.options(model), **({"extra": extra_stages(params, train.shape[-1], pixels=False)}
+                                        if model == "latent_cnn" else {})}
+    out = run_model(model, options, planned, data, seeds=[seed0 + s for s in range(cfg.seeds)],
                     cap=cfg.low_data_per_class, grow=cfg.low_data_grow, augment=augment, workers=workers,
                     device=str(resolve_device(params.base.device)))
     for (_, regime), g in out.results.groupby(["model", "regime"], sort=False):

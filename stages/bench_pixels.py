@@ -21,7 +21,7 @@ from pipeline.io import atomic_dir
 from pipeline.latents.store import read_latent_split
 from pipeline.runtime import resolve_device, task_threads, worker_plan
 from stages.cli import parse_args, stage_main
-from stages.common import require_same_ids, start
+from stages.common import extra_stages, require_same_ids, start
 from stages.live import log_curves
 
 log = logging.getLogger("stages.bench_pixels")
@@ -54,7 +54,8 @@ def main(argv=None) -> None:
     device = str(resolve_device(params.base.device))
     y, y_test = train.meta["label"].to_numpy(), test.meta["label"].to_numpy()
     grid = [(model, input_, seed0 + s) for model in cfg.pixel_models for input_ in cfg.pixel_inputs for s in range(cfg.seeds)]
-    tasks = [PixelFit(model, cfg.options(model), input_, seed,
+    extra = extra_stages(params, train.images.shape[1], pixels=True)   # stages for images larger than 32 px
+    tasks = [PixelFit(model, {**cfg.options(model), "extra": extra}, input_, seed,
                       LabelledSplits(inputs[input_], y, test.images, y_test, train.class_names), threads, device)
              for (model, input_, seed), threads in zip(grid, task_threads(len(grid), workers))]
     log.info("%d CNN fits on %d worker(s)", len(tasks), workers)

@@ -33,3 +33,37 @@ def start(args: argparse.Namespace, *, torch: bool = True) -> Params:
     seed_everything(params.base.seed, torch=torch)
     log.info("params %s valid; %d CPU threads", args.params, threads)
     return params
+
+
+def follow_geometry(params: Params, latent_shape, image_side: int | None = None) -> Params:
+    """``params`` with the recipes scaled to the latent side of ``latent_shape`` (C, H, W) and the image
+    side (``pipeline.recipes``; unchanged at the default 16×16 latents of 32 px images, or when
+    ``base.recipes`` is ``as_written``). Logged when anything changes."""
+    from pipeline.recipes import Geometry
+
+    geo = Geometry.of(int(latent_shape[-1]), image_side, follow=params.base.recipes == "geometry")
+    if not (geo.latent_doublings or geo.image_doublings):
+        return params
+    log.info("%s", geo.describe())
+
+    def with_(section, **update):
+        return section.model_copy(update=update)
+
+    bench = params.bench
+    bench = with_(bench, attention=with_(bench.attention, patch=geo.patch(bench.attention.patch)))
+    runs = with_(params.runs, judge=with_(params.runs.judge, channels=geo.blocks(params.runs.judge.channels)))
+    return params.model_copy(update={
+        "diffusion": with_(params.diffusion, block_out_channels=geo.blocks(params.diffusion.block_out_channels)),
+        "score": with_(params.score, cnn_channels=geo.blocks(params.score.cnn_channels)),
+        "guide": with_(params.guide, channels=geo.blocks(params.guide.channels)),
+        "runs": runs, "bench": bench})
+
+
+def extra_stages(params: Params, side: int, *, pixels: bool) -> int:
+    """Striding stages the CNN classifiers add at this side (``pipeline.recipes``): the latent CNN's
+    (``pixels=False``, ``side`` a latent side) or the pixel CNNs' (``side`` an image side)."""
+    from pipeline.recipes import REFERENCE_IMAGE_SIDE, REFERENCE_LATENT_SIDE, doublings
+
+    if params.base.recipes != "geometry":
+        return 0
+    return doublings(side, REFERENCE_IMAGE_SIDE if pixels else REFERENCE_LATENT_SIDE)

@@ -62,6 +62,7 @@ class Section(BaseModel):
 class Base(Section):
     seed: Annotated[int, Field(ge=0)]
     device: Literal["auto", "cpu", "cuda"]
+    recipes: Literal["geometry", "as_written"]   # pipeline.recipes: scale the model recipes to the latent side
 
 
 DATA_SOURCES = ("shapes", "emoji", "digits", "diffusiondb")

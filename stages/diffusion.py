@@ -34,7 +34,7 @@ from pipeline.latents.store import read_latent_split
 from pipeline.report.figures import image_grid, save_png, trajectory_paths
 from pipeline.runtime import resolve_device
 from stages.cli import fail, parse_args, stage_main
-from stages.common import require_same_ids, start
+from stages.common import follow_geometry, require_same_ids, start
 from stages.unet_curve import save_unet_losses
 from stages.vae_open import open_vae
 
@@ -54,6 +54,8 @@ def main(argv=None) -> None:
     cfg, seed = params.diffusion, params.base.seed
     device = resolve_device(params.base.device)
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
+    params = follow_geometry(params, train.shape)   # recipes scaled to the latent side (pipeline.recipes)
+    cfg = params.diffusion
     if cfg.samples > min(len(train.latents), len(test.latents)):
         fail(f"diffusion.samples={cfg.samples} exceeds the {len(train.latents)} train or {len(test.latents)} test latents "
              f"it is compared with ({args.latents})")

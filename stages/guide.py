@@ -75,7 +75,7 @@ from pipeline.report.guidance import guidance_curves, roc_chart
 from pipeline.runtime import resolve_device
 from pipeline.validation import chosen_by, validation_seeds, validation_split
 from stages.cli import fail, parse_args, stage_main
-from stages.common import require_same_ids, start
+from stages.common import extra_stages, follow_geometry, require_same_ids, start
 from stages.live import log_curves
 from stages.unet_open import open_diffusion
 from stages.vae_open import open_vae
@@ -102,6 +102,8 @@ def main(argv=None) -> None:
     cfg, seed = params.guide, params.base.seed
     device = resolve_device(params.base.device)
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
+    params = follow_geometry(params, train.shape)   # recipes scaled to the latent side (pipeline.recipes)
+    cfg = params.guide
     names = train.class_names
     n = cfg.samples_per_class * len(names)
     if n > min(len(train.latents), len(test.latents)):
@@ -239,7 +241,7 @@ def _graded(seeds: list[int], reference: SampleReference, X: np.ndarray, y: np.n
     rows, first = [], None
     for s in seeds:
         judge, judge_acc = independent_judge(X, y, X_judged, y_judged, study["n_classes"], params.bench.latent_cnn,
-                                             seed=s, device=device)
+                                             seed=s, device=device, extra=extra_stages(params, X.shape[-1], pixels=False))
         seed_rows, finals = guidance_study(study["model"], reference, study["models"], judge, n_classes=study["n_classes"],
                                            sweep=sweep, operating=operating, sampler=study["sampler"],
                                            steps=study["steps"], seed=s, progress=progress)

@@ -37,7 +37,7 @@ from pipeline.report.figures import image_grid, save_png
 from pipeline.runtime import resolve_device
 from pipeline.validation import chosen_by, validation_seeds, validation_split
 from stages.cli import fail, parse_args, stage_main
-from stages.common import require_same_ids, start
+from stages.common import extra_stages, follow_geometry, require_same_ids, start
 from stages.unet_open import open_diffusion
 from stages.vae_open import open_vae
 
@@ -61,6 +61,8 @@ def main(argv=None) -> None:
     cfg, judge_cfg, seed = params.interpolate, params.bench.latent_cnn, params.base.seed
     device = resolve_device(params.base.device)
     train, test = read_latent_split(args.latents, "train"), read_latent_split(args.latents, "test")
+    params = follow_geometry(params, train.shape)   # recipes scaled to the latent side (pipeline.recipes)
+    judge_extra = extra_stages(params, train.shape[-1], pixels=False)
     n_inner = cfg.pairs * cfg.points
     if n_inner > len(test.latents):
         fail(f"interpolate.pairs × interpolate.points = {n_inner} interior samples exceed the {len(test.latents)} "
@@ -91,7 +93,7 @@ def main(argv=None) -> None:
                                     k=params.diffusion.k, seed=seed)
     val_seeds = validation_seeds(seed, cfg.validation.seeds)
     common = {"decode_images": lambda z: decode_to_images(vae, z), "points": cfg.points, "steps": cfg.steps,
-              "metric": cfg.metric, "decode": decode}
+              "metric": cfg.metric, "decode": decode, "judge_extra": judge_extra}
     val_rows = pd.DataFrame([r for s in tqdm(val_seeds, desc="validate strengths", unit="seed") for r in _study_seed(
         model, val_reference, X[fit_idx], y[fit_idx], X[val_idx], y[val_idx], cfg.validation.pairs, judge_cfg, len(names),
         s, device, strengths=cfg.strengths, methods=("guided",), **common)[0]])
@@ -131,7 +133,7 @@ def main(argv=None) -> None:
 
 def _study_seed(model, reference: SampleReference, X: np.ndarray, y: np.ndarray, X_judged: np.ndarray,
                 y_judged: np.ndarray, n_pairs: int, judge_cfg, n_classes: int, seed: int, device, *,
-                strengths: list[float], **study):
+                strengths: list[float], judge_extra: int = 0, **study):
     """One seed of the interpolation study at each of ``strengths``: ``n_pairs`` same-class pairs of ``X`` drawn
     with ``seed``, judged by a latent CNN trained with ``seed`` on ``X`` less the pairs' ends (its accuracy
     measured on ``X_judged``). Returns the rows (with their strength) and the first strength's paths."""
@@ -139,7 +141,7 @@ def _study_seed(model, reference: SampleReference, X: np.ndarray, y: np.ndarray,
     unseen = np.ones(len(X), dtype=bool)
     unseen[pairs.ravel()] = False           # the judge never sees what a method starts from: the pairs' ends
     judge, judge_acc = independent_judge(X[unseen], y[unseen], X_judged, y_judged, n_classes, judge_cfg, seed=seed,
-                                         device=device)
+                                         device=device, extra=judge_extra)
     rows, first = [], None
     for strength in strengths:
         got, paths = interpolation_study(model, reference, X, y, judge=judge, pairs=pairs, seed=seed, strength=strength,

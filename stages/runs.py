@@ -50,7 +50,7 @@ from pipeline.score.judge import JudgeSpec, judge_quality, judge_scores, train_j
 from pipeline.score.nets import save_scorer
 from pipeline.validation import validation_seeds
 from stages.cli import fail, parse_args, stage_main
-from stages.common import start
+from stages.common import follow_geometry, start
 from stages.unet_open import open_diffusion
 
 log = logging.getLogger("stages.runs")
@@ -74,6 +74,8 @@ def main(argv=None) -> None:
         test = read_latent_split(args.latents, SPLIT)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    params = follow_geometry(params, facts.shape)   # recipes scaled to the latent side (pipeline.recipes)
+    cfg = params.runs
     n = cfg.inversion_images or facts.rows
     if n > facts.rows:
         fail(f"runs.inversion_images={cfg.inversion_images} exceeds the {facts.rows} artifact test latents in {args.latents}")

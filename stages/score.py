@@ -52,7 +52,7 @@ from pipeline.score.nets import load_saved
 from pipeline.score.runs import RUN_SUFFIX, load_runs
 from pipeline.score.summary import MAX_SCORE, check_labels, nested, proxy_vs_runs, save_models, tabulate
 from stages.cli import fail, parse_args, stage_main
-from stages.common import start
+from stages.common import follow_geometry, start
 from stages.live import log_curves
 
 log = logging.getLogger("stages.score")
@@ -75,6 +75,8 @@ def main(argv=None) -> None:
     rgb = LatentRGB.load(args.rgb)
     train = read_latent_split(args.latents, "artifact_train")
     test = read_latent_split(args.latents, "artifact_test")
+    params = follow_geometry(params, train.shape)   # recipes scaled to the latent side (pipeline.recipes)
+    cfg = params.score
     y_train, y_test = (s.meta["severity"].to_numpy(float) for s in (train, test))
     try:
         check_labels(y_train, "artifact_train", cfg.severe_at, args.latents)

@@ -92,7 +92,7 @@ def run_latent_fit(task: LatentFit) -> FitResult:
         torch.manual_seed(seed)
         net = (LatentAttention(shape, n_classes, patch=o["patch"], dim=o["dim"], depth=o["depth"], heads=o["heads"],
                                stem=o["stem"]) if task.model == "attention" else
-               VGGNet(n_classes, width=o["width"], in_channels=shape[0]))
+               VGGNet(n_classes, width=o["width"], in_channels=shape[0], extra=o.get("extra", 0)))
 
         def fit():
             losses.extend(fit_net(net, Xf.reshape(-1, *shape), yf, o, seed, device, n_classes))

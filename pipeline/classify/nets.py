@@ -109,14 +109,17 @@ class _PixelNet(_Normalised):
 
 
 class VGGNet(_PixelNet):
-    """Two 3×3 convolutions per stage, max-pooling between stages (VGG's recipe), widths w, 2w, 4w."""
+    """Two 3×3 convolutions per stage, max-pooling between stages (VGG's recipe), widths w, 2w, 4w;
+    ``extra`` more pooled stages at 4w for inputs larger than the recipe's (``pipeline.recipes``)."""
 
-    def __init__(self, n_classes: int, width: int = 16, in_channels: int = 3):
+    def __init__(self, n_classes: int, width: int = 16, in_channels: int = 3, extra: int = 0):
         w = width
-        features = nn.Sequential(_conv(in_channels, w), _conv(w, w), nn.MaxPool2d(2),
-                                 _conv(w, 2 * w), _conv(2 * w, 2 * w), nn.MaxPool2d(2),
-                                 _conv(2 * w, 4 * w), _conv(4 * w, 4 * w))
-        super().__init__(features, 4 * w, n_classes, in_channels)
+        layers = [_conv(in_channels, w), _conv(w, w), nn.MaxPool2d(2),
+                  _conv(w, 2 * w), _conv(2 * w, 2 * w), nn.MaxPool2d(2),
+                  _conv(2 * w, 4 * w), _conv(4 * w, 4 * w)]
+        for _ in range(extra):
+            layers += [nn.MaxPool2d(2), _conv(4 * w, 4 * w), _conv(4 * w, 4 * w)]
+        super().__init__(nn.Sequential(*layers), 4 * w, n_classes, in_channels)
 
 
 class _Basic(nn.Module):
@@ -136,9 +139,10 @@ class ResNetNet(_PixelNet):
     Every block halves the grid (32 → 4 px at 32 px input): the receptive field then covers a
     whole shape, which a full-resolution first block (the earlier layout) did not, at half the cost."""
 
-    def __init__(self, n_classes: int, width: int = 16):
+    def __init__(self, n_classes: int, width: int = 16, extra: int = 0):
         w = width
-        features = nn.Sequential(_conv(3, w), _Basic(w, 2 * w, 2), _Basic(2 * w, 4 * w, 2), _Basic(4 * w, 4 * w, 2))
+        features = nn.Sequential(_conv(3, w), _Basic(w, 2 * w, 2), _Basic(2 * w, 4 * w, 2), _Basic(4 * w, 4 * w, 2),
+                                 *(_Basic(4 * w, 4 * w, 2) for _ in range(extra)))   # extra: larger inputs (pipeline.recipes)
         super().__init__(features, 4 * w, n_classes)
 
 
@@ -154,11 +158,12 @@ class MobileNet(_PixelNet):
     cheap, and at the shared width it learned least of the three families (0.58 balanced accuracy
     at width 8, mean of 3 seeds, against 0.79 at width 16, seed 0 only; 800 steps)."""
 
-    def __init__(self, n_classes: int, width: int = 16):
+    def __init__(self, n_classes: int, width: int = 16, extra: int = 0):
         w = 2 * width
         features = nn.Sequential(_conv(3, w), _Separable(w, 2 * w, 2), _Separable(2 * w, 2 * w, 1),
                                  _Separable(2 * w, 4 * w, 2), _Separable(4 * w, 4 * w, 1),
-                                 _Separable(4 * w, 4 * w, 2))
+                                 _Separable(4 * w, 4 * w, 2),
+                                 *(_Separable(4 * w, 4 * w, 2) for _ in range(extra)))   # extra: larger inputs
         super().__init__(features, 4 * w, n_classes)
 
 

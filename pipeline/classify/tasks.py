@@ -68,7 +68,7 @@ def run_pixel_fit(task: PixelFit) -> FitResult:
     torch.set_num_threads(task.threads)
     d, o, seed, device = task.data, task.options, task.seed, task.device
     torch.manual_seed(seed)
-    net = PIXEL_NETS[task.model](len(d.class_names), width=o["width"])
+    net = PIXEL_NETS[task.model](len(d.class_names), width=o["width"], extra=o.get("extra", 0))
     x = images_to_input(d.X)
     losses = []
 
