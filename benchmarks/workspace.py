@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,10 +30,13 @@ def sh(args: list[str], cwd: Path, check: bool = True, timeout: float | None = N
     return subprocess.run(args, cwd=cwd, env=run_env(), check=check, text=True, capture_output=True, timeout=timeout)
 
 
-def copy_project(dest: Path, params_override: dict | None = None) -> Path:
+def copy_project(dest: Path, params_override: dict | None = None, presets: dict | None = None) -> Path:
     """Copy the files git sees (tracked and untracked-not-ignored) into ``dest`` and commit them there.
 
-    ``params_override`` maps ``section.key`` to a value written into the copy's params.yaml.
+    ``presets`` maps an axis of conf/ to a preset (``{"data": "emoji", "vae": "sd"}``): the copy's
+    conf/config.yaml selects it. ``params_override`` maps ``section.key`` to a value, written into the
+    copy's conf/site/local.yaml (applied last). The copy's params.yaml is then composed from its conf/,
+    so ``dvc repro`` runs it and a later ``dvc exp run -S`` (which recomposes) keeps both.
     """
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
@@ -43,12 +47,25 @@ def copy_project(dest: Path, params_override: dict | None = None) -> Path:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+    if presets:
+        config = (dest / "conf/config.yaml").read_text()
+        for axis, name in presets.items():
+            line = re.search(rf"^  - {axis}: \S+", config, flags=re.M)
+            if line is None:
+                raise ValueError(f"conf/config.yaml has no {axis} preset axis")
+            config = config.replace(line.group(0), f"  - {axis}: {name}", 1)
+        (dest / "conf/config.yaml").write_text(config)
     if params_override:
-        params = yaml.safe_load((dest / "params.yaml").read_text())
+        site: dict = {}
         for dotted, value in params_override.items():
             section, key = dotted.split(".", 1)
-            params[section][key] = value
-        (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            site.setdefault(section, {})[key] = value
+        (dest / "conf/site").mkdir(parents=True, exist_ok=True)
+        (dest / "conf/site/local.yaml").write_text("# @package _global_\n" + yaml.safe_dump(site, sort_keys=False))
+    if presets or params_override:
+        from stages.compose import compose
+
+        compose([], dest / "params.yaml", dest / "conf")
     sh(["git", "init", "-q", "-b", "main"], dest)
     sh(["git", "add", "-A"], dest)
     sh(["git", "commit", "-q", "-m", "project copy"], dest)

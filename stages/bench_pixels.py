@@ -44,12 +44,12 @@ def main(argv=None) -> None:
     if "reconstructed" in cfg.pixel_inputs:   # diffusers (seconds to import) only when a VAE is needed
         import torch
 
-        from pipeline.latents.vae import decode_latents, tensor_to_images
+        from pipeline.latents.vae import decode_to_uint8
         from stages.vae_open import open_vae
 
         vae = open_vae(params, args.vae, train.images.shape[1], (latents.shape, args.latents))
         z = torch.as_tensor(latents.latents, dtype=torch.float32)
-        inputs["reconstructed"] = tensor_to_images(decode_latents(vae, z, desc="decode train"))
+        inputs["reconstructed"] = decode_to_uint8(vae, z, desc="decode train")   # uint8 batch by batch
     workers, _ = worker_plan(cfg.workers)
     device = str(resolve_device(params.base.device))
     y, y_test = train.meta["label"].to_numpy(), test.meta["label"].to_numpy()

@@ -122,6 +122,7 @@ class Data(Section):
         return self
 
 
+SD_FAMILY = re.compile(r"sd-vae|stable-diffusion|taesd", re.IGNORECASE)   # VAE ids known to downsample 8×
 HUB_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$"   # owner/name, as the Hub allows
 
 
@@ -595,6 +596,49 @@ class Params(Section):
     runs: Runs
     guide: Guide
 
+    def latent_side(self) -> int | None:
+        """The latent side the params imply, where they fix it: the trained VAE's (data.size / 2^(blocks-1)),
+        or an SD-family VAE's (8× downsampling: an id naming sd-vae, stable-diffusion or taesd); else None."""
+        if self.vae.source == "train":
+            return self.data.size // 2 ** (len(self.vae.block_out_channels) - 1)
+        if SD_FAMILY.search(self.vae.id):
+            return self.data.size // 8
+        return None
+
+    @model_validator(mode="after")
+    def _geometry(self):
+        """Combinations of presets (conf/) and keys that cannot run, stopped before any stage works."""
+        from pipeline.recipes import Geometry   # standard library only
+
+        size, side = self.data.size, self.latent_side()
+        if side is None:
+            return self
+        if self.vae.source == "train":
+            factor = 2 ** (len(self.vae.block_out_channels) - 1)
+            if size % factor:
+                raise ValueError(f"data.size {size} is not a multiple of the trained VAE's downsampling {factor} "
+                                 f"(vae.block_out_channels {self.vae.block_out_channels})")
+            if side > 64:
+                raise ValueError(f"data.size {size} through the trained VAE ({factor}× downsampling) gives {side}×{side} "
+                                 "latents; the recipes go up to 64×64: use SD's VAE (-S vae=sd or -S vae=taesd, 8×) "
+                                 "or lower data.size")
+        else:
+            if size % 8 or side < 8:
+                raise ValueError(f"data.size {size} through {self.vae.id} (8× downsampling) gives "
+                                 f"{size / 8:g}×{size / 8:g} latents: it needs a multiple of 8, at least 64 "
+                                 "(-S data.size=256)")
+        geo = Geometry.of(side, size, follow=self.base.recipes == "geometry")
+        blocks = geo.blocks(self.diffusion.block_out_channels)
+        if side % 2 ** (len(blocks) - 1):
+            raise ValueError(f"latents of side {side} (data.size {size}) cannot be halved {len(blocks) - 1} times by the "
+                             f"U-Net's blocks {blocks} (diffusion.block_out_channels, scaled to the side): pick a data.size "
+                             "whose latent side is divisible by that")
+        patch = geo.patch(self.bench.attention.patch)
+        if side % patch:
+            raise ValueError(f"bench.attention.patch {patch} (scaled to the side) does not divide the latent side {side} "
+                             f"(data.size {size})")
+        return self
+
     @model_validator(mode="after")
     def _gpus(self):
         for name in ("encode", "runs", "score"):
@@ -627,6 +671,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         lines = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "<top level>"
-            got = "" if err["type"] == "missing" else f" (got {err['input']!r})"
-            lines.append(f"  {key}: {err['msg']}{got}")
+            got = "" if err["type"] == "missing" or not err["loc"] else f" (got {err['input']!r})"   # not the whole file
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {key}: {msg}{got}")
         raise ParamsError(f"{path}: invalid params:\n" + "\n".join(lines)) from None

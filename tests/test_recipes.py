@@ -3,6 +3,7 @@ the default 16×16 latents, deeper at SD geometry, and every scaled model builds
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -60,3 +61,25 @@ def test_sd_geometry_recipes_deepen_and_every_model_runs(side, image):
         out = net(3, width=4, extra=extra_stages(params, image, pixels=True))
         assert out(x).shape == (1, 3), name
         assert out.features(x).shape[-1] <= 8, name   # at most the 32 px recipe's final grid (8 for VGG)
+
+
+def test_vae_batches_follow_a_memory_budget_and_do_not_change_the_images(monkeypatch):
+    from diffusers import AutoencoderKL, AutoencoderTiny
+
+    from pipeline.latents.vae import decode_latents, decode_to_uint8, memory_batch, tensor_to_images
+
+    sd = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                       block_out_channels=(128, 256, 512, 512), norm_num_groups=32)   # SD 1.x's widths
+    assert memory_batch(sd, 256) == 5 and memory_batch(sd, 512) == 1 and memory_batch(AutoencoderTiny(), 512) == 2
+    torch.manual_seed(0)
+    small = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                          block_out_channels=(8, 16), norm_num_groups=4).eval()
+    assert memory_batch(small, 32) == 64                              # the default geometry: batches as before
+    z = torch.randn(7, 4, 16, 16)
+    whole = tensor_to_images(decode_latents(small, z, batch_size=64, progress=False))
+    monkeypatch.setenv("LATENT_LAB_VAE_MEMORY_MB", "0.5")             # ~2 images per batch at 32 px
+    assert memory_batch(small, 32) == 2
+    np.testing.assert_array_equal(decode_to_uint8(small, z, progress=False), whole)
+    monkeypatch.setenv("LATENT_LAB_VAE_MEMORY_MB", "lots")
+    with pytest.raises(ValueError, match="LATENT_LAB_VAE_MEMORY_MB"):
+        memory_batch(small, 32)

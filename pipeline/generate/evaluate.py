@@ -106,13 +106,19 @@ class SampleReference:
         return {"real_train": self.measure(real), "gaussian": self.measure(gauss)}
 
 
-def path_smoothness(path: np.ndarray) -> dict:
-    """How evenly a path of P points per row (N, P, D) moves from its first to its last point.
+def path_smoothness(path: np.ndarray, divide_by: float = 1.0) -> dict:
+    """How evenly a path of P points per row (N, P, D) moves from its first to its last point
+    (``path / divide_by``: uint8 pixels with 255 are converted one row at a time, so memory holds
+    one path in float64, not all of them).
 
     ``jump_ratio``: largest step over the mean step (1 = evenly spaced; large = the path jumps);
     ``length_ratio``: path length over the straight-line distance between its ends (1 = straight)."""
-    steps = np.linalg.norm(np.diff(path, axis=1), axis=2)             # (N, P-1)
-    chord = np.linalg.norm(path[:, -1] - path[:, 0], axis=1)
+    steps = np.empty((len(path), path.shape[1] - 1))
+    chord = np.empty(len(path))
+    for i, row in enumerate(path):
+        row = row.astype(np.float64) / divide_by
+        steps[i] = np.linalg.norm(np.diff(row, axis=0), axis=1)       # (P-1,)
+        chord[i] = np.linalg.norm(row[-1] - row[0])
     mean = steps.mean(1)
     return {"jump_ratio": float(np.mean(steps.max(1) / np.maximum(mean, 1e-12))),
             "length_ratio": float(np.mean(steps.sum(1) / np.maximum(chord, 1e-12)))}

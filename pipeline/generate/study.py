@@ -134,9 +134,9 @@ def interpolation_study(model: LatentDiffusion, reference: SampleReference, X: n
         lat = paths.latents[method]
         inner = lat[:, 1:-1].reshape(-1, *lat.shape[2:])
         ends = np.linalg.norm((lat[:, [0, -1]] - np.stack([X[idx[:, 0]], X[idx[:, 1]]], 1)).reshape(len(idx), 2, -1), axis=2)
-        pixels = decode_images(lat.reshape(-1, *lat.shape[2:])).astype(np.float64) / 255.0
+        pixels = decode_images(lat.reshape(-1, *lat.shape[2:]))   # uint8: path_smoothness converts a row at a time
         rows.append({"method": method, "seed": seed, "class_kept": float((judge(inner) == labels).mean()),
                      **reference.measure(inner), "end_error": float(ends.mean() / norm),
-                     **path_smoothness(pixels.reshape(len(idx), len(lams), -1)),
+                     **path_smoothness(pixels.reshape(len(idx), len(lams), -1), divide_by=255.0),
                      "seconds_per_sample": paths.seconds[method] / len(inner)})
     return rows, {"pairs": idx, "lams": lams, "latents": paths.latents}

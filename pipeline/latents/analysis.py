@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.latents.geometry import lerp, slerp
-from pipeline.latents.vae import decode_latents, tensor_to_images
+from pipeline.latents.vae import decode_to_uint8
 from pipeline.metrics.reconstruction import psnr
 
 
@@ -76,9 +76,9 @@ def silhouette(X: np.ndarray, labels: np.ndarray, *, sample_size: int, seed: int
 
 
 def decode_to_images(vae, latents: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Scaled latents (N, C, H, W) → uint8 images (N, H', W', 3)."""
-    return tensor_to_images(decode_latents(vae, torch.tensor(latents, dtype=torch.float32),
-                                           batch_size=batch_size, desc="decode"))
+    """Scaled latents (N, C, H, W) → uint8 images (N, H', W', 3), in batches sized to the memory budget
+    (``pipeline.latents.vae.memory_batch``), each converted to uint8 as it comes."""
+    return decode_to_uint8(vae, torch.tensor(latents, dtype=torch.float32), batch_size=batch_size, desc="decode")
 
 
 def interpolation_path(za: np.ndarray, zb: np.ndarray, steps: int, kind: str) -> np.ndarray:

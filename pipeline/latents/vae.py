@@ -8,6 +8,7 @@ the factor is computed from the training latents (1 / std) and written into its 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,33 @@ def downsampling_factor(vae) -> int:
     return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
+# Encode / decode batches follow a memory budget, not a fixed image count: a full-resolution decoder
+# block of SD's VAE holds 128 channels × H × W floats per image (256 px: ~180 MB of activations per
+# image, measured; TAESD at 512 px ~270 MB), so the 64 images that suit 32 px would need 11+ GB.
+VAE_MEMORY_ENV = "LATENT_LAB_VAE_MEMORY_MB"
+DEFAULT_VAE_MEMORY_MB = 1024
+ACTIVATIONS_PER_PIXEL = 6   # full-resolution tensors alive at once (measured peak ÷ one tensor: 5 for KL, 4 for TAESD)
+
+
+def full_resolution_channels(vae) -> int:
+    """Channels of the VAE's full-resolution blocks (its widest activations per pixel)."""
+    return int(vae.config.block_out_channels[0])
+
+
+def memory_batch(vae, image_side: int, cap: int = 64, budget_mb: float | None = None) -> int:
+    """Images per encode / decode batch so that activations stay within ``budget_mb`` (default
+    ``$LATENT_LAB_VAE_MEMORY_MB`` or 1 024 MiB), at most ``cap``: 64 at 32 px, 5 for SD's VAE at 256 px,
+    1 at 512 px. Batching does not change the outputs (every layer acts per image)."""
+    if budget_mb is None:
+        raw = os.environ.get(VAE_MEMORY_ENV, "").strip()
+        try:
+            budget_mb = float(raw) if raw else DEFAULT_VAE_MEMORY_MB
+        except ValueError:
+            raise ValueError(f"{VAE_MEMORY_ENV}={raw!r} is not a number of MiB") from None
+    per_image = ACTIVATIONS_PER_PIXEL * 4 * full_resolution_channels(vae) * image_side ** 2
+    return int(max(1, min(cap, budget_mb * 2**20 // per_image)))
+
+
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
@@ -217,9 +245,11 @@ def encode_images(
     progress: bool = True,
 ) -> torch.Tensor:
     """Scaled latents of ``images`` ((N, 3, H, W) in [-1, 1]); ``latent_dist.mode()`` unless ``sample``;
-    ``progress=False`` hides the bar (a caller that streams keeps its own)."""
+    ``progress=False`` hides the bar (a caller that streams keeps its own). At most ``batch_size``
+    images at once, fewer where :func:`memory_batch` says so."""
     sf = vae.config.scaling_factor if scaling_factor is None else scaling_factor
     device, dtype = vae.device, vae.dtype
+    batch_size = min(batch_size, memory_batch(vae, images.shape[-1], cap=batch_size))
     out = []
     for sl in tqdm(list(_batches(images.shape[0], batch_size)), desc=desc, unit="batch", mininterval=2.0,
                    disable=not progress):
@@ -229,17 +259,36 @@ def encode_images(
 
 
 @torch.no_grad()
-def decode_latents(vae, latents: torch.Tensor, *, batch_size: int = 64, desc: str = "decode",
-                   progress: bool = True) -> torch.Tensor:
-    """Images in [-1, 1] from scaled latents (divides by the config's scaling factor first)."""
+def iter_decoded(vae, latents: torch.Tensor, *, batch_size: int = 64, desc: str = "decode",
+                 progress: bool = True) -> Iterator[torch.Tensor]:
+    """Images in [-1, 1] from scaled latents (divided by the config's scaling factor first), a batch at a
+    time: at most ``batch_size`` latents, fewer where :func:`memory_batch` says so."""
     sf = vae.config.scaling_factor
     device, dtype = vae.device, vae.dtype
-    out = []
+    side = latents.shape[-1] * downsampling_factor(vae)
+    batch_size = min(batch_size, memory_batch(vae, side, cap=batch_size))
     for sl in tqdm(list(_batches(latents.shape[0], batch_size)), desc=desc, unit="batch", mininterval=2.0,
                    disable=not progress):
         z = latents[sl].to(device=device, dtype=dtype) / sf
-        out.append(vae.decode(z).sample.float().cpu())
-    return torch.cat(out)
+        yield vae.decode(z).sample.float().cpu()
+
+
+def decode_latents(vae, latents: torch.Tensor, *, batch_size: int = 64, desc: str = "decode",
+                   progress: bool = True) -> torch.Tensor:
+    """Images in [-1, 1] (float) from scaled latents: every image at once, for callers that need the
+    float pixels; :func:`decode_to_uint8` holds a quarter of the memory."""
+    return torch.cat(list(iter_decoded(vae, latents, batch_size=batch_size, desc=desc, progress=progress)))
+
+
+def decode_to_uint8(vae, latents: torch.Tensor, *, batch_size: int = 64, desc: str = "decode",
+                    progress: bool = True) -> np.ndarray:
+    """uint8 images (N, H, W, 3) from scaled latents, each batch converted as it comes: memory holds the
+    uint8 images and one batch of float activations, never all images in float."""
+    parts = [tensor_to_images(x) for x in iter_decoded(vae, latents, batch_size=batch_size, desc=desc, progress=progress)]
+    if not parts:
+        side = latents.shape[-1] * downsampling_factor(vae)
+        return np.zeros((0, side, side, 3), np.uint8)
+    return np.concatenate(parts)
 
 
 def encode_batches(vae, batches, *, sample: bool = False, generator: torch.Generator | None = None):
