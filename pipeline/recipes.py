@@ -75,8 +75,7 @@ class Geometry:
         return patch_for(patch, self.latent_side, self.latent_doublings)
 
     def describe(self) -> str:
-        if not (self.latent_doublings or self.image_doublings):
+        if not self.latent_doublings:
             return f"latents {self.latent_side}×{self.latent_side}: recipes as written"
         return (f"latents {self.latent_side}×{self.latent_side} ({self.latent_doublings} doubling(s) over "
-                f"{REFERENCE_LATENT_SIDE}), images {self.image_side} px ({self.image_doublings} over "
-                f"{REFERENCE_IMAGE_SIDE}): recipes deepened to match")
+                f"{REFERENCE_LATENT_SIDE}): U-Net and CNN blocks deepened, attention patch ×{2 ** self.latent_doublings}")

@@ -10,6 +10,7 @@ import functools
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from pipeline.io import describe, error_chain, find_input_error   # standard library only, too
 
@@ -45,6 +46,29 @@ def disk_full(exc: BaseException) -> BaseException | None:
     return None
 
 
+PEAK_LINE = "peak resident memory"
+
+
+def peak_memory_mib() -> tuple[float, float]:
+    """(this process, its largest finished child) peak resident set sizes in MiB (Linux: ru_maxrss in KiB)."""
+    import resource
+
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale)
+
+
+def log_peak_memory(stage: str) -> None:
+    """One line a benchmark can parse: ``<stage>: peak resident memory <self> MiB (children <n> MiB)``."""
+    own, children = peak_memory_mib()
+    gpu = ""
+    torch = sys.modules.get("torch")   # only if the stage used torch; never imported here
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        gpu = f" cuda {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+    print(f"{stage.rsplit('.', 1)[-1]}: {PEAK_LINE} {own:.0f} MiB (children {children:.0f} MiB){gpu}", file=sys.stderr,
+          flush=True)
+
+
 def stage_main(main):
     """A stage's ``main``, stopped with one line and exit code 2 (no traceback) when an input cannot be
     read (:class:`~pipeline.io.InputError`: the message names the file, and the row or key) or the disk
@@ -56,7 +80,9 @@ def stage_main(main):
         if hasattr(signal, "SIGXFSZ"):
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         try:
-            return main(argv)
+            out = main(argv)
+            log_peak_memory(main.__module__ if main.__module__ != "__main__" else Path(sys.argv[0]).stem)
+            return out
         except Exception as exc:
             bad = find_input_error(exc)   # here, or in a Ray worker
             if bad is not None:

@@ -42,7 +42,7 @@ def follow_geometry(params: Params, latent_shape, image_side: int | None = None)
     from pipeline.recipes import Geometry
 
     geo = Geometry.of(int(latent_shape[-1]), image_side, follow=params.base.recipes == "geometry")
-    if not (geo.latent_doublings or geo.image_doublings):
+    if not geo.latent_doublings:
         return params
     log.info("%s", geo.describe())
 

@@ -122,7 +122,12 @@ class Data(Section):
         return self
 
 
-SD_FAMILY = re.compile(r"sd-vae|stable-diffusion|taesd", re.IGNORECASE)   # VAE ids known to downsample 8×
+# Hub VAEs known to downsample 8× (the presets' and the README's): their latent side is data.size / 8
+SD_FAMILY = frozenset(i.lower() for i in (
+    "stabilityai/sd-vae-ft-mse", "stabilityai/sd-vae-ft-ema", "madebyollin/taesd", "madebyollin/taesdxl",
+    "CompVis/stable-diffusion-v1-4", "runwayml/stable-diffusion-v1-5", "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    "stabilityai/stable-diffusion-2-1", "stabilityai/stable-diffusion-2-1-base", "stabilityai/sdxl-vae",
+    "madebyollin/sdxl-vae-fp16-fix", "stabilityai/stable-diffusion-xl-base-1.0"))
 HUB_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$"   # owner/name, as the Hub allows
 
 
@@ -598,10 +603,10 @@ class Params(Section):
 
     def latent_side(self) -> int | None:
         """The latent side the params imply, where they fix it: the trained VAE's (data.size / 2^(blocks-1)),
-        or an SD-family VAE's (8× downsampling: an id naming sd-vae, stable-diffusion or taesd); else None."""
+        or a Hub VAE known to downsample 8× (``SD_FAMILY``); else None (a local directory: the encode stage checks)."""
         if self.vae.source == "train":
             return self.data.size // 2 ** (len(self.vae.block_out_channels) - 1)
-        if SD_FAMILY.search(self.vae.id):
+        if self.vae.id.lower() in SD_FAMILY:
             return self.data.size // 8
         return None
 
@@ -637,6 +642,17 @@ class Params(Section):
         if side % patch:
             raise ValueError(f"bench.attention.patch {patch} (scaled to the side) does not divide the latent side {side} "
                              f"(data.size {size})")
+        return self
+
+    @model_validator(mode="after")
+    def _enough_samples(self):
+        """Sets the k-NN manifold metrics (diffusion.k) compare must hold at least k + 2 samples."""
+        need = self.diffusion.k + 2
+        for key, n in (("interpolate.pairs × interpolate.points", self.interpolate.pairs * self.interpolate.points),
+                       ("interpolate.validation.pairs × interpolate.points",
+                        self.interpolate.validation.pairs * self.interpolate.points)):
+            if n < need:
+                raise ValueError(f"{key} = {n} interior samples: the k-NN metrics need at least diffusion.k + 2 = {need}")
         return self
 
     @model_validator(mode="after")

@@ -109,6 +109,9 @@ def main(argv=None) -> None:
     if n > min(len(train.latents), len(test.latents)):
         fail(f"guide.samples_per_class × {len(names)} classes = {n} samples exceed the {len(train.latents)} train or "
              f"{len(test.latents)} test latents they are compared with ({args.latents})")
+    if n < params.diffusion.k + 2:
+        fail(f"guide.samples_per_class × {len(names)} classes = {n} samples: the k-NN metrics need at least "
+             f"diffusion.k + 2 = {params.diffusion.k + 2}; raise guide.samples_per_class")
     corrupted = read_latent_split(args.latents, "artifact_test")
     images = read_image_split(args.images, "test")
     require_same_ids(images, test, "test", args.images, args.latents)
@@ -212,8 +215,8 @@ def _other_dataset(source: str, n: int, size: int, rng: np.random.Generator) -> 
     if source == "digits":
         from pipeline.data.digits import load_colour_digits
 
-        images = load_colour_digits(size, rng)[0]
-        return images[rng.choice(len(images), min(n, len(images)), replace=False)]
+        # the same draws as rendering every digit and then choosing, but only the chosen are rendered
+        return load_colour_digits(size, rng, pick=lambda total: rng.choice(total, min(n, total), replace=False))[0]
     from pipeline.data.shapes import generate_shapes
 
     return generate_shapes(n, [1.0] * 6, size, rng)[0]

@@ -134,12 +134,15 @@ def test_pretrained_errors_are_clear(models, images, tmp_path):
     proc = _run("vae", wrong_kind, ["--images", str(images / "images"), "--out", str(tmp_path / "vae"),
                                     "--reports", str(tmp_path / "rep")], check=False)
     assert proc.returncode == 2 and "AutoencoderTiny" in proc.stderr and "vae.kind to 'tiny'" in proc.stderr
-    unreachable = _vae_params(images, tmp_path, id="stabilityai/sd-vae-ft-mse", kind="kl")
+    too_small = _vae_params(images, tmp_path, id="stabilityai/sd-vae-ft-mse", kind="kl")   # SD's VAE at 16 px: 2×2
+    proc = _run("vae", too_small, ["--images", str(images / "images")], check=False)
+    assert proc.returncode == 2 and "gives 2×2 latents" in proc.stderr and "at least 64" in proc.stderr
+    unreachable = _vae_params(images, tmp_path, id="test-org/absent-vae", kind="kl")
     proc = _run("vae", unreachable, ["--images", str(images / "images"), "--out", str(tmp_path / "vae"),
                                      "--reports", str(tmp_path / "rep")],
                 {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty")}, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "vae.id stabilityai/sd-vae-ft-mse is missing: HF_HUB_OFFLINE is set" in proc.stderr and "local directory" in proc.stderr
+    assert "vae.id test-org/absent-vae is missing: HF_HUB_OFFLINE is set" in proc.stderr and "local directory" in proc.stderr
     assert not (tmp_path / "vae").exists()
 
 

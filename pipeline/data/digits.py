@@ -30,12 +30,22 @@ def _colour_pairs(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     return bg, fg
 
 
-def load_colour_digits(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(N, size, size, 3) uint8 images, their digit labels, and the class names '0'..'9'."""
+def load_colour_digits(size: int, rng: np.random.Generator, pick=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(N, size, size, 3) uint8 images, their digit labels, and the class names '0'..'9'.
+
+    Every digit's colours are drawn from ``rng`` first; ``pick(n)`` (optional, drawing from the same
+    ``rng``) then chooses which of the ``n`` digits to render, so a caller that needs a few digits at
+    256 px does not render all 1 797 (2.8 GB in float at 256 px). Images are rendered a chunk at a
+    time: memory holds the uint8 result and one chunk in float."""
     digits = load_digits()
     grey = digits.images / 16.0                                   # (N, 8, 8) in [0, 1]
-    up = np.stack([np.asarray(Image.fromarray(g.astype(np.float32), mode="F").resize((size, size), Image.Resampling.BICUBIC))
-                   for g in grey]).clip(0.0, 1.0)[..., None]      # (N, size, size, 1)
     bg, fg = _colour_pairs(len(grey), rng)
-    images = bg[:, None, None, :] * (1.0 - up) + fg[:, None, None, :] * up
-    return np.round(images).astype(np.uint8), digits.target.astype(int), list(CLASS_NAMES)
+    idx = np.arange(len(grey)) if pick is None else np.asarray(pick(len(grey)))
+    out = np.empty((len(idx), size, size, 3), np.uint8)
+    chunk = max(1, (64 << 20) // (size * size * 3 * 8))          # ~64 MB of float64 per chunk
+    for start in range(0, len(idx), chunk):
+        part = idx[start:start + chunk]
+        up = np.stack([np.asarray(Image.fromarray(grey[i].astype(np.float32), mode="F").resize(
+            (size, size), Image.Resampling.BICUBIC)) for i in part]).clip(0.0, 1.0)[..., None]   # (n, size, size, 1)
+        out[start:start + len(part)] = np.round(bg[part, None, None, :] * (1.0 - up) + fg[part, None, None, :] * up)
+    return out, digits.target[idx].astype(int), list(CLASS_NAMES)
