@@ -84,8 +84,9 @@ def augmentation_card(r: Path) -> Card | None:
     return _card(r, "bench/metrics.json", pointer("results", best, "gain", "mean"), "+.3f",
                  question="Latent augmentation and generated data",
                  finding=f"largest balanced-accuracy gain: {best.replace('/', ' · ')} "
-                         f"({g['level']:.1%} interval {g['lo']:+.3f} … {g['hi']:+.3f}: seeds and test images, "
-                         f"Holm over {bench['verdicts']['comparisons']} comparisons)",
+                         + (f"({g['level']:.1%} interval {g['lo']:+.3f} … {g['hi']:+.3f}: seeds and test images, "
+                            f"Holm over {bench['verdicts']['comparisons']} comparisons)" if g.get("lo") is not None else
+                            "(one seed: no interval)"),
                  baseline="0 (the same model and seeds without the augmenter)",
                  verdict=(f"helped {helped}, hurt {int(counts.get('hurt', 0))}, no clear change "
                           f"{int(counts.get('no clear change', 0))} of {len(aug)} model × regime pairs"),

@@ -335,9 +335,12 @@ def _baseline_rows(m: dict, label: str, cols, class_col: str) -> list[dict]:
 def _verdicts(blocks: dict, label: str, difference: str) -> pd.DataFrame:
     """Paired verdicts (one block of metrics per compared pair, one Holm family) as a table: the
     interval at Holm's level for the comparison, which decides the verdict, and the plain 95 % one."""
+    def span(ci) -> str:   # one seed: no interval
+        return "– (one seed)" if ci is None or ci[0] is None else f"{ci[0]:+.3g} … {ci[1]:+.3g}"
+
     return pd.DataFrame([{label: name, "metric": k, difference: f"{v['difference']:+.3g}",
-                          "interval (Holm level)": f"{v['ci'][0]:+.3g} … {v['ci'][1]:+.3g} ({v['level']:.1%})",
-                          "95 % CI": f"{v['ci95'][0]:+.3g} … {v['ci95'][1]:+.3g}", "verdict": v["verdict"]}
+                          "interval (Holm level)": f"{span(v.get('ci'))} ({v['level']:.1%})",
+                          "95 % CI": span(v.get("ci95")), "verdict": v["verdict"]}
                          for name, block in blocks.items() for k, v in block.items()])
 
 

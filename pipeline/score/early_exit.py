@@ -62,11 +62,15 @@ def calibrate_and_evaluate(evidence: np.ndarray, run_fracs, severe: np.ndarray, 
     Picking the threshold on the same images it is scored on would flatter the rule; this split
     keeps the reported numbers out of sample. Returns the chosen ``threshold``, the calibration
     ``curve`` and the held-out ``caught`` / ``false_stop`` / ``saved`` at that threshold (None
-    when no threshold meets ``max_false_stop`` on the calibration half).
+    when no threshold meets ``max_false_stop`` on the calibration half, or when either half lacks
+    severe or non-severe images: then the curve is empty).
     """
     severe = np.asarray(severe, dtype=bool)
     order = np.random.default_rng(seed).permutation(len(severe))
     cal, ev = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
+    if any(severe[half].all() or not severe[half].any() for half in (cal, ev)):   # too few images: no operating point
+        empty = pd.DataFrame(columns=["threshold", "caught", "false_stop", "saved"], dtype=float)
+        return {"threshold": None, "caught": None, "false_stop": None, "saved": None, "curve": empty}
     curve = tradeoff_curve(evidence[cal], run_fracs, severe[cal], thresholds, min_checks)
     best = best_operating_point(curve, max_false_stop)
     if best["threshold"] is None:
