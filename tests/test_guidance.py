@@ -297,3 +297,24 @@ def test_class_guided_samples_over_sample_like_an_augmenter_and_join_only_the_re
     names = [r.name for r in regimes(["real", "augmented", "low_data_augmented"], ["smote", "class_guided"],
                                      generated_kinds=["low_data_augmented"])]
     assert names == ["real", "real+smote", "low_data+smote", "low_data+class_guided"]
+
+
+def test_ood_pools_sd_sized_latents_and_keeps_its_noisy_calibration(tmp_path):
+    """4×64×64 latents (16 384 dimensions) are average-pooled to 4×16×16 before the covariance: the fit
+    takes seconds, not a 2 GB eigendecomposition, and noised training latents still fall inside the
+    noisy region at the fitted quantile (the pooled noise's variance is accounted for)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4, 64, 64)).astype(np.float32)
+    ood = MahalanobisOOD().fit(X, quantile=0.9)
+    assert ood.pool_ == 4 and ood.mean_.shape == (4 * 16 * 16,)
+    fresh = torch.as_tensor(X)   # the training latents under noise other than the fit's: inside at the quantile
+    noise = torch.randn(fresh.shape, generator=torch.Generator().manual_seed(1))
+    for a in (0.05, 0.5, 0.95):
+        inside = float((ood.noisy_excess(a ** 0.5 * fresh + (1 - a) ** 0.5 * noise, a) == 0).float().mean())
+        assert abs(inside - 0.9) < 0.06, (a, inside)
+    x = (3 * fresh[:2]).requires_grad_(True)
+    ood.noisy_excess(x, 0.5).sum().backward()
+    assert x.grad.shape == (2, 4, 64, 64) and x.grad.abs().sum() > 0
+    ood.save(tmp_path / "ood")
+    again = MahalanobisOOD.load(tmp_path / "ood")
+    assert again.pool_ == 4 and np.allclose(again.score(X[:5]), ood.score(X[:5]))

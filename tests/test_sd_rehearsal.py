@@ -5,9 +5,9 @@ tiny counts, at 256 px through an AutoencoderKL with SD 1.x's exact config (4×3
 import json
 
 import pytest
-import yaml
 
 from benchmarks.sd_rehearsal import GEOMETRIES, REHEARSAL, rehearse, table, write_vaes
+from benchmarks.workspace import sh
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,9 @@ def run(request, vaes, tmp_path_factory):
 def test_every_stage_runs_at_sd_geometry_and_prints_its_peak_memory(run):
     g = GEOMETRIES[run.geometry]
     side, k = g["latent"], {32: 1, 64: 2}[g["latent"]]
-    locked = set(yaml.safe_load((run.root / "dvc.lock").read_text())["stages"])
-    assert {s["name"] for s in run.stages} == locked and len(locked) >= 20
+    defined = set(sh(["dvc", "stage", "list", "--name-only"], run.root).stdout.split())
+    assert {s["name"] for s in run.stages} == defined and len(defined) >= 18
+    assert sh(["dvc", "status", "--json"], run.root).stdout.strip() in ("{}", "")   # every stage ran and is current
     assert all(s["peak_mib"] is not None for s in run.stages), [s["name"] for s in run.stages if s["peak_mib"] is None]
     # tiny counts: every stage stays far below the 4 GiB a 24 GB machine can give each of a few parallel runs
     assert max(s["peak_mib"] for s in run.stages) < 4096, table(run)
@@ -38,11 +39,12 @@ def test_every_stage_runs_at_sd_geometry_and_prints_its_peak_memory(run):
     assert vae.get("sd15") is (g["preset"] == "sd")
     assert run.metrics("reports/encode/metrics.json")["latent_shape"] == [4, side, side]
     # the recipes followed the side: one more U-Net resolution per doubling over 16
-    unet = json.loads((run.root / "models/unet/config.json").read_text())
+    unet = json.loads((run.root / "models/unet/unet/config.json").read_text())
     assert len(unet["block_out_channels"]) == len(REHEARSAL["diffusion.block_out_channels"]) + k
     assert unet["sample_size"] == side
-    score = run.metrics("reports/score/metrics.json")
-    assert score["latent_shape"] == [4, side, side]
+    judge = json.loads((run.root / "models/judge/config.json").read_text())["model"]   # the scorer CNNs' recipe
+    assert judge["in_shape"] == [4, side, side]
+    assert len(judge["channels"]) == len(REHEARSAL["runs.judge"]["channels"]) + k
     page = (run.root / "reports/index.html").read_text()
     assert "Traceback" not in page and "Source: shapes" in page
 
