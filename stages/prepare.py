@@ -11,7 +11,7 @@ DiffusionDB streams: images are decoded one parquet row group at a time, wait as
 on-disk spool (``pipeline.data.spool``) beside the outputs while the splits are planned from the
 ratings alone, and are written split by split in the seeded sample's order, so memory does not grow
 with ``data.n_images`` (``benchmarks/encode_memory.py --stages prepare``). The built-in sources
-render or load their (small) sets in memory.
+render or load their sets in memory; shapes keeps each image as PNG bytes as soon as it is rendered.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pipeline.data.hub import HubFileError, RetryPolicy, hub_file, hub_files, sn
 from pipeline.data.shapes import class_counts  # noqa: E402
 from pipeline.data.sources import SPLITS, SourceSets, SplitPlan, pool_sets, rated_plan, shapes_sets, write_planned_splits  # noqa: E402
 from pipeline.data.spool import OrderedSpool  # noqa: E402
-from pipeline.data.store import png_bytes, write_image_split  # noqa: E402
+from pipeline.data.store import ImageSplitWriter, png_bytes, write_image_split  # noqa: E402
 from pipeline.io import atomic_dir, atomic_file, write_json  # noqa: E402
 from pipeline.runtime import release_memory  # noqa: E402
 from stages.cli import fail, parse_args, stage_main  # noqa: E402
@@ -181,8 +181,13 @@ def main(argv=None) -> None:
         else:
             for split in SPLITS:
                 part = sets.splits[split]
-                write_image_split(tmp, split, part.images, part.meta.assign(split=split), sets.class_names,
-                                  rows_per_shard=data.rows_per_shard)
+                if part.pngs is not None:   # shapes: kept as PNG bytes as rendered; one append = write_image_split's files
+                    with ImageSplitWriter(tmp, split, sets.class_names, (data.size, data.size),
+                                          rows_per_shard=data.rows_per_shard) as writer:
+                        writer.append(part.pngs, part.meta.assign(split=split))
+                else:
+                    write_image_split(tmp, split, part.images, part.meta.assign(split=split), sets.class_names,
+                                      rows_per_shard=data.rows_per_shard)
             class_names, facts, metas = sets.class_names, sets.facts, {s: p.meta for s, p in sets.splits.items()}
     metrics = {"source": data.source, "label": data.label, "classes": class_names, "quality": facts,
                "splits": {split: split_metrics(split, metas[split], class_names) for split in SPLITS}}

@@ -1,10 +1,15 @@
+import io
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from pipeline.io import InputError
 from pipeline.data.artifacts import ARTIFACT_KINDS, apply_artifact
 from pipeline.data.shapes import CLASS_NAMES, class_counts, generate_shapes
+from pipeline.data.sources import shapes_sets
 from pipeline.data.store import image_split_facts, iter_image_batches, read_image_meta, read_image_split, write_image_split
 
 
@@ -22,6 +27,30 @@ def test_generate_shapes_is_seeded_and_labelled():
     assert np.array_equal(a, b) and np.array_equal(la, lb)
     assert not np.array_equal(a, c)
     assert np.bincount(la).tolist() == [20, 10]
+
+
+def test_shapes_are_held_as_the_png_bytes_of_the_images_generate_shapes_renders():
+    """The shapes source keeps each image as PNG bytes as it renders (a fraction of the pixels' memory at
+    SD sizes): the very images of generate_shapes with the same draws, and the artifact set after them."""
+    from stages.config import load_params
+
+    data = load_params(Path(__file__).resolve().parents[1] / "params.yaml").data.model_copy(
+        update={"n_images": 24, "n_artifact": 24, "class_weights": [1, 1], "size": 64})
+    sets = shapes_sets(data, 0, np.random.default_rng(3))
+    kw = {"texture_prob": data.texture_prob, "distractor_prob": data.distractor_prob,
+          "scale_range": tuple(data.scale_range), "position_jitter": data.position_jitter,
+          "min_contrast": data.min_contrast}
+    images, labels = generate_shapes(24, [1, 1], 64, np.random.default_rng(3), **kw)
+    for split in ("train", "test"):
+        part = sets.splits[split]
+        assert part.images is None and len(part.pngs) == len(part.meta)
+        rows = [int(i.split("-")[1]) for i in part.meta["id"]]
+        decoded = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in part.pngs])
+        assert np.array_equal(decoded, images[rows]) and part.meta["label"].tolist() == labels[rows].tolist()
+    held = sum(len(b) for p in sets.splits.values() for b in p.pngs)
+    assert held < (24 + 24) * 64 * 64 * 3 / 2   # compressed: under half the pixels even at 64 px
+    assert sorted(sets.splits["artifact_train"].meta["severity"].tolist() + sets.splits["artifact_test"].meta["severity"].tolist()) == \
+        sorted(list(range(6)) * 4)
 
 
 def test_generate_shapes_rejects_too_many_classes():
