@@ -14,6 +14,7 @@ from pipeline.latents.rgb import (
     preview_error,
     to_uint8,
 )
+from pipeline.latents.study import pixel_features
 from pipeline.latents.vae import build_vae
 from pipeline.metrics.fidelity import (
     FidelityReference,
@@ -110,6 +111,21 @@ def test_separability_probe_and_silhouette_see_structure_only_where_it_exists():
     assert la.linear_probe((X[:200], y[:200]), (X[200:], y[200:]), C=1.0) > 0.9
     assert la.silhouette(X, y, sample_size=300) > 0.1
     assert abs(la.silhouette(rng.normal(size=(300, 10)), y, sample_size=300)) < 0.05
+
+
+def test_block_averages_are_the_same_in_chunks_and_the_pixel_baseline_is_pooled_only_above_64_px():
+    """SD-sized images go through float64 a chunk at a time (bit-identical to all at once), and the pixel
+    baseline of the probe and silhouette is block-averaged to ≤ 64 px (its memory bounded), untouched below."""
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, size=(7, 256, 256, 3), dtype=np.uint8)
+    whole = big.astype(np.float64).reshape(7, 32, 8, 32, 8, 3).mean(axis=(2, 4)) / 127.5 - 1.0
+    assert np.array_equal(downsample_images(big, 32, chunk_bytes=3 * 256 * 256 * 3 * 8), whole)   # chunks of 3
+    small = big[:, :32, :32]
+    assert np.array_equal(pixel_features(small), small.reshape(7, -1).astype(np.float32) / 255.0)
+    pooled = pixel_features(big)
+    assert pooled.shape == (7, 64 * 64 * 3) and pooled.dtype == np.float32
+    assert pooled[0, :3] == pytest.approx(big[0, :4, :4].reshape(-1, 3).mean(0) / 255.0, abs=1e-6)
+    assert pixel_features(rng.integers(0, 256, size=(2, 96, 96, 3), dtype=np.uint8)).shape == (2, 48 * 48 * 3)
 
 
 def test_stratified_subsample_keeps_every_class():

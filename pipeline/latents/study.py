@@ -101,11 +101,27 @@ def channels(d: LatentSplits, a: LatentAnalysis) -> None:
     a.metrics["channel_correlation_max_abs_offdiag"] = float(np.abs(a.channel_corr - np.eye(len(a.channel_corr))).max())
 
 
+PIXEL_BASELINE_SIDE = 64
+
+
+def pixel_features(images: np.ndarray, max_side: int = PIXEL_BASELINE_SIDE) -> np.ndarray:
+    """The pixel baseline's rows: (N, side²·3) float32 in [0, 1]. Images up to ``max_side`` px are used as
+    they are (the default 32 px); larger ones are block-averaged to the largest side ≤ ``max_side`` that
+    divides theirs (256 and 512 px → 64), so the probe and silhouette beside the latents' stay a
+    vector of comparable length (4×32×32 latents: 4 096; 64 px: 12 288) and memory stays bounded
+    (3 000 train images of 256 px as float32 are 2.4 GB, and the probe copies them)."""
+    side = images.shape[1]
+    if side <= max_side:
+        return images.reshape(len(images), -1).astype(np.float32) / 255.0
+    target = next(side // f for f in range(2, side + 1) if side % f == 0 and side // f <= max_side)
+    return ((downsample_images(images, target) + 1.0) / 2.0).astype(np.float32).reshape(len(images), -1)
+
+
 def embeddings_and_separability(d: LatentSplits, a: LatentAnalysis, rng: np.random.Generator, *, seed: int,
                                 tsne_points: int, tsne_perplexity: float, probe_C: float, silhouette_points: int):
     """PCA / t-SNE of train latents, and linear probe / silhouette on latents versus pixels. Returns the probe."""
     X, X_test = d.latents.reshape(len(d.latents), -1), d.test_latents.reshape(len(d.test_latents), -1)
-    P, P_test = (im.reshape(len(im), -1).astype(np.float32) / 255.0 for im in (d.images, d.test_images))
+    P, P_test = pixel_features(d.images), pixel_features(d.test_images)
     pca = PCA(n_components=min(50, len(X) - 1, X.shape[1]), random_state=seed).fit(X)
     ratios = pca.explained_variance_ratio_
     sub = la.stratified_subsample(d.y, tsne_points, rng)
@@ -126,6 +142,8 @@ def embeddings_and_separability(d: LatentSplits, a: LatentAnalysis, rng: np.rand
             "latents": la.silhouette(X, d.y, sample_size=silhouette_points, seed=seed),
             "pixels": la.silhouette(P, d.y, sample_size=silhouette_points, seed=seed),
         },
+        "pixels_side": int(round((P.shape[1] / 3) ** 0.5)),   # the pixel baseline's image side (pixel_features)
+        "pixels_pooled": bool(P.shape[1] != d.images[0].size),
     }
     return probe
 

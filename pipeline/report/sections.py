@@ -93,7 +93,8 @@ def analysis_section(r: Path) -> Section:
     separ = pd.DataFrame([
         {"features": "latents", "linear probe balanced accuracy": sep["linear_probe_balanced_accuracy"]["latents"],
          "silhouette": sep["silhouette"]["latents"]},
-        {"features": "raw pixels", "linear probe balanced accuracy": sep["linear_probe_balanced_accuracy"]["pixels"],
+        {"features": f"pixels block-averaged to {sep['pixels_side']} px" if sep.get("pixels_pooled") else "raw pixels",
+         "linear probe balanced accuracy": sep["linear_probe_balanced_accuracy"]["pixels"],
          "silhouette": sep["silhouette"]["pixels"]},
         {"features": "chance (baseline)", "linear probe balanced accuracy": sep["linear_probe_balanced_accuracy"]["chance"],
          "silhouette": 0.0},
