@@ -14,7 +14,7 @@ from pipeline.latents.rgb import (
     preview_error,
     to_uint8,
 )
-from pipeline.latents.study import pixel_features
+from pipeline.latents.study import LatentAnalysis, LatentSplits, pixel_features, reconstruction
 from pipeline.latents.vae import build_vae
 from pipeline.metrics.fidelity import (
     FidelityReference,
@@ -126,6 +126,25 @@ def test_block_averages_are_the_same_in_chunks_and_the_pixel_baseline_is_pooled_
     assert pooled.shape == (7, 64 * 64 * 3) and pooled.dtype == np.float32
     assert pooled[0, :3] == pytest.approx(big[0, :4, :4].reshape(-1, 3).mean(0) / 255.0, abs=1e-6)
     assert pixel_features(rng.integers(0, 256, size=(2, 96, 96, 3), dtype=np.uint8)).shape == (2, 48 * 48 * 3)
+
+
+def test_the_reconstruction_table_is_the_same_a_chunk_of_images_at_a_time():
+    """SSIM's float64 temporaries are about ten copies of its input: SD-sized test sets go through in chunks,
+    with exactly the table of one pass."""
+    import pandas as pd
+
+    torch.manual_seed(0)
+    vae = build_vae(sample_size=16, block_out_channels=[8, 16], layers_per_block=1, norm_num_groups=8).eval()
+    rng = np.random.default_rng(1)
+    latents = rng.normal(size=(7, 4, 8, 8)).astype(np.float32)
+    images = rng.integers(0, 256, size=(7, 16, 16, 3), dtype=np.uint8)
+    meta = pd.DataFrame({"label_name": list("abababa"), "id": [f"i{k}" for k in range(7)]})
+    d = LatentSplits(latents, np.arange(7) % 2, images, latents, np.arange(7) % 2, images, meta, ["a", "b"])
+    whole, chunked = LatentAnalysis(), LatentAnalysis()
+    reconstruction(vae, d, whole, edge_threshold=0.1, worst_k=2)
+    reconstruction(vae, d, chunked, edge_threshold=0.1, worst_k=2, chunk_bytes=3 * 16 * 16 * 3 * 8)   # 3 a chunk
+    pd.testing.assert_frame_equal(whole.table, chunked.table, check_exact=True)
+    assert whole.metrics == chunked.metrics and len(whole.table) == 7
 
 
 def test_stratified_subsample_keeps_every_class():
