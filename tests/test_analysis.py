@@ -14,7 +14,7 @@ from pipeline.latents.rgb import (
     preview_error,
     to_uint8,
 )
-from pipeline.latents.study import LatentAnalysis, LatentSplits, pixel_features, reconstruction
+from pipeline.latents.study import LatentAnalysis, LatentSplits, reconstruction
 from pipeline.latents.vae import build_vae
 from pipeline.metrics.fidelity import (
     FidelityReference,
@@ -23,6 +23,7 @@ from pipeline.metrics.fidelity import (
     knn_precision_recall,
 )
 from pipeline.metrics.image_stats import edge_density
+from pipeline.metrics.pixels import pixel_features
 from pipeline.metrics.stats import aggregate, mean_std
 
 

@@ -89,6 +89,28 @@ def test_pixel_cnn_families_learn_a_visible_difference(name):
     assert sum(p.numel() for p in model.parameters()) < 100_000
 
 
+def test_images_too_large_for_float_stay_bytes_and_train_as_the_float_copy_does():
+    """At SD sizes the pixel CNNs hold the images as uint8 and scale each minibatch (3 000 train images of
+    256 px are 2.4 GB as float32, in each worker): the same minibatch values, normalisation statistics
+    equal to float32 rounding, so the same training."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 120, size=(64, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(64) % 2
+    images[y == 1, :8] += 120
+    as_float, as_bytes = images_to_input(images), images_to_input(images, max_float_bytes=0)
+    assert isinstance(as_float, np.ndarray) and as_float.dtype == np.float32
+    assert isinstance(as_bytes, torch.Tensor) and as_bytes.dtype == torch.uint8 and tuple(as_bytes.shape) == (64, 3, 16, 16)
+    models, losses = [], []
+    for x in (as_float, as_bytes):
+        torch.manual_seed(0)
+        model = PIXEL_NETS["vgg"](2, width=8)
+        losses.append(fit_classifier(model, x, y, steps=20, batch_size=16, lr=3e-3, seed=0, augment="dihedral"))
+        models.append(model)
+    assert torch.allclose(models[0].mean, models[1].mean, atol=1e-6) and torch.allclose(models[0].std, models[1].std, atol=1e-6)
+    assert np.allclose(losses[0], losses[1], rtol=1e-3, atol=1e-4)
+    assert (predict(models[1], as_bytes) == predict(models[0], as_float)).mean() > 0.95
+
+
 def test_fit_is_seeded():
     x, y = _blobs((4, 8, 8))
     runs = []

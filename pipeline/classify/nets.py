@@ -31,6 +31,16 @@ class _Normalised(nn.Module):
 
     @torch.no_grad()
     def fit_normalisation(self, x: torch.Tensor) -> None:
+        if x.dtype == torch.uint8:   # images held as bytes (images_to_input): float64 sums, a chunk at a time
+            n, total, squares = x.shape[0] * x.shape[2] * x.shape[3], 0.0, 0.0
+            for i in range(0, len(x), 64):
+                chunk = x[i:i + 64].double() / 255.0
+                total, squares = total + chunk.sum(dim=(0, 2, 3)), squares + (chunk * chunk).sum(dim=(0, 2, 3))
+            mean = total / n
+            var = ((squares - n * mean * mean) / max(n - 1, 1)).clamp_min(0.0)
+            self.mean.copy_(mean.view_as(self.mean).float())
+            self.std.copy_(var.sqrt().view_as(self.std).float().clamp_min(1e-6))
+            return
         self.mean.copy_(x.mean(dim=(0, 2, 3), keepdim=True))
         self.std.copy_(x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6))
 
@@ -205,14 +215,14 @@ def fit_classifier(model: _Normalised, x: np.ndarray, y: np.ndarray, *, steps: i
     the input normalisation is fitted on ``x`` first (training data only). ``class_weight``
     weighs the loss by :func:`balanced_class_weights` (``n_classes`` defaults to ``y.max() + 1``);
     ``augment`` is applied to every minibatch (:func:`augment_batch`)."""
-    xt, yt = as_tensor(x), as_tensor(y, np.int64)
+    xt, yt = _inputs(x), as_tensor(y, np.int64)
     model.fit_normalisation(xt)
     model.to(device, memory_format=torch.channels_last)
     weight = balanced_class_weights(yt.numpy(), n_classes or int(yt.max()) + 1).to(device) if class_weight else None
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(xt), (min(batch_size, len(xt)),), generator=gen)
-        xb = augment_batch(xt[idx], augment, gen)
+        xb = augment_batch(_as_float(xt[idx]), augment, gen)
         return nn.functional.cross_entropy(model(channels_last(xb.to(device))), yt[idx].to(device), weight=weight)
 
     return train_steps(model, batch_loss, steps=steps, lr=lr, weight_decay=weight_decay, seed=seed, min_lr=lr * 0.05)
@@ -221,11 +231,27 @@ def fit_classifier(model: _Normalised, x: np.ndarray, y: np.ndarray, *, steps: i
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, *, batch_size: int = 256, device="cpu") -> np.ndarray:
     model.eval()
-    xt = as_tensor(x)
-    out = [model(xt[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(xt), batch_size)]
+    xt = _inputs(x)
+    out = [model(_as_float(xt[i : i + batch_size]).to(device)).argmax(1).cpu() for i in range(0, len(xt), batch_size)]
     return torch.cat(out).numpy()
 
 
-def images_to_input(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, 3) → float32 (N, 3, H, W) in [0, 1]."""
-    return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+FLOAT_INPUT_BYTES = 2**29   # 512 MiB: 3 000 images of 32 px are 37 MB as float32; of 256 px, 2.4 GB
+
+
+def images_to_input(images: np.ndarray, max_float_bytes: int = FLOAT_INPUT_BYTES) -> np.ndarray | torch.Tensor:
+    """uint8 (N, H, W, 3) → (N, 3, H, W) in [0, 1]: float32 while that takes at most ``max_float_bytes``;
+    beyond (SD sizes) a uint8 tensor that :func:`fit_classifier` and :func:`predict` scale a minibatch
+    at a time (the same float32 values; the normalisation statistics are then summed in float64 chunks)."""
+    if images.size * 4 <= max_float_bytes:
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+def _inputs(x) -> torch.Tensor:
+    """Inputs as a tensor: uint8 images (:func:`images_to_input`) stay bytes; anything else float32."""
+    return x if isinstance(x, torch.Tensor) and x.dtype == torch.uint8 else as_tensor(x)
+
+
+def _as_float(batch: torch.Tensor) -> torch.Tensor:
+    return batch.float() / 255.0 if batch.dtype == torch.uint8 else batch

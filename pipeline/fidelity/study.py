@@ -22,13 +22,15 @@ from pipeline.augment import make_augmenter, samples_needed, synthesize
 from pipeline.augment.smote import check_neighbours
 from pipeline.latents.analysis import decode_to_images, stratified_subsample, tsne_embedding
 from pipeline.metrics.fidelity import FidelityReference, PCAFrechet, nearest_indices
+from pipeline.metrics.pixels import pixel_features
 from pipeline.metrics.stats import aggregate
 from pipeline.report.figures import paired_rows, round_robin
 from pipeline.report.thumbs import thumbnail_uris
 
 
 def _pixels(images: np.ndarray) -> np.ndarray:
-    return images.reshape(len(images), -1).astype(np.float32) / 255.0
+    """Pixel rows of the pixel Fréchet distance: as they are up to 64 px, block-averaged beyond (SD sizes)."""
+    return pixel_features(images)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pipeline.latents.rgb import (
     published_rgb,
 )
 from pipeline.metrics.image_stats import contrast, edge_density
+from pipeline.metrics.pixels import pixel_features
 from pipeline.metrics.reconstruction import reconstruction_table
 
 
@@ -109,22 +110,6 @@ def channels(d: LatentSplits, a: LatentAnalysis) -> None:
     a.channel_corr = la.channel_correlation(d.latents)
     a.metrics["channels"] = stats.set_index("channel").to_dict("index")
     a.metrics["channel_correlation_max_abs_offdiag"] = float(np.abs(a.channel_corr - np.eye(len(a.channel_corr))).max())
-
-
-PIXEL_BASELINE_SIDE = 64
-
-
-def pixel_features(images: np.ndarray, max_side: int = PIXEL_BASELINE_SIDE) -> np.ndarray:
-    """The pixel baseline's rows: (N, side²·3) float32 in [0, 1]. Images up to ``max_side`` px are used as
-    they are (the default 32 px); larger ones are block-averaged to the largest side ≤ ``max_side`` that
-    divides theirs (256 and 512 px → 64), so the probe and silhouette beside the latents' stay a
-    vector of comparable length (4×32×32 latents: 4 096; 64 px: 12 288) and memory stays bounded
-    (3 000 train images of 256 px as float32 are 2.4 GB, and the probe copies them)."""
-    side = images.shape[1]
-    if side <= max_side:
-        return images.reshape(len(images), -1).astype(np.float32) / 255.0
-    target = next(side // f for f in range(2, side + 1) if side % f == 0 and side // f <= max_side)
-    return ((downsample_images(images, target) + 1.0) / 2.0).astype(np.float32).reshape(len(images), -1)
 
 
 def embeddings_and_separability(d: LatentSplits, a: LatentAnalysis, rng: np.random.Generator, *, seed: int,
