@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,13 +98,48 @@ def write_vaes(root: Path) -> dict[str, Path]:
     return out
 
 
+class TreeMemory(threading.Thread):
+    """Samples the resident memory of every process under ``pid`` (dvc, the stage, its worker processes)
+    every ``interval`` seconds; :meth:`take` returns the largest sum seen since the last call, in MiB.
+    A stage's own peak is exact (``ru_maxrss``, printed by the stage); this adds its workers, which
+    ``ru_maxrss`` of children misses while a pool keeps them alive. Spikes shorter than the interval
+    can be missed."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        super().__init__(daemon=True)
+        import psutil   # accelerate's dependency: in every install
+
+        self.root, self.interval, self.peak, self.stopped = psutil.Process(pid), interval, 0, False
+        self._error = psutil.Error
+
+    def run(self) -> None:
+        while not self.stopped:
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+            except self._error:
+                return
+            total = 0
+            for proc in procs:
+                try:
+                    total += proc.memory_info().rss
+                except self._error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(self.interval)
+
+    def take(self) -> int:
+        peak, self.peak = self.peak, 0
+        return round(peak / 2**20)
+
+
 @dataclass
 class Rehearsal:
     geometry: str
     root: Path
     seconds: float
     code: int
-    stages: list[dict] = field(default_factory=list)   # name, seconds, peak_mib (the stage process), children_mib
+    stages: list[dict] = field(default_factory=list)   # name, seconds, peak_mib (the stage process), children_mib,
+    #                                                    tree_mib (every process of the stage together, sampled)
     tail: str = ""
 
     def metrics(self, path: str) -> dict:
@@ -116,21 +152,36 @@ def rehearse(geometry: str, dest: Path, vae_dir: Path, *, device: str = "cpu", e
     ``dvc repro`` and collect each stage's wall time and peak memory from its output."""
     g = GEOMETRIES[geometry]
     override = {**REHEARSAL, "data.size": g["size"], "vae.id": str(vae_dir), "base.device": device, **(extra or {})}
-    copy_project(dest, override, presets={"vae": g["preset"]})
+    return repro(geometry, dest, override, {"vae": g["preset"]}, timeout=timeout)
+
+
+def repro(name: str, dest: Path, override: dict, presets: dict, *, timeout: float | None = None,
+          echo: bool = False) -> Rehearsal:
+    """Copy the project into ``dest`` with ``presets`` and ``override`` (``benchmarks.workspace.copy_project``),
+    run ``dvc repro`` and collect each stage's wall time and peak memory from its output (``echo``: print
+    each stage's start and peak line as it comes, for long runs)."""
+    copy_project(dest, override, presets=presets)
     start = time.perf_counter()
     proc = subprocess.Popen(["dvc", "repro"], cwd=dest, env=run_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     stages: list[dict] = []
     lines: list[str] = []
     deadline = start + timeout if timeout else None
+    tree = TreeMemory(proc.pid)
+    tree.start()
     for line in proc.stdout:
         lines = (lines + [line])[-60:]
         now = time.perf_counter() - start
+        if echo and (STAGE_LINE.match(line) or PEAK_LINE.match(line)):
+            print(f"[{now:7.0f} s] {line.rstrip()}", flush=True)
         if (m := STAGE_LINE.match(line)):
             if stages:
                 stages[-1]["seconds"] = now - stages[-1]["start"]
+                stages[-1]["tree_mib"] = tree.take()
+            else:
+                tree.take()   # dvc's own start
             stages.append({"name": m.group(1), "start": now, "seconds": None, "peak_mib": None, "children_mib": None,
-                           "cuda_mib": None})
+                           "cuda_mib": None, "tree_mib": None})
         elif (m := PEAK_LINE.match(line)) and stages:
             stages[-1]["peak_mib"], stages[-1]["children_mib"] = int(m.group(2)), int(m.group(3))
             stages[-1]["cuda_mib"] = int(m.group(4)) if m.group(4) else None
@@ -139,9 +190,12 @@ def rehearse(geometry: str, dest: Path, vae_dir: Path, *, device: str = "cpu", e
             break
     code = proc.wait()
     wall = time.perf_counter() - start
+    tree.stopped = True
     if stages and stages[-1]["seconds"] is None:
         stages[-1]["seconds"] = wall - stages[-1]["start"]
-    return Rehearsal(geometry, dest, wall, code, stages, "".join(lines))
+    if stages and stages[-1]["tree_mib"] is None:
+        stages[-1]["tree_mib"] = tree.take()
+    return Rehearsal(name, dest, wall, code, stages, "".join(lines))
 
 
 def calibration() -> str:
@@ -158,11 +212,12 @@ def fresh_dir(path: Path) -> Path:
 
 
 def table(run: Rehearsal) -> str:
-    rows = [f"{'stage':<26} {'seconds':>8} {'peak MiB':>9} {'children':>9}"]
+    rows = [f"{'stage':<26} {'seconds':>8} {'peak MiB':>9} {'children':>9} {'all procs':>9}"]
     for s in run.stages:
         peak = "-" if s["peak_mib"] is None else f"{s['peak_mib']}"
         kids = "-" if s["children_mib"] is None else f"{s['children_mib']}"
-        rows.append(f"{s['name']:<26} {s['seconds']:8.1f} {peak:>9} {kids:>9}")
+        tree = "-" if s.get("tree_mib") is None else f"{s['tree_mib']}"
+        rows.append(f"{s['name']:<26} {s['seconds']:8.1f} {peak:>9} {kids:>9} {tree:>9}")
     peaks = [s["peak_mib"] for s in run.stages if s["peak_mib"] is not None]
     rows.append(f"{'total':<26} {run.seconds:8.1f} {max(peaks, default=0):>9}")
     return "\n".join(rows)
