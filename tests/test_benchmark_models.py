@@ -1,5 +1,7 @@
 """The classifier benchmark's building blocks: regimes, the attention net, the pixel CNN families."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,6 +111,24 @@ def test_images_too_large_for_float_stay_bytes_and_train_as_the_float_copy_does(
     assert torch.allclose(models[0].mean, models[1].mean, atol=1e-6) and torch.allclose(models[0].std, models[1].std, atol=1e-6)
     assert np.allclose(losses[0], losses[1], rtol=1e-3, atol=1e-4)
     assert (predict(models[1], as_bytes) == predict(models[0], as_float)).mean() > 0.95
+
+
+def test_a_resnet_for_larger_images_trains_without_corrupting_the_heap():
+    """The geometry-scaled ResNet (an extra block per doubling over 32 px) crashed in backward in
+    channels_last (torch's CPU kernels); it trains in the contiguous format. A subprocess, so a crash
+    fails this test instead of the run."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, torch; from pipeline.classify.nets import ResNetNet, fit_classifier, images_to_input; "
+            "x = np.random.default_rng(0).integers(0, 256, (64, 64, 64, 3), dtype=np.uint8); torch.manual_seed(0); "
+            "m = ResNetNet(6, 8, extra=1); assert m.memory_format == torch.contiguous_format; "
+            "fit_classifier(m, images_to_input(x), np.arange(64) % 6, steps=3, batch_size=32, seed=0, augment='dihedral'); "
+            "print('trained')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]
+    assert PIXEL_NETS["resnet"](6, 8).memory_format == torch.channels_last   # 32 px: as before
 
 
 def test_fit_is_seeded():

@@ -154,6 +154,9 @@ class ResNetNet(_PixelNet):
         features = nn.Sequential(_conv(3, w), _Basic(w, 2 * w, 2), _Basic(2 * w, 4 * w, 2), _Basic(4 * w, 4 * w, 2),
                                  *(_Basic(4 * w, 4 * w, 2) for _ in range(extra)))   # extra: larger inputs (pipeline.recipes)
         super().__init__(features, 4 * w, n_classes)
+        # With extra blocks (inputs over 32 px), training in channels_last corrupts the heap in backward on
+        # torch 2.13's CPU kernels (SIGSEGV / "double free" at 64 px and up; 32 px is fine): contiguous then.
+        self.memory_format = torch.contiguous_format if extra else torch.channels_last
 
 
 class _Separable(nn.Sequential):
@@ -217,13 +220,15 @@ def fit_classifier(model: _Normalised, x: np.ndarray, y: np.ndarray, *, steps: i
     ``augment`` is applied to every minibatch (:func:`augment_batch`)."""
     xt, yt = _inputs(x), as_tensor(y, np.int64)
     model.fit_normalisation(xt)
-    model.to(device, memory_format=torch.channels_last)
+    fmt = getattr(model, "memory_format", torch.channels_last)
+    model.to(device, memory_format=fmt)
     weight = balanced_class_weights(yt.numpy(), n_classes or int(yt.max()) + 1).to(device) if class_weight else None
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(xt), (min(batch_size, len(xt)),), generator=gen)
-        xb = augment_batch(_as_float(xt[idx]), augment, gen)
-        return nn.functional.cross_entropy(model(channels_last(xb.to(device))), yt[idx].to(device), weight=weight)
+        xb = augment_batch(_as_float(xt[idx]), augment, gen).to(device)
+        xb = channels_last(xb) if fmt == torch.channels_last else xb.contiguous()
+        return nn.functional.cross_entropy(model(xb), yt[idx].to(device), weight=weight)
 
     return train_steps(model, batch_loss, steps=steps, lr=lr, weight_decay=weight_decay, seed=seed, min_lr=lr * 0.05)
 
