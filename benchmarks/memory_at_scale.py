@@ -22,7 +22,7 @@ memory (exact), its largest finished child's, the largest sum over all its proce
 its worker pool; sampled every 0.5 s) and whether the largest of these meets the target.
 
 Run: ``python benchmarks/memory_at_scale.py [--size 256|512] [--keep DIR]``
-(about 30 minutes at 256 px on 2 cores).
+(over an hour at 256 px on 2 cores: prepare alone renders for about 12 minutes; not yet timed in one piece).
 """
 
 from __future__ import annotations

@@ -77,8 +77,8 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
 
 def shapes_sets(data, seed: int, rng: np.random.Generator) -> SourceSets:
     """The procedural default (``data.n_images`` shapes, classes weighted by ``data.class_weights``).
-    Each image is kept as PNG bytes as soon as it is rendered (about a fifth of its pixels' memory at
-    256 px; a 16th at 512), so the 7 000 default images at 512 px hold about 1 GB, not 5.5 GB."""
+    Each image is kept as PNG bytes as soon as it is rendered: the 7 000 default images at 256 px are
+    115 MB of PNG against 1.4 GB of pixels (the stage's peak 495 MiB; benchmarks/memory_at_scale.py)."""
     names = list(SHAPE_NAMES[: len(data.class_weights)])
     kw = {"texture_prob": data.texture_prob, "distractor_prob": data.distractor_prob,
           "scale_range": tuple(data.scale_range), "position_jitter": data.position_jitter,
