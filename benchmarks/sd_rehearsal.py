@@ -41,10 +41,10 @@ PEAK_LINE = re.compile(r"^(\S+): peak resident memory (\d+) MiB \(children (\d+)
 # Tiny counts: every stage and report section runs; every decode through the SD-sized VAE is counted.
 REHEARSAL = {
     "data.n_images": 32, "data.class_weights": [1, 1], "data.test_fraction": 0.5,
-    "data.n_artifact": 20, "data.artifact_test_fraction": 0.5, "data.artifact_kinds": ["blur", "noise"],
+    "data.n_artifact": 12, "data.artifact_test_fraction": 0.5, "data.artifact_kinds": ["blur", "noise"],
     "encode.batch_size": 16, "encode.grid_size": 2,
     "augment.replicates": 1,
-    "analyze.worst_k": 2, "analyze.tsne_points": 16, "analyze.tsne_perplexity": 5.0, "analyze.silhouette_points": 16,
+    "analyze.worst_k": 2, "analyze.tsne_points": 10, "analyze.tsne_perplexity": 3.0, "analyze.silhouette_points": 10,
     "analyze.pairs": 1, "analyze.path_steps": 3, "analyze.sigmas": [0.5], "analyze.perturb_images": 2,
     "analyze.preview_images": 2,
     "fidelity.components": 4, "fidelity.k": 3, "fidelity.gallery_size": 2, "fidelity.tsne_points": 10,
@@ -52,7 +52,7 @@ REHEARSAL = {
     "compare.methods": ["gaussian"],
     "bench.seeds": 1, "bench.latent_models": ["knn", "latent_cnn", "attention"], "bench.pixel_models": ["vgg"],
     "bench.pixel_inputs": ["pixels"], "bench.methods": ["smote", "random", "class_guided"],
-    "bench.low_data_per_class": 6, "bench.gallery_per_class": 1,
+    "bench.low_data_per_class": 2, "bench.gallery_per_class": 1,
     "bench.knn": {"neighbors": 3, "regimes": ["real", "augmented", "low_data", "low_data_augmented"]},
     "bench.latent_cnn": {"width": 4, "steps": 10, "batch_size": 8, "lr": 0.003, "augment": "dihedral",
                          "class_weight": True, "regimes": ["real"]},
@@ -82,18 +82,20 @@ REHEARSAL = {
 }
 
 
-def write_vaes(root: Path) -> dict[str, Path]:
-    """Randomly initialised SD 1.x AutoencoderKL and TAESD AutoencoderTiny, saved as safetensors under ``root``."""
+def write_vaes(root: Path, presets: tuple[str, ...] = ("sd", "taesd")) -> dict[str, Path]:
+    """Randomly initialised SD 1.x AutoencoderKL (``sd``) and TAESD AutoencoderTiny (``taesd``), those of
+    ``presets``, saved as safetensors under ``root``."""
     import torch
     from diffusers import AutoencoderKL, AutoencoderTiny
 
-    out = {"sd": root / "sd15-vae", "taesd": root / "taesd"}
-    torch.manual_seed(0)
-    if not (out["sd"] / "config.json").is_file():
+    out = {p: root / {"sd": "sd15-vae", "taesd": "taesd"}[p] for p in presets}
+    if "sd" in out and not (out["sd"] / "config.json").is_file():
+        torch.manual_seed(0)
         AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
                       block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
                       norm_num_groups=32, sample_size=512, scaling_factor=0.18215).save_pretrained(out["sd"])
-    if not (out["taesd"] / "config.json").is_file():
+    if "taesd" in out and not (out["taesd"] / "config.json").is_file():
+        torch.manual_seed(0)
         AutoencoderTiny().save_pretrained(out["taesd"])   # diffusers' defaults are TAESD's config
     return out
 
