@@ -241,3 +241,24 @@ def test_posterior_sampling_is_seeded_by_a_cpu_generator():
     draw = lambda seed: encode_images(vae, x, sample=True, generator=torch.Generator().manual_seed(seed))
     assert torch.equal(draw(1), draw(1)) and not torch.equal(draw(1), draw(2))
     assert not torch.equal(draw(1), encode_images(vae, x))  # sample() is not the mode
+
+
+@pytest.mark.parametrize("side", [8, 32])
+def test_fidelity_pixel_rows_streamed_batch_by_batch_equal_decoding_everything_first(side):
+    """The pixel Fréchet's rows of decoded latents (pipeline.fidelity.study.decoded_pixels) equal those of
+    the whole decoded set, at a side used as it is and at one block-averaged (a 4 px cap here)."""
+    from diffusers import AutoencoderKL
+
+    from pipeline.fidelity.study import _pixels, decoded_pixels
+    from pipeline.latents.analysis import decode_to_images
+    from pipeline.metrics import pixels
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=(8,), norm_num_groups=4, latent_channels=4).eval()
+    z = np.random.default_rng(0).normal(size=(70, 4, side, side)).astype(np.float32)   # 64 + 6: two batches
+    cap = pixels.PIXEL_BASELINE_SIDE if side == 8 else 4
+    with torch.no_grad(), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pixels, "PIXEL_BASELINE_SIDE", cap)
+        mp.setattr(pixels.pixel_features, "__defaults__", (cap,))
+        np.testing.assert_array_equal(decoded_pixels(vae, z), _pixels(decode_to_images(vae, z)))
+        assert decoded_pixels(vae, z).shape == (70, min(side, cap) ** 2 * 3)
