@@ -20,12 +20,16 @@ from pipeline.report.results import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ROOT / "docs/results"
-FIX = "run `dvc repro`, then `python -m stages.results`, and commit README.md, docs/results and dvc.lock together"
+FIX = ("run `dvc repro`, then `python -m stages.results`, and commit README.md, docs/results.md, docs/results and "
+       "dvc.lock together")
 
 
-def test_readme_results_are_rendered_from_the_snapshot():
-    readme = (ROOT / "README.md").read_text()
-    assert generated_block(readme) == results_markdown(SNAPSHOT), f"README results are stale or edited by hand: {FIX}"
+def test_readme_and_results_page_are_rendered_from_the_snapshot():
+    readme, page = (ROOT / "README.md").read_text(), (ROOT / "docs/results.md").read_text()
+    assert generated_block(readme) == results_markdown(SNAPSHOT, paragraphs=False), \
+        f"README results are stale or edited by hand: {FIX}"
+    assert generated_block(page) == results_markdown(SNAPSHOT), f"docs/results.md is stale or edited by hand: {FIX}"
+    assert "**Classifier benchmark.**" in page and "**Classifier benchmark.**" not in readme
 
 
 def test_snapshot_is_the_run_that_dvc_lock_records():

@@ -37,16 +37,16 @@ END = "<!-- end of generated results -->"
 MANIFEST = "manifest.json"
 
 
-def results_markdown(r: Path) -> str:
-    """The results block: the headline table, then one paragraph per study, all computed from the
-    files of :data:`SOURCES` under ``r``."""
+def results_markdown(r: Path, *, paragraphs: bool = True) -> str:
+    """The results block: the headline table, then (``paragraphs``) one paragraph per study, all computed
+    from the files of :data:`SOURCES` under ``r``. The README has the table, docs/results.md both."""
     bench = read_json(r / "bench/metrics.json")
     rows = classification_headline(read_json(r / "encode/metrics.json"), bench, pd.read_csv(r / "bench/table.csv"))
     diffusion, interp, guide = (read_json(r / f"{s}/metrics.json") for s in ("diffusion", "interpolate", "guide"))
     score, summary = read_json(r / "score/metrics.json"), pd.read_csv(r / "score/summary.csv")
     rows += generation_headline(diffusion, interp) + guidance_headline(guide) + scorer_headline(score, summary)
     schedulers = score_schedulers(score)
-    paragraphs = [("Classifier benchmark", read_json(r / "bench/summary.json")["summary"]),
+    studies = [("Classifier benchmark", read_json(r / "bench/summary.json")["summary"]),
                   ("Generation", generation_sentence(diffusion)),
                   ("Sample-guided interpolation", interpolation_sentence(interp)),
                   ("Metric-guided generation", guidance_sentence(guide)),
@@ -54,7 +54,7 @@ def results_markdown(r: Path) -> str:
     table = pd.DataFrame(rows)
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([*lines, "", *(f"**{title}.** {text}\n" for title, text in paragraphs)]).rstrip() + "\n"
+    return "\n".join([*lines, "", *(f"**{title}.** {text}\n" for title, text in studies if paragraphs)]).rstrip() + "\n"
 
 
 def splice(text: str, block: str) -> str:
