@@ -26,11 +26,15 @@ def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: (
         p.add_argument("--reports", default="reports"),
         p.add_argument("--out", default="reports/index.html"),
+        p.add_argument("--figures", choices=("palette", "png"), default="palette",
+                       help="static figures in a 256-colour palette (default) or as drawn (png: about 2.7 MB more "
+                            "on the default run)"),
     ), params=False)
     configure_logging()
     sections = report_sections(Path(args.reports))
     cards = headline_cards(Path(args.reports))
-    page = render_html("latent lab report", "Every number on this page has its baseline beside it.", sections, cards)
+    page = render_html("latent lab report", "Every number on this page has its baseline beside it.", sections, cards,
+                       palette=args.figures == "palette")
     with atomic_file(args.out) as fh:
         fh.write(page)
     log.info("wrote %s (%d KiB)", args.out, len(page) // 1024)

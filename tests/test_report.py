@@ -15,7 +15,8 @@ from PIL import Image
 
 from pipeline.report.cards import pointer, resolve
 from pipeline.report.charts import bench_chart, embedding_chart, gallery_chart, scorer_chart
-from pipeline.report.experiments import differing, experiments_page, parse_exp_show, swept_params
+from pipeline.report.experiments import (differing, experiments_page, parallel_chart, parallel_rows, parse_exp_show,
+                                         swept_params)
 from pipeline.report.html import Card, Section, render_html
 from pipeline.report.thumbs import thumbnail_uri
 from pipeline.report.vega import dvc_plots_template, vega_bundle
@@ -135,7 +136,13 @@ def test_experiments_dashboard_reads_dvc_exp_show():
     assert swept_params(exps, ["augment.gaussian.sigma"]) == ["augment.gaussian.sigma"]
     page = experiments_page(exps)
     assert "augment.gaussian.sigma" in page and "25.5 (baseline 12: mean training image)" in page
-    assert page.count('class="vega-chart"') == 1
+    assert page.count('class="vega-chart"') == 2 and 'id="parallel"' in page   # parallel coordinates, the sweep
+    rows = parallel_rows(exps, ["augment.gaussian.sigma"])
+    by = {(r["experiment"], r["axis"]): r for r in rows}
+    assert by[("exp-1.0", "augment.gaussian.sigma")]["scaled"] == 1.0 and by[("main", "augment.gaussian.sigma")]["scaled"] == 0.0
+    psnr = [r for r in rows if r["kind"] == "metric"]
+    assert {r["experiment"]: r["value"] for r in psnr} == {"workspace": 26.0, "main": 26.0, "exp-0.5": 25.5, "exp-1.0": 25.0}
+    assert "<path" in _svg(parallel_chart(rows))
     assert "Nothing to compare yet" in experiments_page(exps[:1])
 
 
@@ -150,3 +157,19 @@ def test_committed_dvc_plots_template_is_current_and_offline():
 def test_bundle_is_a_classic_script(version):
     code = vega_bundle(version)
     assert code.startswith("(function(){") and "window.vegaEmbed" in code and "import.meta" not in code
+
+
+def test_parallel_coordinates_draw_one_line_per_experiment_offline(tmp_path):
+    """The experiments page in Chromium with the network cut off: the parallel-coordinates view draws a
+    line per experiment across the swept param and the headline metric, with no console error."""
+    from benchmarks.browser import CHARTS_DRAWN, drawn_charts, offline_page
+
+    exps = parse_exp_show(json.loads(json.dumps(EXP_SHOW)))
+    path = tmp_path / "experiments.html"
+    path.write_text(experiments_page(exps))
+    with offline_page(path.as_uri()) as (view, log):
+        view.wait_for_function(CHARTS_DRAWN, timeout=60_000)
+        assert {c["id"] for c in drawn_charts(view)} == {"parallel", "sweep0"}
+        assert view.locator("#parallel svg g.mark-line.role-mark path").count() == len(exps)
+        assert view.locator("#parallel svg g.mark-symbol.role-mark path").count() == 2 * len(exps)   # two axes
+    assert log.blocked == [] and log.errors == [], log

@@ -33,9 +33,15 @@ def embedding_chart(points: pd.DataFrame) -> dict:
     ``points`` has ``method``, ``set`` (real | synthetic), ``class``, ``pca_x``, ``pca_y``,
     ``tsne_x``, ``tsne_y`` and ``thumb`` (the decoded image as a data URI). Dropdowns pick the method
     and the projection, a radio filters real / synthetic, the legend filters classes, and hovering
-    a point shows its decoded image."""
+    a point shows its decoded image. Each distinct image is stored once (the real points recur under every
+    method) and looked up by index; coordinates keep 3 decimals."""
     methods = list(dict.fromkeys(points["method"]))
-    data = alt.Data(values=_records(points))
+    codes, thumbs = pd.factorize(points["thumb"])
+    coords = ["pca_x", "pca_y", "tsne_x", "tsne_y"]
+    rows = points.drop(columns="thumb").assign(image=codes, **points[coords].astype(float).round(3))
+    data = alt.Data(values=_records(rows))
+    images = alt.LookupData(alt.Data(values=[{"image": i, "thumb": t} for i, t in enumerate(thumbs)]),
+                            key="image", fields=["thumb"])
     method = alt.param(name="method", value=methods[0],
                        bind=alt.binding_select(options=methods, name="augmentation method "))
     proj = alt.param(name="projection", value="tsne",
@@ -46,6 +52,7 @@ def embedding_chart(points: pd.DataFrame) -> dict:
     return _spec(
         alt.Chart(data).mark_point(filled=True, size=36, opacity=0.75)
         .transform_filter("datum.method == method")
+        .transform_lookup(lookup="image", from_=images)
         .transform_filter("points == 'both' || datum.set == points")
         .transform_calculate(x="projection == 'pca' ? datum.pca_x : datum.tsne_x",
                              y="projection == 'pca' ? datum.pca_y : datum.tsne_y")

@@ -4,7 +4,9 @@ Input is what ``dvc exp show --json`` prints (DVC's stable interface to experime
 each baseline commit and the experiments branched from it, each with its params and metrics).
 :func:`parse_exp_show` flattens that into :class:`Experiment` rows; :func:`experiments_page` shows
 the params that differ, the headline metrics each beside its baseline, every metric that differs,
-and, for a numeric param that was swept, each changed metric against it (an interactive chart).
+a parallel-coordinates view of the swept params against the headline metrics across experiments
+(one line per experiment; DVC's CLI no longer draws one), and, for a numeric param that was swept,
+each changed metric against it (interactive charts).
 """
 
 from __future__ import annotations
@@ -214,6 +216,57 @@ def sweep_chart(experiments: list[Experiment], param: str, metrics: list[str]) -
     return alt.layer(line, labels).properties(width=560, height=300, title=f"Metric against {param}").to_dict()
 
 
+def headline_values(e: Experiment) -> dict[str, float]:
+    """The experiment's headline numbers (:data:`HEADLINES`), by label, where its metrics have them."""
+    out = {}
+    for _, label, fn in HEADLINES:
+        try:
+            got = fn(e.nested)
+        except (KeyError, TypeError, ValueError):
+            got = None
+        if got and _numeric(got[0]):
+            out[label] = float(got[0])
+    return out
+
+
+def parallel_rows(experiments: list[Experiment], params: list[str]) -> list[dict]:
+    """One row per experiment and axis (each numeric param in ``params``, then each headline metric that
+    every experiment has): the raw value and the value scaled to the axis' range (0.5 where it is flat)."""
+    heads = [headline_values(e) for e in experiments]
+    metrics = [label for _, label, _ in HEADLINES if all(label in h for h in heads)]
+    axes = [(p, "param", [float(e.params[p]) for e in experiments]) for p in swept_params(experiments, params)]
+    axes += [(m, "metric", [h[m] for h in heads]) for m in metrics]
+    rows = []
+    for axis, kind, values in axes:
+        lo, hi = min(values), max(values)
+        for e, v in zip(experiments, values):
+            rows.append({"experiment": e.name, "axis": axis, "kind": kind, "value": v,
+                         "scaled": 0.5 if hi == lo else (v - lo) / (hi - lo)})
+    return rows
+
+
+def parallel_chart(rows: list[dict]) -> dict:
+    """Parallel coordinates: an axis per swept param and headline metric, each scaled to its own range,
+    one coloured line per experiment; hovering a point shows the raw value, the legend picks experiments."""
+    order = list(dict.fromkeys(r["axis"] for r in rows))
+    pick = alt.selection_point(fields=["experiment"], bind="legend", name="runs")
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        x=alt.X("axis:N", sort=order, title=None, axis=alt.Axis(labelAngle=-20, labelLimit=220)),
+        y=alt.Y("scaled:Q", title="scaled to each axis' range (0 = lowest, 1 = highest)",
+                scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("experiment:N", title="experiment (click to pick)"),
+        detail="experiment:N",
+        opacity=alt.condition(pick, alt.value(0.9), alt.value(0.1)),
+        tooltip=[alt.Tooltip("experiment:N"), alt.Tooltip("axis:N"), alt.Tooltip("kind:N"),
+                 alt.Tooltip("value:Q", format=".4g")],
+    )
+    lines = base.mark_line(strokeWidth=2).add_params(pick)
+    points = base.mark_point(size=60, filled=True)
+    return alt.layer(lines, points).properties(
+        width=max(360, 130 * len(order)), height=320,
+        title="Swept params against the headline metrics, one line per experiment").to_dict()
+
+
 def experiments_page(experiments: list[Experiment], *, max_metrics: int = 400) -> str:
     """The dashboard as a self-contained HTML page (see the module docstring)."""
     title = "latent lab experiments"
@@ -235,6 +288,10 @@ def experiments_page(experiments: list[Experiment], *, max_metrics: int = 400) -
             f"{len(params)} params differ; {len(metrics)} metric values differ.{html.escape(skipped)}</p>",
             table_html("Runs and the params that differ", runs),
             table_html("Headline metrics, each beside its baseline", headline_frame(experiments))]
+    rows = parallel_rows(experiments, params)
+    if len({r["axis"] for r in rows}) >= 2:
+        body.append(chart_figure("parallel", "Parallel coordinates: each swept param and headline metric on its own "
+                                 "axis, scaled to its range; hover a point for its value", parallel_chart(rows)))
     n = 0
     for param in swept_params(experiments, params):
         if metrics:

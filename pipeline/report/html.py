@@ -3,13 +3,16 @@
 The page opens with one card per research question (headline number, baseline, verdict, one
 picture); each section then leads with its figure and its sentence, and its tables fold under
 them in ``<details>``, sortable by clicking a header. Interactive charts are Vega-Lite specs drawn
-by the inlined Vega bundle (:mod:`pipeline.report.vega`); static figures are PNG data URIs.
+by the inlined Vega bundle (:mod:`pipeline.report.vega`); static figures are PNG data URIs,
+reduced to a 256-colour palette (``palette=True``, the default: a third of the bytes of the
+figures as drawn, and they are most of the page) or as drawn (``palette=False``).
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,9 +100,23 @@ class Card:
     picture: Path | bytes | None = None
 
 
-def _img_tag(path: Path | bytes) -> str:
+def palette_png(raw: bytes) -> bytes:
+    """A PNG figure with its colours reduced to a 256-colour palette (alpha kept), or ``raw`` itself
+    when that is not smaller. Charts drawn by matplotlib hold few colours beyond their anti-aliasing,
+    and galleries of small decoded images survive the dithering."""
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(raw))
+    im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+    method = Image.Quantize.FASTOCTREE if im.mode == "RGBA" else Image.Quantize.MEDIANCUT
+    out = io.BytesIO()
+    im.quantize(256, method=method).save(out, "PNG", optimize=True)
+    return out.getvalue() if out.tell() < len(raw) else raw
+
+
+def _img_tag(path: Path | bytes, palette: bool = True) -> str:
     raw, alt = (path, "figure") if isinstance(path, bytes) else (Path(path).read_bytes(), Path(path).stem)
-    data = base64.b64encode(raw).decode("ascii")
+    data = base64.b64encode(palette_png(raw) if palette else raw).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
@@ -109,19 +126,19 @@ def table_html(caption: str, frame: pd.DataFrame) -> str:
     return f"<h3>{html.escape(caption)}</h3>\n{body}"
 
 
-def _card(c: Card) -> str:
+def _card(c: Card, palette: bool = True) -> str:
     attrs = f' data-source="{html.escape(c.source)}" data-key="{html.escape(c.key)}"' if c.source else ""
     if c.raw is not None:
         attrs += f' data-value="{c.raw!r}"'
-    pic = _img_tag(c.picture) if c.picture is not None else ""
+    pic = _img_tag(c.picture, palette) if c.picture is not None else ""
     return (f'<div class="card"{attrs}><h3>{html.escape(c.question)}</h3>'
             f'<div class="finding">{html.escape(c.finding)}</div><div class="value">{html.escape(c.value)}</div>'
             f'<div class="baseline">baseline: {html.escape(c.baseline)}</div>'
             f'<div class="verdict {html.escape(c.tone)}">{html.escape(c.verdict)}</div>{pic}</div>')
 
 
-def _figure(caption: str, path: Path | bytes) -> str:
-    return f"<figure>{_img_tag(path)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+def _figure(caption: str, path: Path | bytes, palette: bool = True) -> str:
+    return f"<figure>{_img_tag(path, palette)}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
 def page(title: str, subtitle: str, body: list[str]) -> str:
@@ -144,10 +161,12 @@ def chart_figure(element_id: str, caption: str, spec: dict) -> str:
     return f"<figure>{chart_html(element_id, spec)}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def render_html(title: str, subtitle: str, sections: list[Section], cards: list[Card] = ()) -> str:
+def render_html(title: str, subtitle: str, sections: list[Section], cards: list[Card] = (), *,
+                palette: bool = True) -> str:
+    """The report page; ``palette``: PNG figures in a 256-colour palette (:func:`palette_png`)."""
     parts = []
     if cards:
-        parts.append('<div class="cards" id="cards">' + "".join(_card(c) for c in cards) + "</div>")
+        parts.append('<div class="cards" id="cards">' + "".join(_card(c, palette) for c in cards) + "</div>")
     parts.append("<nav><ol>" + "".join(f'<li><a href="#s{i}">{html.escape(s.title)}</a></li>'
                                         for i, s in enumerate(sections)) + "</ol></nav>")
     n_chart = 0
@@ -156,7 +175,7 @@ def render_html(title: str, subtitle: str, sections: list[Section], cards: list[
         for caption, spec in s.charts:
             visuals.append(chart_figure(f"chart{n_chart}", caption, spec))
             n_chart += 1
-        figures = [_figure(c, p) for c, p in s.figures]
+        figures = [_figure(c, p, palette) for c, p in s.figures]
         visuals = visuals + figures if s.lead == "chart" else figures + visuals
         parts.append(f'<section id="s{i}"><h2>{html.escape(s.title)}</h2>')
         parts.extend(visuals[:1])
