@@ -3,7 +3,7 @@
 With ``--project DIR`` (a directory where `dvc repro` ran), prints the diffusion stage's samplers
 beside their baselines, sample-guided interpolation against naive slerp and unguided noise slerp
 (paired over seeds, 95 % intervals), how far the real sampler runs end from their images, and
-metric-guided sampling (the guide stage) against unguided sampling and the issue-14 targets, with
+metric-guided sampling (the guide stage) against unguided sampling and its targets (requested class kept ≥ 0.70), with
 the generated methods' rows of the classifier benchmark.
 With ``--cost``, times U-Net training steps and sampling for the default U-Net and the bigger
 params switches on this machine's device (warm-up first, each measured once in this process):

@@ -52,7 +52,7 @@ REHEARSAL = {
     "compare.methods": ["gaussian"],
     "bench.seeds": 1, "bench.latent_models": ["knn", "latent_cnn", "attention"], "bench.pixel_models": ["vgg"],
     "bench.pixel_inputs": ["pixels"], "bench.methods": ["smote", "random", "class_guided"],
-    "bench.low_data_per_class": 2, "bench.gallery_per_class": 1,
+    "bench.low_data_per_class": 6, "bench.gallery_per_class": 1,
     "bench.knn": {"neighbors": 3, "regimes": ["real", "augmented", "low_data", "low_data_augmented"]},
     "bench.latent_cnn": {"width": 4, "steps": 10, "batch_size": 8, "lr": 0.003, "augment": "dihedral",
                          "class_weight": True, "regimes": ["real"]},

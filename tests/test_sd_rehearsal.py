@@ -20,7 +20,7 @@ class Geometry:
     def run(self, tmp_path_factory):
         geometry, preset = self.geometry, GEOMETRIES[self.geometry]["preset"]
         vae = write_vaes(tmp_path_factory.mktemp("vaes"), (preset,))[preset]
-        result = rehearse(geometry, tmp_path_factory.mktemp(geometry), vae, timeout=1500)
+        result = rehearse(geometry, tmp_path_factory.mktemp(geometry), vae, timeout=3600)   # one core under xdist
         print(f"\n{geometry}\n{table(result)}")
         assert result.code == 0, result.tail
         return result
