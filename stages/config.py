@@ -583,6 +583,33 @@ class Guide(Section):
     gallery_per_class: Annotated[int, Field(ge=1, le=16)]
 
 
+STUDY_BASELINES = ("none", "class_weights")   # pipeline.study.fits.BASELINES
+
+
+class Study(Section):   # the cross-dataset study (stages study_baselines, study@<method>, study_table; docs/study.md)
+    sources: UniqueList(Literal[DATA_SOURCES])
+    shots: UniqueList(Annotated[int, Field(ge=1)] | Literal["all"])
+    imbalance: UniqueList(Annotated[int, Field(ge=2)] | Literal["own"])
+    methods: UniqueList(Literal[METHODS + GENERATED])
+    models: UniqueList(Literal[LATENT_MODELS])
+    recipes: dict[Literal[LATENT_MODELS], dict[str, int | float | str | bool]]
+    seeds: Annotated[int, Field(ge=2, le=50)]
+    fill: Annotated[int, Field(ge=2)]
+    cas_model: Literal[LATENT_MODELS]
+    components: Annotated[int, Field(ge=2, le=256)]
+    draws: Annotated[int, Field(ge=100)]
+    workers: Annotated[int, Field(ge=0, le=64)]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if "random" not in self.methods:
+            raise ValueError("methods must include random: random over-sampling is the re-balancing reference every "
+                             "method is compared with")
+        if self.cas_model not in self.models:
+            raise ValueError(f"cas_model {self.cas_model} is not one of models {self.models}")
+        return self
+
+
 class Params(Section):
     base: Base
     data: Data
@@ -600,6 +627,7 @@ class Params(Section):
     artifact_unet: ArtifactUnet
     runs: Runs
     guide: Guide
+    study: Study
 
     def latent_side(self) -> int | None:
         """The latent side the params imply, where they fix it: the trained VAE's (data.size / 2^(blocks-1)),
@@ -653,6 +681,29 @@ class Params(Section):
                         self.interpolate.validation.pairs * self.interpolate.points)):
             if n < need:
                 raise ValueError(f"{key} = {n} interior samples: the k-NN metrics need at least diffusion.k + 2 = {need}")
+        return self
+
+    @model_validator(mode="after")
+    def _study_recipes(self):
+        """Each model of study.models has a whole recipe in study.recipes: the keys of bench.<model> but
+        regimes and class_weight (the study sets it per method), of their types."""
+        for model in self.study.models:
+            if model not in self.study.recipes:
+                raise ValueError(f"study.recipes has no {model} (study.models): give the keys of bench.{model} "
+                                 "but regimes and class_weight")
+        for model, recipe in self.study.recipes.items():
+            kind = type(getattr(self.bench, model))
+            fields = set(kind.model_fields) - {"regimes", "class_weight"}
+            unknown, missing = sorted(set(recipe) - fields), sorted(fields - set(recipe))
+            if unknown or missing:
+                raise ValueError(f"study.recipes.{model}: " + "; ".join(
+                    ([f"unknown {', '.join(unknown)}"] if unknown else []) + ([f"missing {', '.join(missing)}"] if missing else [])))
+            extra = {k: v for k, v in (("regimes", ["real"]), ("class_weight", False)) if k in kind.model_fields}
+            try:
+                kind.model_validate({**recipe, **extra})
+            except ValidationError as exc:
+                bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"study.recipes.{model}: {bad}") from None
         return self
 
     @model_validator(mode="after")

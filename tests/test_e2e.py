@@ -21,6 +21,7 @@ from pipeline.report.cards import resolve
 
 SECTIONS = ["At a glance", "Data", "VAE reconstruction", "Latent-space analysis",
             "Synthetic latents: every method compared", "Classifier benchmark",
+            "Cross-dataset study: augmentation and generation against re-balancing",
             "Generation: the latent U-Net and its samplers",
             "Sample-guided generation: interpolation between same-class pairs",
             "Metric-guided generation: classifier, discriminator and OOD guidance", "Artifact scorer across noise levels"]
