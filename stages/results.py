@@ -5,7 +5,9 @@ Not a DVC stage: run it after ``dvc repro`` when you commit the run's ``dvc.lock
 states what that run measured (``tests/test_results.py`` fails until you do). Renders the report's
 headline table and per-study sentences (``pipeline.report.results``) between the markers of README.md
 (the table) and docs/results.md (both), and copies the quoted files with their folders' manifests to ``docs/results/``.
-Reads no params.
+With ``--study reports/study_all`` (what ``python -m stages.study_all`` wrote) it also copies that
+study's ``table.csv`` and ``summary.json`` to ``docs/results/study_all/`` and writes the README's study
+block (each source's sentence and its verdict counts) from them. Reads no params.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main(argv=None) -> None:
         p.add_argument("--readme", default="README.md"),
         p.add_argument("--page", default="docs/results.md"),
         p.add_argument("--snapshot", default="docs/results"),
+        p.add_argument("--study", help="the cross-dataset study's output (reports/study_all) to quote in the README"),
     ), params=False)
     configure_logging()
     snapshot(Path(args.reports), Path(args.snapshot))
@@ -35,6 +38,19 @@ def main(argv=None) -> None:
         with atomic_file(path) as fh:
             fh.write(text)
         log.info("wrote the results block of %s from %s (sources in %s)", path, args.reports, args.snapshot)
+    if args.study:
+        import shutil
+
+        from pipeline.study.aggregate import STUDY_END, STUDY_START, study_block
+
+        out = Path(args.snapshot) / "study_all"
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("table.csv", "summary.json"):
+            shutil.copyfile(Path(args.study) / name, out / name)
+        text = splice(Path(args.readme).read_text(), study_block(out), START=STUDY_START, END=STUDY_END)
+        with atomic_file(args.readme) as fh:
+            fh.write(text)
+        log.info("wrote the study block of %s from %s (copied to %s)", args.readme, args.study, out)
 
 
 if __name__ == "__main__":

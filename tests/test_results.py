@@ -65,3 +65,14 @@ def test_splice_replaces_only_the_block_and_needs_the_markers():
     assert new == f"intro\n{START}\nnew\n{END}\noutro\n" and generated_block(new) == "new\n"
     with pytest.raises(ValueError, match="markers"):
         splice("no markers", "x")
+
+
+def test_readme_study_block_is_rendered_from_its_snapshot():
+    """The cross-dataset study's answer in the README is what its copied table and sentences say."""
+    from pipeline.study.aggregate import STUDY_END, STUDY_START, study_block
+
+    readme = (ROOT / "README.md").read_text()
+    assert STUDY_START in readme and STUDY_END in readme
+    assert generated_block(readme, START=STUDY_START, END=STUDY_END) == study_block(SNAPSHOT / "study_all"), (
+        "the README's study block is stale or edited by hand: run `python -m stages.study_all`, then "
+        "`python -m stages.results --study reports/study_all`")

@@ -57,15 +57,15 @@ def results_markdown(r: Path, *, paragraphs: bool = True) -> str:
     return "\n".join([*lines, "", *(f"**{title}.** {text}\n" for title, text in studies if paragraphs)]).rstrip() + "\n"
 
 
-def splice(text: str, block: str) -> str:
-    """``text`` with the part between :data:`START` and :data:`END` replaced by ``block``."""
+def splice(text: str, block: str, *, START: str = START, END: str = END) -> str:   # noqa: N803 - the markers
+    """``text`` with the part between the markers (default :data:`START` and :data:`END`) replaced by ``block``."""
     if START not in text or END not in text:
         raise ValueError(f"the README has no generated-results markers ({START} … {END})")
     head, rest = text.split(START, 1)
     return f"{head}{START}\n{block}{END}{rest.split(END, 1)[1]}"
 
 
-def generated_block(text: str) -> str:
+def generated_block(text: str, *, START: str = START, END: str = END) -> str:   # noqa: N803
     """The block between the markers of ``text`` (as :func:`splice` wrote it)."""
     return text.split(START, 1)[1].split(END, 1)[0].removeprefix("\n")
 
@@ -87,8 +87,9 @@ def folder_hash(manifest: dict[str, str]) -> str:
 
 def snapshot(reports: Path, out: Path) -> None:
     """Copy the files of :data:`SOURCES` from ``reports`` to ``out`` with the manifest of each folder."""
-    if out.exists():
-        shutil.rmtree(out)
+    for stage in SOURCES:   # other folders (the cross-dataset study's copy) stay
+        if (out / stage).exists():
+            shutil.rmtree(out / stage)
     manifests = {}
     for stage, files in SOURCES.items():
         manifests[stage] = folder_manifest(reports / stage)

@@ -414,6 +414,26 @@ def guidance_section(r: Path) -> Section:
                             ("ROC of the OOD detector", d / "ood_roc.png")])
 
 
+def study_section(r: Path) -> Section | None:
+    """This source's small cross-dataset study (``reports/study``; the full study across sources is
+    ``python -m stages.study_all``'s page); None where the study did not run."""
+    if not (r / "study/table.csv").is_file():
+        return None
+    from pipeline.study.aggregate import gain_chart, study_columns
+
+    words = read_json(r / "study/summary.json")
+    table = pd.read_csv(r / "study/table.csv", keep_default_na=False, na_values=[""]).assign(source=words["source"])
+    return Section(
+        "Cross-dataset study: augmentation and generation against re-balancing", words["summary"] + (
+            " This is the small grid on this run's source; python -m stages.study_all runs the full grid on every "
+            "source (docs/study.md)."),
+        tables=[("Every cell (training images per class / imbalance), model and method: balanced accuracy and minority "
+                 "recall on the real test split (mean over seeds), gains paired by seed with their interval at its Holm "
+                 "level, CAS and Fréchet at equal n beside the real-vs-real floor", study_columns(table))],
+        charts=[("Gain over no augmentation against training images per class, per imbalance; random over-sampling "
+                 "dashed (pick the model)", gain_chart(table))])
+
+
 def headline_section(r: Path) -> Section:
     rows = classification_headline(read_json(r / "encode/metrics.json"), read_json(r / "bench/metrics.json"),
                                    pd.read_csv(r / "bench/table.csv"))
@@ -426,6 +446,8 @@ def headline_section(r: Path) -> Section:
 
 def report_sections(r: Path) -> list[Section]:
     """Every section, in page order: the headline first, then data, VAE, analysis, fidelity, classifiers,
-    generation, interpolation, scorers."""
-    return [headline_section(r), data_section(r), vae_section(r), analysis_section(r), fidelity_section(r),
-            bench_section(r), generation_section(r), interpolation_section(r), guidance_section(r), score_section(r)]
+    the study (where it ran), generation, interpolation, scorers."""
+    sections = [headline_section(r), data_section(r), vae_section(r), analysis_section(r), fidelity_section(r),
+                bench_section(r), study_section(r), generation_section(r), interpolation_section(r), guidance_section(r),
+                score_section(r)]
+    return [s for s in sections if s is not None]
