@@ -145,3 +145,20 @@ def scorer_headline(score: dict, summary: pd.DataFrame) -> list[dict]:
                                     f"{ex['saved']['mean']:.0%}"),
                          "baseline": f"random stopping catches as many as it wrongly stops ({ex['false_stop']['mean']:.0%})"})
     return rows
+
+
+def study_headline(metrics: dict) -> list[dict]:
+    """The row of this run's small cross-dataset study (``reports/study/metrics.json``): how many of the
+    methods' cell × model comparisons with random over-sampling are clearly better or worse."""
+    methods = {m: e["vs_random"] for m, e in metrics.items() if "vs_random" in e}
+    if not methods:
+        return []
+    n = sum(v["comparisons"] for v in methods.values())
+    better = {m: v["improved"] for m, v in methods.items() if v["improved"]}
+    worse = sum(v["hurt"] for v in methods.values())
+    result = (f"clearly better in {sum(better.values())} of {n} ({', '.join(f'{m} {k}' for m, k in better.items())})"
+              if better else f"clearly better in none of {n}") + f", clearly worse in {worse}"
+    return [{"question": "1. synthetic data",
+             "finding": f"cross-dataset study, this run's source, small grid: {', '.join(methods)} vs re-balancing "
+                        "(cell × model comparisons)",
+             "result": result, "baseline": "random over-sampling: the same kept images and seeds (Holm over the family)"}]

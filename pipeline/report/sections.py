@@ -14,7 +14,8 @@ import pandas as pd
 from pipeline.io import read_json
 from pipeline.report.charts import bench_chart, embedding_chart, gallery_chart, scorer_chart
 from pipeline.report.guidance import guidance_tradeoff
-from pipeline.report.headline import classification_headline, generation_headline, guidance_headline, scorer_headline
+from pipeline.report.headline import (classification_headline, generation_headline, guidance_headline, scorer_headline,
+                                      study_headline)
 from pipeline.report.html import Section
 from pipeline.report.summaries import (
     analysis_sentence,
@@ -437,6 +438,8 @@ def study_section(r: Path) -> Section | None:
 def headline_section(r: Path) -> Section:
     rows = classification_headline(read_json(r / "encode/metrics.json"), read_json(r / "bench/metrics.json"),
                                    pd.read_csv(r / "bench/table.csv"))
+    if (r / "study/metrics.json").is_file():
+        rows += study_headline(read_json(r / "study/metrics.json"))
     rows += generation_headline(read_json(r / "diffusion/metrics.json"), read_json(r / "interpolate/metrics.json"))
     rows += guidance_headline(read_json(r / "guide/metrics.json"))
     rows += scorer_headline(read_json(r / "score/metrics.json"), pd.read_csv(r / "score/summary.csv"))
