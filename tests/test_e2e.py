@@ -318,7 +318,7 @@ def test_report_renders_offline_in_a_headless_browser(project, tmp_path):
     with offline_page((reports / "index.html").as_uri()) as (page, log):
         page.wait_for_function(CHARTS_DRAWN, timeout=60_000)
         charts = drawn_charts(page)
-        assert len(charts) == 4, charts            # embedding, gallery, benchmark, scorer curves
+        assert len(charts) == 5, charts            # embedding, gallery, benchmark, study gains, scorer curves
         assert all(c["svg"] == 1 and c["marks"] > 10 for c in charts), charts
         assert [h for h in page.locator("h2").all_inner_texts()] == SECTIONS
         cards = page.evaluate("""Array.from(document.querySelectorAll('.card')).map(c => ({
