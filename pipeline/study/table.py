@@ -179,7 +179,7 @@ def source_sentence(source: str, table: pd.DataFrame) -> str:
     if len(losses):
         worse = ", ".join(f"{m} {len(g)}" for m, g in losses.groupby("method", sort=False))
         text += f"; clearly worse than it in {len(losses)} of {n} ({worse})"
-    none = table[table.get("gain_none_verdict", pd.Series(dtype=object)).notna()] if "gain_none_verdict" in table else table[:0]
+    none = table[table["gain_none_verdict"].notna()] if "gain_none_verdict" in table else table[:0]
     if len(none):
         better = none[none["gain_none_verdict"] == "improved"]
         text += (f". Against no augmentation, {len(better)} of {len(none)} comparisons are clearly better "
