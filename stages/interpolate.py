@@ -94,6 +94,7 @@ def main(argv=None) -> None:
     val_seeds = validation_seeds(seed, cfg.validation.seeds)
     common = {"decode_images": lambda z: decode_to_images(vae, z), "points": cfg.points, "steps": cfg.steps,
               "metric": cfg.metric, "decode": decode, "judge_extra": judge_extra}
+    # the report's strips are the first seed's first paths, kept decoded (at SD geometry a decode costs seconds)
     val_rows = pd.DataFrame([r for s in tqdm(val_seeds, desc="validate strengths", unit="seed") for r in _study_seed(
         model, val_reference, X[fit_idx], y[fit_idx], X[val_idx], y[val_idx], cfg.validation.pairs, judge_cfg, len(names),
         s, device, strengths=cfg.strengths, methods=("guided",), **common)[0]])
@@ -106,7 +107,8 @@ def main(argv=None) -> None:
     rows, first = [], None
     for s in tqdm([seed + i for i in range(cfg.seeds)], desc="interpolate", unit="seed"):
         seed_rows, paths = _study_seed(model, reference, X, y, test.latents, test.meta["label"].to_numpy(), cfg.pairs,
-                                       judge_cfg, len(names), s, device, strengths=[strength], **common)
+                                       judge_cfg, len(names), s, device, strengths=[strength],
+                                       keep_pixels=0 if first else cfg.strips, **common)
         rows += seed_rows
         first = first or paths
     rows = pd.DataFrame(rows)
@@ -120,9 +122,7 @@ def main(argv=None) -> None:
         write_json(tmp / "metrics.json", {**_metrics(rows, table, reference, cfg, len(names), strength), "chosen_by": choice,
                                           "validation": {"class_kept": {f"{k:g}": v for k, v in kept.items()},
                                                          "seeds": cfg.validation.seeds, "pairs": cfg.validation.pairs}})
-        strips = []
-        for i in range(min(cfg.strips, len(first["pairs"]))):
-            strips += [decode_to_images(vae, first["latents"][m][i]) for m in METHODS]
+        strips = [first["pixels"][m][i] for i in range(min(cfg.strips, len(first["pairs"]))) for m in METHODS]
         save_png(image_grid(strips), tmp / "strips.png")
     by = table.set_index("method")
     for m in METHODS:

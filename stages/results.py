@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.io import atomic_file
 from pipeline.report.results import results_markdown, snapshot, splice
-from stages.cli import configure_logging, parse_args, stage_main
+from stages.cli import configure_logging, fail, parse_args, stage_main
 
 log = logging.getLogger("stages.results")
 
@@ -32,7 +32,10 @@ def main(argv=None) -> None:
         p.add_argument("--study", help="the cross-dataset study's output (reports/study_all) to quote in the README"),
     ), params=False)
     configure_logging()
-    snapshot(Path(args.reports), Path(args.snapshot))
+    try:
+        snapshot(Path(args.reports), Path(args.snapshot))
+    except FileNotFoundError as e:   # no run here yet: one line, nothing touched
+        fail(str(e))
     for path, paragraphs in ((args.readme, False), (args.page, True)):
         text = splice(Path(path).read_text(), results_markdown(Path(args.snapshot), paragraphs=paragraphs))
         with atomic_file(path) as fh:

@@ -139,6 +139,29 @@ def test_interpolation_paths_keep_their_ends_and_guidance_interpolates_between_m
         interpolation_paths(m, za, zb, lams, methods=("spline",), steps=5, strength=0.1)
 
 
+def test_interpolation_study_keeps_the_decoded_paths_it_measured(model):
+    """The stage's strips reuse the first paths' decoded images instead of decoding them again."""
+    from pipeline.generate.study import interpolation_study
+
+    m, data = model
+    y = clustered_latents(256)[1]
+    decoded = []
+
+    def decode_images(z):   # a stand-in decoder that records every latent it is given
+        decoded.append(len(z))
+        return (np.clip(z[:, :3], -2, 2) * 60 + 128).astype(np.uint8).transpose(0, 2, 3, 1)
+
+    ref = SampleReference(data[:128], data[128:], n=8, components=4, k=3, seed=0)
+    pairs = same_class_pairs(y, 4, np.random.default_rng(0))
+    rows, paths = interpolation_study(m, ref, data, y, judge=lambda z: np.zeros(len(z), int), decode_images=decode_images,
+                                      pairs=pairs, points=2, steps=4, strength=0.1, metric="latent", seed=0,
+                                      methods=("lerp", "guided"), keep_pixels=1)
+    assert decoded == [16, 16] and {r["method"] for r in rows} == {"lerp", "guided"}
+    for method in ("lerp", "guided"):
+        assert paths["pixels"][method].shape == (1, 4, *SHAPE[1:], 3)
+        assert np.array_equal(paths["pixels"][method][0], decode_images(paths["latents"][method][0]))
+
+
 def test_slerp_of_noises_keeps_a_gaussian_norm_and_pairs_share_a_class():
     a, b = starting_noise(200, SHAPE, 0), starting_noise(200, SHAPE, 1)
     mid = slerp_noise(a, b, 0.5)

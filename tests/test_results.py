@@ -80,3 +80,17 @@ def test_readme_study_block_is_rendered_from_its_snapshot():
     assert generated_block(readme, START=STUDY_START, END=STUDY_END) == study_block(SNAPSHOT / "study_all"), (
         "the README's study block is stale or edited by hand: run `python -m stages.study_all`, then "
         "`python -m stages.results --study reports/study_all`")
+
+
+def test_snapshot_without_a_run_fails_before_touching_the_copy(tmp_path):
+    """A fresh clone has no reports/ until `dvc repro` or `dvc pull`: the snapshot names the first missing file
+    and leaves the committed copy as it was."""
+    from pipeline.report.results import snapshot
+
+    out = tmp_path / "results"
+    stage, name = next(iter(SOURCES.items()))[0], next(iter(SOURCES.values()))[0]
+    (out / stage).mkdir(parents=True)
+    (out / stage / name).write_text("committed")
+    with pytest.raises(FileNotFoundError, match=f"{stage}/{name}"):
+        snapshot(tmp_path / "reports", out)
+    assert (out / stage / name).read_text() == "committed"

@@ -148,8 +148,25 @@ def test_the_readme_block_counts_each_methods_verdicts_per_source():
          "gain_none_hi": 0.3}])
     said = {"digits": "On digits, no method beats re-balancing."}
     text = study_markdown(table, said)
-    assert text.startswith("- On digits, no method beats re-balancing.\n")
+    assert text.startswith("Across sources: smote beats re-balancing (random over-sampling) in no comparison on digits; "
+                           "1 comparison is clearly worse than re-balancing.\n\n- On digits, no method beats re-balancing.\n")
     assert "| digits | smote | better 0, worse 1 of 2 | better 1, worse 0 of 2 |" in text
     assert "| digits | random | – | better 1, worse 0 of 1 |" in text
     page = study_page(table, said)
     assert "On digits, no method beats re-balancing." in page and 'id="study-gain"' in page
+
+
+def test_across_sentence_names_where_a_method_beats_re_balancing_and_where_none_does():
+    from pipeline.study.aggregate import across_sentence
+
+    rows = [("a", "5", "smote", "no clear change"), ("a", "5", "class_guided", "improved"),
+            ("a", "all", "class_guided", "no clear change"), ("b", "5", "smote", "no clear change"),
+            ("b", "5", "class_guided", "no clear change"), ("a", "5", "random", None)]
+    table = pd.DataFrame(rows, columns=["source", "shots", "method", "gain_random_verdict"])
+    said = across_sentence(table)
+    assert said.startswith("Across sources: smote beats re-balancing (random over-sampling) in no comparison on any of the 2 sources")
+    assert "class_guided beats it in 1 of 3 comparisons (a at 5 images per class) and nowhere on b" in said
+    assert said.endswith("none is clearly worse than re-balancing.")
+    table.loc[0, "gain_random_verdict"] = "hurt"
+    assert "1 comparison is clearly worse" in across_sentence(table)
+    assert across_sentence(table.assign(gain_random_verdict=None)).startswith("No method was compared")

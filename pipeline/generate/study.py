@@ -112,7 +112,7 @@ def interpolation_study(model: LatentDiffusion, reference: SampleReference, X: n
                         judge: Callable[[np.ndarray], np.ndarray], decode_images: Callable[[np.ndarray], np.ndarray],
                         pairs: np.ndarray, points: int, steps: int, strength: float, metric: str, seed: int,
                         decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                        methods: tuple[str, ...] = METHODS) -> tuple[list[dict], dict]:
+                        methods: tuple[str, ...] = METHODS, keep_pixels: int = 0) -> tuple[list[dict], dict]:
     """Every method of ``methods`` (default :data:`~pipeline.generate.interpolate.METHODS`) on the same ``pairs`` (P, 2)
     same-class training index pairs (:func:`~pipeline.generate.interpolate.same_class_pairs`), ``points``
     interior λ values plus both ends; ``seed`` labels the rows.
@@ -122,21 +122,24 @@ def interpolation_study(model: LatentDiffusion, reference: SampleReference, X: n
     reference's realism / novelty metrics of the interior points, ``end_error`` (how far the λ = 0
     and 1 ends land from the real endpoints, relative to the latent norm: 0 for naive paths),
     smoothness of the decoded path (``jump_ratio``, ``length_ratio`` in pixel space) and seconds per
-    interior sample. Returns the rows and the paths (latents) of this seed."""
+    interior sample. Returns the rows and the paths (latents) of this seed, with the decoded images of the
+    first ``keep_pixels`` paths per method (``pixels``: uint8 (keep, L, H, W, 3)), so that a figure of them
+    need not decode them again."""
     idx = np.asarray(pairs)
     lams = np.linspace(0.0, 1.0, points + 2)
     paths = interpolation_paths(model, X[idx[:, 0]], X[idx[:, 1]], lams, methods=methods, steps=steps, strength=strength,
                                 metric=metric, decode=decode)
     labels = np.repeat(y[idx[:, 0]], points)
-    rows = []
+    rows, kept = [], {}
     norm = np.linalg.norm(X.reshape(len(X), -1), axis=1).mean()
     for method in methods:
         lat = paths.latents[method]
         inner = lat[:, 1:-1].reshape(-1, *lat.shape[2:])
         ends = np.linalg.norm((lat[:, [0, -1]] - np.stack([X[idx[:, 0]], X[idx[:, 1]]], 1)).reshape(len(idx), 2, -1), axis=2)
         pixels = decode_images(lat.reshape(-1, *lat.shape[2:]))   # uint8: path_smoothness converts a row at a time
+        kept[method] = pixels[:keep_pixels * len(lams)].reshape(-1, len(lams), *pixels.shape[1:])
         rows.append({"method": method, "seed": seed, "class_kept": float((judge(inner) == labels).mean()),
                      **reference.measure(inner), "end_error": float(ends.mean() / norm),
                      **path_smoothness(pixels.reshape(len(idx), len(lams), -1), divide_by=255.0),
                      "seconds_per_sample": paths.seconds[method] / len(inner)})
-    return rows, {"pairs": idx, "lams": lams, "latents": paths.latents}
+    return rows, {"pairs": idx, "lams": lams, "latents": paths.latents, "pixels": kept}

@@ -89,7 +89,14 @@ def folder_hash(manifest: dict[str, str]) -> str:
 
 
 def snapshot(reports: Path, out: Path) -> None:
-    """Copy the files of :data:`SOURCES` from ``reports`` to ``out`` with the manifest of each folder."""
+    """Copy the files of :data:`SOURCES` from ``reports`` to ``out`` with the manifest of each folder. A
+    missing source (no run in ``reports``: e.g. a fresh clone before ``dvc repro`` or ``dvc pull``) raises
+    before anything in ``out`` is touched."""
+    missing = [str(reports / stage / name) for stage, files in SOURCES.items() for name in files
+               if not (reports / stage / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]} (and {len(missing) - 1} more) missing: run `dvc repro` or `dvc pull` "
+                                f"first; {out} is left as it was")
     for stage in SOURCES:   # other folders (the cross-dataset study's copy) stay
         if (out / stage).exists():
             shutil.rmtree(out / stage)

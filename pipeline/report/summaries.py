@@ -300,7 +300,7 @@ def runs_sentence(runs: dict) -> str:
     return text + "."
 
 
-GUIDE_TARGET = 0.70   # issue 14: independent-classifier accuracy of the requested class
+GUIDE_TARGET = 0.70   # the guidance target: independent-classifier accuracy of the requested class
 
 
 def guidance_sentence(m: dict) -> str:
