@@ -65,12 +65,12 @@ REHEARSAL = {
     "score.mlp_hidden": [8], "score.batch_size": 16, "score.t_dim": 8,
     "diffusion.block_out_channels": [8, 16, 16], "diffusion.steps": 5, "diffusion.batch_size": 8,
     "diffusion.samplers": ["ddim"], "diffusion.sample_steps": [3], "diffusion.samples": 16, "diffusion.seeds": 1,
-    "diffusion.components": 4, "diffusion.k": 3, "diffusion.gallery": 1, "diffusion.trajectory_samples": 1,
+    "diffusion.components": 4, "diffusion.k": 2, "diffusion.gallery": 1, "diffusion.trajectory_samples": 1,
     "diffusion.trajectory_points": 2,
-    # one pair of 5 interior points (the fewest samples the k = 3 manifold metrics take): 4 methods × 7 frames
-    # decoded, and 7 to validate, where 3 pairs of 2 decoded 4 × 12 + 12
-    "interpolate.pairs": 1, "interpolate.points": 5, "interpolate.steps": 3, "interpolate.seeds": 1,
-    "interpolate.strengths": [0.1], "interpolate.validation": {"fraction": 0.4, "seeds": 1, "pairs": 1},
+    # two pairs of two interior points (4 samples: the fewest the k = 2 manifold metrics take): 4 methods × 8
+    # frames decoded and 8 to validate, where 3 pairs and k = 3 decoded 4 × 12 + 12
+    "interpolate.pairs": 2, "interpolate.points": 2, "interpolate.steps": 3, "interpolate.seeds": 1,
+    "interpolate.strengths": [0.1], "interpolate.validation": {"fraction": 0.4, "seeds": 1, "pairs": 2},
     "interpolate.strips": 1,
     "artifact_unet.steps": 5,
     "runs.fresh": {"train": 10, "calibration": 20, "test": 20, "steps": 3, "checks": [0.9, 0.5]},
