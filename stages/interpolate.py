@@ -94,7 +94,6 @@ def main(argv=None) -> None:
     val_seeds = validation_seeds(seed, cfg.validation.seeds)
     common = {"decode_images": lambda z: decode_to_images(vae, z), "points": cfg.points, "steps": cfg.steps,
               "metric": cfg.metric, "decode": decode, "judge_extra": judge_extra}
-    # the report's strips are the first seed's first paths, kept decoded (at SD geometry a decode costs seconds)
     val_rows = pd.DataFrame([r for s in tqdm(val_seeds, desc="validate strengths", unit="seed") for r in _study_seed(
         model, val_reference, X[fit_idx], y[fit_idx], X[val_idx], y[val_idx], cfg.validation.pairs, judge_cfg, len(names),
         s, device, strengths=cfg.strengths, methods=("guided",), **common)[0]])
@@ -108,7 +107,7 @@ def main(argv=None) -> None:
     for s in tqdm([seed + i for i in range(cfg.seeds)], desc="interpolate", unit="seed"):
         seed_rows, paths = _study_seed(model, reference, X, y, test.latents, test.meta["label"].to_numpy(), cfg.pairs,
                                        judge_cfg, len(names), s, device, strengths=[strength],
-                                       keep_pixels=0 if first else cfg.strips, **common)
+                                       keep_pixels=0 if first else cfg.strips, **common)   # the strips: decoded once
         rows += seed_rows
         first = first or paths
     rows = pd.DataFrame(rows)

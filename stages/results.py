@@ -49,7 +49,8 @@ def main(argv=None) -> None:
         out = Path(args.snapshot) / "study_all"
         out.mkdir(parents=True, exist_ok=True)
         for name in ("table.csv", "summary.json"):
-            shutil.copyfile(Path(args.study) / name, out / name)
+            if (Path(args.study) / name).resolve() != (out / name).resolve():   # re-rendering from the copy itself
+                shutil.copyfile(Path(args.study) / name, out / name)
         text = splice(Path(args.readme).read_text(), study_block(out), START=STUDY_START, END=STUDY_END)
         with atomic_file(args.readme) as fh:
             fh.write(text)

@@ -125,7 +125,8 @@ def across_sentence(table: pd.DataFrame) -> str:
         return "No method was compared with random over-sampling on any source."
     sources = judged["source"].unique()
     wins = judged[judged[col] == "improved"]
-    never = [m for m in judged["method"].unique() if m not in set(wins["method"])]
+    won = set(wins["method"])
+    never = [m for m in judged["method"].unique() if m not in won]
     parts = []
     if never:
         parts.append(f"{', '.join(never)} beat{'s' if len(never) == 1 else ''} re-balancing (random over-sampling) "
@@ -133,7 +134,7 @@ def across_sentence(table: pd.DataFrame) -> str:
     for method, g in wins.groupby("method", sort=False):
         where = "; ".join(f"{source} at {', '.join(_shots_order(h['shots'].astype(str).unique()))} images per class"
                           for source, h in g.groupby("source", sort=False))
-        lost = [s for s in sources if s not in set(g["source"])]
+        lost = [s for s in sources if s not in set(g["source"])]   # this method's sources without a win
         parts.append(f"{method} beats it in {len(g)} of {int((judged['method'] == method).sum())} comparisons ({where})"
                      + (f" and nowhere on {', '.join(lost)}" if lost else ""))
     hurt = judged[judged[col] == "hurt"]
